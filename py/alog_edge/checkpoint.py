@@ -1,0 +1,46 @@
+"""Checkpoints: everything needed to rebuild a model and decide with it, loaded without pickle."""
+from __future__ import annotations
+
+import platform
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from . import __version__
+from .errors import AlogError
+from .fileio import AtomicOutputs
+
+FORMAT_VERSION = 1
+REQUIRED = ("format_version", "model_type", "model_args", "state_dict", "vocab_sha256")
+
+
+def versions() -> dict[str, str]:
+    return {"alog_edge": __version__, "torch": str(torch.__version__), "numpy": str(np.__version__),
+            "python": platform.python_version()}
+
+
+def save(payload: dict[str, Any], path: Path) -> None:
+    payload = {"format_version": FORMAT_VERSION, "versions": versions(), **payload}
+    with AtomicOutputs() as out:
+        torch.save(payload, out.path(path))
+
+
+def load(path: str | Path, model_type: str, vocab_sha256: str | None = None) -> dict[str, Any]:
+    """Load and check a checkpoint; `weights_only` keeps it to tensors and plain values."""
+    path = Path(path)
+    if not path.exists():
+        raise AlogError(path, "no such checkpoint")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for a damaged or foreign file
+        raise AlogError(path, f"not a readable checkpoint ({type(exc).__name__}: {str(exc).splitlines()[0][:120]})") from None
+    if not isinstance(payload, dict) or any(k not in payload for k in REQUIRED):
+        raise AlogError(path, f"not an alog-edge checkpoint (needs {', '.join(REQUIRED)})")
+    if payload["model_type"] != model_type:
+        raise AlogError(path, f"is a {payload['model_type']} checkpoint, expected {model_type}")
+    if vocab_sha256 is not None and payload["vocab_sha256"] != vocab_sha256:
+        raise AlogError(path, "was trained with a different vocab (vocab sha256 differs); "
+                              "use the vocab.json it was trained with or retrain")
+    return payload

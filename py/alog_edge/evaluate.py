@@ -1,0 +1,293 @@
+"""Scoring and metrics: DeepLog verdicts per key and per session, precision/recall/F1, parser accuracy."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+
+from .errors import AlogError
+from .fileio import require_file
+from .models.deeplog import DeepLog
+
+REASON_NONE, REASON_UNSEEN, REASON_TOP_K = "", "unseen", "top_k"
+
+
+@dataclass
+class KeyVerdicts:
+    """Per-key results of one session, aligned with its keys."""
+
+    anomalous: np.ndarray   # bool
+    reason: list[str]
+    rank: np.ndarray        # int: classes with a strictly larger logit (-1 where not predicted)
+    probability: np.ndarray  # float: softmax probability of the actual key (nan where not predicted)
+
+
+def deeplog_verdicts(model: DeepLog, sessions: Sequence[Sequence[int]], *, top_k: int, window: int,
+                     seen_keys: set[int], unk_index: int, batch_size: int = 4096) -> list[KeyVerdicts]:
+    """DeepLog's rule: a key is anomalous when unseen in training, or (after the first h keys)
+    not among the top g predictions of the h keys before it."""
+    results, owners, xs, ys = [], [], [], []
+    for s, keys in enumerate(sessions):
+        arr = np.asarray(keys, dtype=np.int64)
+        unseen = np.array([k == unk_index or k not in seen_keys for k in arr], dtype=bool)
+        results.append(KeyVerdicts(unseen.copy(), [REASON_UNSEEN if u else REASON_NONE for u in unseen],
+                                   np.full(len(arr), -1, np.int64), np.full(len(arr), np.nan)))
+        if len(arr) > window:
+            view = np.lib.stride_tricks.sliding_window_view(arr, window + 1)
+            xs.append(view[:, :window])
+            ys.append(view[:, window])
+            owners.extend((s, window + i) for i in range(len(view)))
+    if xs:
+        x, y = np.concatenate(xs), np.concatenate(ys)
+        ranks, probs = np.empty(len(x), np.int64), np.empty(len(x))
+        with torch.no_grad():
+            for start in range(0, len(x), batch_size):
+                logits = model(torch.from_numpy(x[start:start + batch_size]))
+                target = torch.from_numpy(y[start:start + batch_size])
+                actual = logits.gather(1, target[:, None])
+                ranks[start:start + len(target)] = (logits > actual).sum(dim=1).numpy()
+                probs[start:start + len(target)] = torch.softmax(logits, 1).gather(1, target[:, None])[:, 0].numpy()
+        for (s, pos), rank, prob in zip(owners, ranks, probs):
+            res = results[s]
+            res.rank[pos], res.probability[pos] = rank, prob
+            if not res.anomalous[pos] and rank >= top_k:
+                res.anomalous[pos], res.reason[pos] = True, REASON_TOP_K
+    return results
+
+
+# --- labels ---------------------------------------------------------------------------------
+
+_TRUE = {"1", "anomaly", "anomalous", "abnormal", "true", "yes"}
+_FALSE = {"0", "normal", "false", "no"}
+
+
+@dataclass
+class Labels:
+    level: str            # "session" or "line"
+    frame: pd.DataFrame   # columns: id (session str or line_no int), label (0/1), kind (str)
+
+
+def load_labels(path: Path) -> Labels:
+    path = require_file(path)
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
+        raise AlogError(path, f"not a readable CSV ({exc})") from None
+    cols = {c.lower(): c for c in frame.columns}
+    label_col = cols.get("label")
+    if label_col is None:
+        raise AlogError(path, "needs a Label column")
+    if "line_no" in cols:
+        level, id_col = "line", cols["line_no"]
+    else:
+        id_col = cols.get("session") or cols.get("blockid") or cols.get("block_id")
+        if id_col is None:
+            raise AlogError(path, "needs a session (or BlockId) column or a line_no column")
+        level = "session"
+    raw = frame[label_col].str.strip().str.lower()
+    bad = raw[~raw.isin(_TRUE | _FALSE)]
+    if len(bad):
+        raise AlogError(path, f"row {bad.index[0] + 2}: label {frame[label_col][bad.index[0]]!r} is not "
+                              "Normal/Anomaly or 0/1")
+    ids: Any = frame[id_col].astype("int64") if level == "line" else frame[id_col]
+    kind = frame[cols["kind"]] if "kind" in cols else pd.Series([""] * len(frame))
+    return Labels(level, pd.DataFrame({"id": ids, "label": raw.isin(_TRUE).astype(int), "kind": kind}))
+
+
+# --- metrics --------------------------------------------------------------------------------
+
+@dataclass
+class Metrics:
+    tp: int
+    fp: int
+    fn: int
+    tn: int
+
+    @property
+    def precision(self) -> float:
+        return self.tp / (self.tp + self.fp) if self.tp + self.fp else 0.0
+
+    @property
+    def recall(self) -> float:
+        return self.tp / (self.tp + self.fn) if self.tp + self.fn else 0.0
+
+    @property
+    def f1(self) -> float:
+        p, r = self.precision, self.recall
+        return 2 * p * r / (p + r) if p + r else 0.0
+
+    def as_dict(self) -> dict[str, float | int]:
+        return {"precision": round(self.precision, 4), "recall": round(self.recall, 4),
+                "f1": round(self.f1, 4), "tp": self.tp, "fp": self.fp, "fn": self.fn, "tn": self.tn}
+
+
+def metrics(label: np.ndarray, verdict: np.ndarray) -> Metrics:
+    label, verdict = np.asarray(label, bool), np.asarray(verdict, bool)
+    return Metrics(int((label & verdict).sum()), int((~label & verdict).sum()),
+                   int((label & ~verdict).sum()), int((~label & ~verdict).sum()))
+
+
+def recall_by_kind(scored: pd.DataFrame) -> dict[str, float]:
+    """Recall per anomaly kind; a row with kinds 'a;b' counts for both."""
+    out: dict[str, float] = {}
+    anomalies = scored[scored["label"] == 1]
+    kinds = anomalies.assign(kind=anomalies["kind"].astype(str).str.split(";")).explode("kind")
+    for kind, group in kinds[kinds["kind"] != ""].groupby("kind"):
+        out[str(kind)] = round(float(group["verdict"].mean()), 4)
+    return out
+
+
+def grouping_accuracy(predicted: Sequence[Any], truth: Sequence[Any]) -> float:
+    """Share of lines whose predicted group holds exactly the lines of their true group (logparser's measure)."""
+    frame = pd.DataFrame({"p": np.asarray(predicted), "t": np.asarray(truth)})
+    true_sizes = frame.groupby("t").size()
+    correct = 0
+    for _, group in frame.groupby("p"):
+        truths = group["t"].unique()
+        if len(truths) == 1 and true_sizes[truths[0]] == len(group):
+            correct += len(group)
+    return correct / len(frame) if len(frame) else 0.0
+
+
+def format_table(rows: list[dict[str, Any]], columns: list[str]) -> str:
+    cells = [[str(r.get(c, "")) for c in columns] for r in rows]
+    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
+    line = lambda vals: "  ".join(v.ljust(w) if i == 0 else v.rjust(w) for i, (v, w) in enumerate(zip(vals, widths)))
+    return "\n".join([line(columns), line(["-" * w for w in widths])] + [line(r) for r in cells])
+
+
+# --- one evaluation run ---------------------------------------------------------------------
+
+@dataclass
+class Evaluation:
+    model: str
+    sessions: pd.DataFrame          # session, keys, verdict, label (-1 = unlabelled), kind
+    lines: pd.DataFrame | None      # line_no, verdict, reason, rank, probability, label, kind
+    session_metrics: Metrics | None
+    line_metrics: Metrics | None
+    by_kind: dict[str, float]
+
+    def summary(self) -> dict[str, Any]:
+        labelled = int((self.sessions["label"] >= 0).sum())
+        return {
+            "model": self.model,
+            "sessions": len(self.sessions),
+            "sessions_labelled": labelled,
+            "sessions_flagged": int(self.sessions["verdict"].sum()),
+            "session_level": self.session_metrics.as_dict() if self.session_metrics else None,
+            "line_level": self.line_metrics.as_dict() if self.line_metrics else None,
+            "recall_by_kind": self.by_kind,
+        }
+
+
+def score_deeplog(model: DeepLog, payload: dict[str, Any], seqs: pd.DataFrame,
+                  labels: Sequence[Labels] = ()) -> Evaluation:
+    """DeepLog verdicts for every session (and line, where sequences carry line numbers), scored against labels."""
+    args = payload["model_args"]
+    verdicts = deeplog_verdicts(model, [list(k) for k in seqs["keys"]], top_k=int(payload["top_k"]),
+                                window=int(args["window"]), seen_keys=set(payload["seen_keys"]),
+                                unk_index=int(payload["unk_index"]))
+    sessions = pd.DataFrame({"session": seqs["session"].astype(str), "keys": [len(k) for k in seqs["keys"]],
+                             "verdict": [int(v.anomalous.any()) for v in verdicts]})
+    rows = []
+    if "line_no" in seqs:
+        for line_nos, v in zip(seqs["line_no"], verdicts):
+            if len(line_nos):
+                rows.append(pd.DataFrame({"line_no": np.asarray(line_nos, np.int64), "verdict": v.anomalous.astype(int),
+                                          "reason": v.reason, "rank": v.rank, "probability": v.probability}))
+    lines = None
+    if rows:
+        # A line shared by several sessions (an HDFS delete of many blocks) is anomalous if any of them says so.
+        lines = (pd.concat(rows).sort_values(["line_no", "verdict"], ascending=[True, False])
+                 .drop_duplicates("line_no").reset_index(drop=True))
+    return attach_labels("deeplog", sessions, lines, labels)
+
+
+def attach_labels(model: str, sessions: pd.DataFrame, lines: pd.DataFrame | None,
+                  labels: Sequence[Labels]) -> Evaluation:
+    sessions = sessions.assign(label=-1, kind="")
+    if lines is not None:
+        lines = lines.assign(label=-1, kind="")
+    session_m = line_m = None
+    by_kind: dict[str, float] = {}
+    for lab in labels:
+        table = lab.frame.drop_duplicates("id").set_index("id")
+        if lab.level == "session":
+            known = sessions["session"].isin(table.index)
+            sessions.loc[known, "label"] = sessions.loc[known, "session"].map(table["label"]).astype(int)
+            sessions.loc[known, "kind"] = sessions.loc[known, "session"].map(table["kind"]).astype(str)
+            scored = sessions[known]
+            session_m = metrics(scored["label"].to_numpy(), scored["verdict"].to_numpy())
+            by_kind = recall_by_kind(scored)
+        elif lines is not None:
+            known = lines["line_no"].isin(table.index)
+            lines.loc[known, "label"] = lines.loc[known, "line_no"].map(table["label"]).astype(int)
+            lines.loc[known, "kind"] = lines.loc[known, "line_no"].map(table["kind"]).astype(str)
+            scored = lines[known]
+            line_m = metrics(scored["label"].to_numpy(), scored["verdict"].to_numpy())
+    return Evaluation(model, sessions, lines, session_m, line_m, by_kind)
+
+
+def report(evaluations: Sequence[Evaluation]) -> str:
+    """A short table for people: one row per model and level."""
+    rows = []
+    for ev in evaluations:
+        for level, m in (("session", ev.session_metrics), ("line", ev.line_metrics)):
+            if m is not None:
+                rows.append({"model": ev.model, "level": level, "precision": f"{m.precision:.4f}",
+                             "recall": f"{m.recall:.4f}", "f1": f"{m.f1:.4f}",
+                             "tp": m.tp, "fp": m.fp, "fn": m.fn, "tn": m.tn})
+    text = format_table(rows, ["model", "level", "precision", "recall", "f1", "tp", "fp", "fn", "tn"]) if rows else \
+        "no labels given: verdicts only"
+    for ev in evaluations:
+        if ev.by_kind:
+            text += f"\n{ev.model} recall by kind: " + ", ".join(f"{k} {v:.2f}" for k, v in sorted(ev.by_kind.items()))
+        text += f"\n{ev.model}: {int(ev.sessions['verdict'].sum())} of {len(ev.sessions)} sessions flagged"
+    return text
+
+
+def write_session_csv(ev: Evaluation, path: Path) -> None:
+    from .fileio import AtomicOutputs
+
+    with AtomicOutputs() as out:
+        ev.sessions[["session", "label", "verdict"]].to_csv(out.path(path), index=False)
+
+
+def evaluate_deeplog(workspace: Path, *, model_path: Path | None = None, vocab_path: Path | None = None,
+                     logs: Sequence[Path] = (), parsed: Path | None = None, parser_path: Path | None = None,
+                     normal: Path | None = None, abnormal: Path | None = None, templates: Path | None = None,
+                     label_files: Sequence[Path] = (), year: int | None = None) -> Evaluation:
+    """Score held-out data given as raw logs (matched with the workspace's parser), a parsed.parquet,
+    or DeepLog HDFS session files (--normal/--abnormal, labelled by which file they come from)."""
+    from . import dataset, parse, train, vocab as vocab_mod
+    from .fileio import read_parquet
+
+    vocab = vocab_mod.load(vocab_path or workspace / "vocab.json")
+    model, payload = train.load_deeplog(model_path or workspace / "deeplog.pth", vocab)
+    labels = [load_labels(p) for p in label_files]
+    if normal is not None or abnormal is not None:
+        if templates is None:
+            raise AlogError(normal or abnormal, "session files carry event ids: give their templates file (--templates)")
+        template_list = parse.read_template_file(templates)
+        parts, session_labels = [], []
+        for path, label in ((normal, 0), (abnormal, 1)):
+            if path is not None:
+                seqs = dataset.read_hdfs_sessions(path, template_list, vocab)
+                seqs["session"] = f"{path.name}:" + pd.Series(range(1, len(seqs) + 1)).astype(str) + ":" + seqs["session"]
+                parts.append(seqs)
+                session_labels.append(pd.DataFrame({"id": seqs["session"], "label": label, "kind": ""}))
+        seqs = pd.concat(parts, ignore_index=True).drop(columns=["line_no"])
+        labels.append(Labels("session", pd.concat(session_labels, ignore_index=True)))
+    else:
+        if logs:
+            frame = parse.match(list(logs), parser_path or workspace / "parser.json", year=year)
+        elif parsed is not None:
+            frame = read_parquet(parsed, ["line_no", "session", "host", "template"])
+        else:
+            raise AlogError(None, "nothing to evaluate: give --logs, --parsed, or --normal/--abnormal")
+        seqs = dataset.sequences_from_parsed(frame, vocab)
+    return score_deeplog(model, payload, seqs, labels)

@@ -1,0 +1,1 @@
+"""Model definitions: dataclass configs plus small torch modules."""

@@ -1,0 +1,31 @@
+"""DeepLog (Du et al., CCS 2017): an LSTM that predicts the next log key from the previous h."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+
+@dataclass
+class DeepLogConfig:
+    num_classes: int          # vocab size N plus the unknown key
+    window: int = 10          # h: keys of history
+    top_k: int = 9            # g: a key is normal when among the top g predictions
+    embedding_dim: int = 32
+    hidden_size: int = 64
+    num_layers: int = 2
+
+
+class DeepLog(nn.Module):
+    def __init__(self, config: DeepLogConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.embedding = nn.Embedding(config.num_classes, config.embedding_dim)
+        self.lstm = nn.LSTM(config.embedding_dim, config.hidden_size, config.num_layers, batch_first=True)
+        self.head = nn.Linear(config.hidden_size, config.num_classes)
+
+    def forward(self, input_sequence: torch.Tensor) -> torch.Tensor:
+        """[batch, seq_len] int64 keys -> [batch, num_classes] logits for the key after the last one."""
+        out, _ = self.lstm(self.embedding(input_sequence))
+        return self.head(out[:, -1, :])

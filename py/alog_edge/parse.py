@@ -1,0 +1,400 @@
+"""parse: raw logs -> parsed.parquet, templates.json, parser.json, drain_state.json.
+
+Templates are mined with Drain3. Every line is then matched once more against
+the final clusters with `TemplateMiner.match(..., "always")`, the same rule the
+device applies, so the training data carries exactly the keys inference will see.
+"""
+from __future__ import annotations
+
+import logging
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+from drain3 import TemplateMiner
+from drain3.drain import LogCluster, Node
+from drain3.masking import MaskingInstruction
+from drain3.template_miner_config import TemplateMinerConfig
+from tqdm import tqdm
+
+from . import logformat
+from .errors import AlogError
+from .fileio import AtomicOutputs, read_json
+from .logformat import LogFormat
+
+log = logging.getLogger(__name__)
+
+PARSER_FORMAT_VERSION = 1
+MATCH_STRATEGY = "always"
+UNMATCHED_CLUSTER = 0
+
+PARSED_SCHEMA = pa.schema([
+    ("line_no", pa.int64()), ("source", pa.string()), ("timestamp", pa.timestamp("us")),
+    ("host", pa.string()), ("session", pa.string()), ("level", pa.string()),
+    ("content", pa.string()), ("cluster_id", pa.int64()), ("template", pa.string()),
+])
+
+
+@dataclass
+class ParseResult:
+    lines: int
+    format_misses: int
+    clusters: int
+    seconds: float
+    outputs: list[Path]
+
+    @property
+    def lines_per_second(self) -> float:
+        return self.lines / self.seconds if self.seconds > 0 else float("inf")
+
+
+# --- splitting lines into header fields ---------------------------------------------------
+
+@dataclass
+class Records:
+    """Column lists of the lines read so far (cheaper than a dict per line)."""
+
+    line_no: list[int]
+    source: list[str]
+    fields: dict[str, list[str | None]]
+    content: list[str]
+    misses: int = 0
+
+    @classmethod
+    def empty(cls, fmt: LogFormat) -> "Records":
+        return cls([], [], {h: [] for h in fmt.headers if h != "Content"}, [])
+
+
+def split_lines(paths: Iterable[Path], fmt: LogFormat, max_line_bytes: int,
+                progress: tqdm | None = None) -> Records:
+    """Read every line and split it by the format; a line the format misses keeps its whole text as content."""
+    regex = re.compile(fmt.regex)
+    rec = Records.empty(fmt)
+    header_names = list(rec.fields)
+    for path in paths:
+        matched_here = 0
+        for line_no, text in logformat.read_lines(path, max_line_bytes):
+            if progress is not None:
+                progress.update(1)
+            if not text.strip():
+                continue
+            m = regex.match(text)
+            rec.line_no.append(line_no)
+            rec.source.append(path.name)
+            if m is None:
+                rec.misses += 1
+                rec.content.append(text)
+                for h in header_names:
+                    rec.fields[h].append(None)
+                continue
+            matched_here += 1
+            rec.content.append(m.group("Content"))
+            for h in header_names:
+                rec.fields[h].append(m.group(h))
+        if matched_here == 0:
+            raise AlogError(path, f"no line matches the log format {fmt.format!r} (preset {fmt.name})")
+    return rec
+
+
+def timestamps(rec: Records, fmt: LogFormat, year: int | None, first_path: Path) -> pd.Series:
+    n = len(rec.content)
+    if not fmt.timestamp_format or not fmt.timestamp_fields:
+        return pd.Series([pd.NaT] * n, dtype="datetime64[us]")
+    cols = [pd.Series(rec.fields[f], dtype="object") for f in fmt.timestamp_fields]
+    text = cols[0].astype("string")
+    for col in cols[1:]:
+        text = text + " " + col.astype("string")
+    form = fmt.timestamp_format
+    if fmt.yearless:
+        text = str(logformat.year_for(first_path, year)) + " " + text
+        form = "%Y " + form
+    if form == "ISO8601":
+        parsed = pd.to_datetime(text, format="ISO8601", errors="coerce", utc=True).dt.tz_localize(None)
+    else:
+        parsed = pd.to_datetime(text, format=form, errors="coerce")
+    return parsed.astype("datetime64[us]")
+
+
+def sessions(content: list[str], session_regex: str | None) -> list[str | None]:
+    """Session ids found in each line's content; several ids (an HDFS delete of many blocks) join with a space."""
+    if not session_regex:
+        return [None] * len(content)
+    rx = re.compile(session_regex)
+    out: list[str | None] = []
+    for text in content:
+        ids = [m.group(1) if m.groups() else m.group(0) for m in rx.finditer(text)]
+        out.append(" ".join(dict.fromkeys(ids)) if ids else None)
+    return out
+
+
+# --- Drain3 ----------------------------------------------------------------------------
+
+def miner_config(fmt: LogFormat) -> TemplateMinerConfig:
+    config = TemplateMinerConfig()
+    config.drain_sim_th = fmt.sim_th
+    config.drain_depth = fmt.depth
+    config.drain_extra_delimiters = list(fmt.extra_delimiters)
+    config.masking_instructions = [MaskingInstruction(p, m) for p, m in fmt.masks]
+    config.parametrize_numeric_tokens = True
+    config.profiling_enabled = False
+    return config
+
+
+def _node_to_json(node: Node) -> dict[str, Any]:
+    return {"clusters": list(node.cluster_ids),
+            "children": {k: _node_to_json(c) for k, c in node.key_to_child_node.items()}}
+
+
+def _node_from_json(obj: dict[str, Any]) -> Node:
+    node = Node()
+    node.cluster_ids = [int(c) for c in obj["clusters"]]
+    node.key_to_child_node = {k: _node_from_json(c) for k, c in obj["children"].items()}
+    return node
+
+
+def drain_state(miner: TemplateMiner) -> dict[str, Any]:
+    """The Drain prefix tree and clusters as plain JSON (Drain3's own snapshot is jsonpickle)."""
+    drain = miner.drain
+    return {
+        "clusters_counter": drain.clusters_counter,
+        "clusters": [{"id": c.cluster_id, "size": c.size, "tokens": list(c.log_template_tokens)}
+                     for c in drain.id_to_cluster.values()],
+        "tree": _node_to_json(drain.root_node),
+    }
+
+
+def load_miner(parser: dict[str, Any], state: dict[str, Any], state_path: Path) -> TemplateMiner:
+    fmt = format_from_parser(parser)
+    miner = TemplateMiner(config=miner_config(fmt))
+    try:
+        drain = miner.drain
+        for c in state["clusters"]:
+            cluster = LogCluster(c["tokens"], int(c["id"]))
+            cluster.size = int(c["size"])
+            drain.id_to_cluster[cluster.cluster_id] = cluster
+        drain.clusters_counter = int(state["clusters_counter"])
+        drain.root_node = _node_from_json(state["tree"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise AlogError(state_path, f"not a Drain state file ({exc!r})") from None
+    return miner
+
+
+def full_search_order(miner: TemplateMiner) -> list[LogCluster]:
+    """Clusters in the order Drain3's full search visits them, per token count: ties go to the earliest."""
+    drain = miner.drain
+    out = []
+    for key in drain.root_node.key_to_child_node:
+        for cid in drain.get_clusters_ids_for_seq_len(int(key)):
+            out.append(drain.id_to_cluster[cid])
+    return out
+
+
+# --- user-given templates (e.g. HDFS_templates.csv) ------------------------------------
+
+def read_template_file(path: str | Path) -> list[str]:
+    """One template per line (line N = event id N), or a LogHub CSV with an EventTemplate column."""
+    path = Path(path)
+    lines = [t for _, t in logformat.read_lines(path)]
+    if lines and lines[0].startswith("EventId,EventTemplate"):
+        frame = pd.read_csv(path)
+        return [str(t) for t in frame["EventTemplate"]]
+    templates = [t.strip() for t in lines]
+    if any(not t for t in templates):
+        raise AlogError(path, f"line {templates.index('') + 1} is empty: every line must hold a template")
+    return templates
+
+
+class TemplateListMatcher:
+    """Match content against user templates whose `<*>` stands for any text; the most specific wins."""
+
+    def __init__(self, templates: list[str]) -> None:
+        self.templates = templates
+        self._regexes = [re.compile("^" + ".*?".join(re.escape(p) for p in t.split("<*>")) + "$", re.S)
+                         for t in templates]
+        self._literal = [len(t.replace("<*>", "")) for t in templates]
+
+    def match(self, content: str) -> int:
+        """1-based event id of the best match, or 0."""
+        best, best_len = 0, -1
+        for i, rx in enumerate(self._regexes):
+            if self._literal[i] > best_len and rx.match(content):
+                best, best_len = i + 1, self._literal[i]
+        return best
+
+
+# --- parser.json -------------------------------------------------------------------------
+
+def parser_json(fmt: LogFormat, mode: str, templates: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "format_version": PARSER_FORMAT_VERSION,
+        "preset": fmt.name,
+        "log_format": fmt.format,
+        "line_regex": fmt.regex,
+        "headers": list(fmt.headers),
+        "content_group": "Content",
+        "host_field": fmt.host_field,
+        "level_field": fmt.level_field,
+        "session_regex": fmt.session_regex,
+        "timestamp": {"fields": list(fmt.timestamp_fields), "format": fmt.timestamp_format,
+                      "yearless": fmt.yearless},
+        "masking": [{"regex_pattern": p, "mask_with": m} for p, m in fmt.masks],
+        "mask_prefix": "<",
+        "mask_suffix": ">",
+        "param_str": "<*>",
+        "extra_delimiters": list(fmt.extra_delimiters),
+        "drain": {"sim_th": fmt.sim_th, "depth": fmt.depth},
+        "mode": mode,
+        "match_strategy": MATCH_STRATEGY if mode == "drain" else "most_literal",
+        "templates": templates,
+    }
+
+
+def format_from_parser(parser: dict[str, Any]) -> LogFormat:
+    ts = parser.get("timestamp") or {}
+    return LogFormat(
+        name=parser.get("preset", "custom"), format=parser["log_format"],
+        masks=tuple((m["regex_pattern"], m["mask_with"]) for m in parser["masking"]),
+        session_regex=parser.get("session_regex"), timestamp_fields=tuple(ts.get("fields", ())),
+        timestamp_format=ts.get("format"), yearless=bool(ts.get("yearless")),
+        host_field=parser.get("host_field"), level_field=parser.get("level_field"),
+        sim_th=float(parser["drain"]["sim_th"]), depth=int(parser["drain"]["depth"]),
+        extra_delimiters=tuple(parser.get("extra_delimiters", ())))
+
+
+def load_parser(path: str | Path) -> dict[str, Any]:
+    parser = read_json(path)
+    required = ("format_version", "log_format", "masking", "drain", "mode", "templates")
+    if not isinstance(parser, dict) or any(k not in parser for k in required):
+        raise AlogError(path, f"not a parser.json (needs {', '.join(required)})")
+    if parser["format_version"] != PARSER_FORMAT_VERSION:
+        raise AlogError(path, f"parser format version {parser['format_version']} is not supported")
+    return parser
+
+
+# --- the steps ---------------------------------------------------------------------------
+
+def _frame(rec: Records, fmt: LogFormat, cluster_ids: list[int], templates: list[str],
+           year: int | None, first_path: Path) -> pd.DataFrame:
+    frame = pd.DataFrame({
+        "line_no": pd.Series(rec.line_no, dtype="int64"),
+        "source": rec.source,
+        "timestamp": timestamps(rec, fmt, year, first_path),
+        "host": rec.fields[fmt.host_field] if fmt.host_field else [None] * len(rec.content),
+        "session": sessions(rec.content, fmt.session_regex),
+        "level": rec.fields[fmt.level_field] if fmt.level_field else [None] * len(rec.content),
+        "content": rec.content,
+        "cluster_id": pd.Series(cluster_ids, dtype="int64"),
+        "template": templates,
+    })
+    return frame
+
+
+def _write_parquet(frame: pd.DataFrame, out: Path) -> None:
+    table = pa.Table.from_pandas(frame, schema=PARSED_SCHEMA, preserve_index=False)
+    pq.write_table(table, out)
+
+
+def _progress(paths: list[Path], desc: str) -> tqdm:
+    total = sum(logformat.count_lines(p) for p in paths if p.is_file())
+    return tqdm(total=total, desc=desc, unit="line", unit_scale=True, disable=None, leave=False)
+
+
+def parse(paths: list[Path], fmt: LogFormat, workspace: Path, *, parsed_out: Path | None = None,
+          templates_out: Path | None = None, parser_out: Path | None = None, state_out: Path | None = None,
+          template_file: Path | None = None, year: int | None = None,
+          max_line_bytes: int = logformat.MAX_LINE_BYTES) -> ParseResult:
+    """Mine templates from raw logs (or match a user template list) and write the parse artifacts."""
+    if not paths:
+        raise AlogError(None, "no log files given (--logs)")
+    parsed_out = parsed_out or workspace / "parsed.parquet"
+    templates_out = templates_out or workspace / "templates.json"
+    parser_out = parser_out or workspace / "parser.json"
+    state_out = state_out or workspace / "drain_state.json"
+    started = time.perf_counter()
+    with _progress(paths, "read") as bar:
+        rec = split_lines(paths, fmt, max_line_bytes, bar)
+
+    if template_file is not None:
+        user_templates = read_template_file(template_file)
+        matcher = TemplateListMatcher(user_templates)
+        cache: dict[str, int] = {}
+        ids = [cache.setdefault(c, matcher.match(c)) if c not in cache else cache[c] for c in rec.content]
+        line_templates = [user_templates[i - 1] if i else c for i, c in zip(ids, rec.content)]
+        entries = [{"cluster_id": i + 1, "template": t} for i, t in enumerate(user_templates)]
+        mode, state, n_clusters = "templates", None, len(user_templates)
+    else:
+        miner = TemplateMiner(config=miner_config(fmt))
+        with tqdm(total=2 * len(rec.content), desc="mine", unit="line", unit_scale=True,
+                  disable=None, leave=False) as bar:
+            for text in rec.content:
+                miner.add_log_message(text)
+                bar.update(1)
+            # Second pass: the key of every line is what matching against the final clusters gives.
+            cache = {}
+            ids = []
+            for text in rec.content:
+                cid = cache.get(text)
+                if cid is None:
+                    cluster = miner.match(text, full_search_strategy=MATCH_STRATEGY)
+                    cid = cache[text] = cluster.cluster_id if cluster is not None else UNMATCHED_CLUSTER
+                ids.append(cid)
+                bar.update(1)
+        final = {c.cluster_id: c.get_template() for c in miner.drain.clusters}
+        line_templates = [final.get(i, c) for i, c in zip(ids, rec.content)]
+        entries = [{"cluster_id": c.cluster_id, "template": c.get_template(),
+                    "tokens": list(c.log_template_tokens)} for c in full_search_order(miner)]
+        mode, state, n_clusters = "drain", drain_state(miner), len(final)
+
+    frame = _frame(rec, fmt, ids, line_templates, year, paths[0])
+    sizes = frame.groupby("cluster_id").size()
+    summary = [{"cluster_id": int(e["cluster_id"]), "template": e["template"],
+                "size": int(sizes.get(e["cluster_id"], 0))}
+               for e in sorted(entries, key=lambda e: e["cluster_id"])]
+    with AtomicOutputs() as out:
+        _write_parquet(frame, out.path(parsed_out))
+        out.write_json(templates_out, summary)
+        out.write_json(parser_out, parser_json(fmt, mode, entries))
+        if state is not None:
+            out.write_json(state_out, state)
+    outputs = [parsed_out, templates_out, parser_out] + ([state_out] if state is not None else [])
+    return ParseResult(len(rec.content), rec.misses, n_clusters, time.perf_counter() - started, outputs)
+
+
+def match(paths: list[Path], parser_path: Path, state_path: Path | None = None, *, year: int | None = None,
+          max_line_bytes: int = logformat.MAX_LINE_BYTES) -> pd.DataFrame:
+    """Key new lines with an existing parser (no mining): the same columns as parsed.parquet."""
+    parser = load_parser(parser_path)
+    fmt = format_from_parser(parser)
+    with _progress(paths, "read") as bar:
+        rec = split_lines(paths, fmt, max_line_bytes, bar)
+    templates_by_id = {int(t["cluster_id"]): t["template"] for t in parser["templates"]}
+    if parser["mode"] == "templates":
+        matcher = TemplateListMatcher([t["template"] for t in parser["templates"]])
+        match_one = matcher.match
+    else:
+        state_path = state_path or parser_path.with_name("drain_state.json")
+        miner = load_miner(parser, read_json(state_path), state_path)
+
+        def match_one(text: str) -> int:
+            cluster = miner.match(text, full_search_strategy=MATCH_STRATEGY)
+            return cluster.cluster_id if cluster is not None else UNMATCHED_CLUSTER
+
+    cache: dict[str, int] = {}
+    ids = []
+    for text in tqdm(rec.content, desc="match", unit="line", unit_scale=True, disable=None, leave=False):
+        cid = cache.get(text)
+        if cid is None:
+            cid = cache[text] = match_one(text)
+        ids.append(cid)
+    line_templates = [templates_by_id.get(i, c) for i, c in zip(ids, rec.content)]
+    return _frame(rec, fmt, ids, line_templates, year, paths[0])
+
+
+def write_parsed(frame: pd.DataFrame, path: Path) -> None:
+    with AtomicOutputs() as out:
+        _write_parquet(frame, out.path(path))
