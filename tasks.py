@@ -4,6 +4,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -26,6 +27,9 @@ def user_errors(body):
             return body(*args, **kwargs)
         except AlogError as exc:
             raise Exit(f"error: {exc}", code=1) from None
+        except BrokenPipeError:  # output piped into `head`: stop quietly
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise Exit(code=1) from None
     return wrapper
 
 
@@ -39,9 +43,12 @@ def opt(path: str | None) -> Path | None:
 
 @task
 def setup(c):
-    """Install every dependency: Python packages (torch pinned to 2.13.0) and Debian packages."""
+    """Install every dependency: Python packages (torch pinned to 2.13.0), Debian packages (cross compiler,
+    clang, valgrind), the pinned onnxruntime/cJSON/PCRE2 artifacts as local Conan packages, and qemu-aarch64."""
     from alog_edge import install
     install.setup(REPO)
+    from alog_edge import native  # needs the Python packages just installed
+    native.setup_native(REPO)
 
 
 @task(help={"out": "output folder (default: <workspace>/demo)", "seed": "random seed",
@@ -131,25 +138,123 @@ def train_deeplog(c, workspace="workspace", sequences=None, vocab=None, out=None
           f"{res.parameters} parameters")
 
 
+@task(help={"parsed": "parsed.parquet", "vocab": "vocab.json (template order = column order)",
+            "bucket_seconds": "bucket length in seconds (default 10)", "bucket_lines": "or count per N lines "
+            "(logs without timestamps)", "whole_stream": "one series for all hosts instead of one per host",
+            "out": "output (default <workspace>/counts.parquet)", "workspace": W})
+@user_errors
+def build_mscred(c, workspace="workspace", parsed=None, vocab=None, bucket_seconds=10.0, bucket_lines=None,
+                 whole_stream=False, out=None):
+    """Count every template per time bucket (per host): MSCRED's input series, counts.parquet."""
+    from alog_edge import counts
+    spec = counts.CountSpec(None if bucket_lines else float(bucket_seconds),
+                            int(bucket_lines) if bucket_lines else None, not whole_stream)
+    groups, buckets, dim = counts.build(ws(workspace), spec, parsed=opt(parsed), vocab_path=opt(vocab), out=opt(out))
+    print(f"counts: {groups} series, {buckets} buckets ({spec.describe()}), feature_dim {dim}")
+
+
+@task(help={"counts": "counts.parquet", "vocab": "vocab.json", "out": "checkpoint (default <workspace>/mscred.pth)",
+            "scales": "segment lengths of the signature matrices (default 10,30,60)", "steps": "step window (5)",
+            "gap": "buckets between steps (10)", "channels": "encoder channels per level (default 8,16,32,64; "
+            "the paper's 32,64,128,256 costs 16x more)", "epochs": "max epochs", "batch_size": "batch size",
+            "lr": "learning rate", "seed": "random seed", "val_split": "share of each series (its end) held out",
+            "patience": "epochs without improvement before stopping", "stride": "buckets between training windows",
+            "cell_quantile": "broken-cell level = this quantile of training residuals",
+            "threshold_factor": "alarm threshold = factor x max validation score (paper: 1.5)",
+            "broken_cell_level": "set the broken-cell level instead", "threshold": "set the alarm threshold instead",
+            "workspace": W})
+@user_errors
+def train_mscred(c, workspace="workspace", counts=None, vocab=None, out=None, scales="10,30,60", steps=5, gap=10,
+                 channels="8,16,32,64", epochs=20, batch_size=16, lr=1e-3, seed=42, val_split=0.1, patience=3,
+                 stride=5, cell_quantile=0.999, threshold_factor=1.5, broken_cell_level=None, threshold=None):
+    """Train MSCRED on normal count windows; store normalisation, broken-cell level and threshold."""
+    from alog_edge import train, vocab as v
+    from alog_edge.models.mscred import MSCREDConfig
+    w = ws(workspace)
+    voc = v.load(opt(vocab) or w / "vocab.json")
+    cfg = MSCREDConfig(voc.num_classes, tuple(int(x) for x in str(scales).split(",")), int(steps), int(gap),
+                       tuple(int(x) for x in str(channels).split(",")))
+    res = train.train_mscred(opt(counts) or w / "counts.parquet", voc, opt(out) or w / "mscred.pth", cfg,
+                             train.TrainConfig(int(epochs), int(batch_size), float(lr), int(seed), float(val_split),
+                                               int(patience)),
+                             stride=int(stride), cell_quantile=float(cell_quantile),
+                             threshold_factor=float(threshold_factor),
+                             broken_cell_level=float(broken_cell_level) if broken_cell_level else None,
+                             threshold=float(threshold) if threshold else None)
+    print(f"mscred: {res.epochs_run} epochs in {res.seconds:.0f}s on {res.train_windows} windows, "
+          f"{res.parameters} parameters; broken-cell level {res.broken_cell_level:.4g}, threshold {res.threshold:g}")
+
+
 @task(iterable=["logs", "labels"], help={
     "logs": "raw log to score (matched with the workspace parser)", "parsed": "or a parsed.parquet",
     "normal": "or DeepLog HDFS session file of normal sessions", "abnormal": "... and of abnormal sessions",
     "templates": "templates file for --normal/--abnormal", "labels": "CSV of labels: session,label (or "
-    "BlockId,Label) or line_no,label; repeatable", "model": "checkpoint", "vocab": "vocab.json",
-    "parser": "parser.json", "json": "print one JSON object", "out": "CSV with session,label,verdict",
+    "BlockId,Label) or line_no,label; repeatable", "events": "CSV of anomaly intervals kind,host,start,end: "
+    "window labels for MSCRED", "model": "DeepLog checkpoint", "mscred_model": "MSCRED checkpoint (default "
+    "<workspace>/mscred.pth if present)", "vocab": "vocab.json", "parser": "parser.json", "json": "print one JSON "
+    "object", "out": "CSV with session,label,verdict (DeepLog)", "plot": "PNG of the MSCRED score over time",
+    "scores": "parquet of window scores and verdicts", "threshold": "override MSCRED's alarm threshold",
     "year": "year for timestamps without one", "workspace": W})
 @user_errors
 def evaluate(c, workspace="workspace", logs=None, parsed=None, normal=None, abnormal=None, templates=None,
-             labels=None, model=None, vocab=None, parser=None, json_=False, out=None, year=None):
-    """Score held-out data with DeepLog: precision, recall, F1 per session and per line."""
+             labels=None, events=None, model=None, mscred_model=None, vocab=None, parser=None, json_=False, out=None,
+             plot=None, scores=None, threshold=None, year=None):
+    """Score held-out data: DeepLog per session and line, MSCRED per time window, and both combined."""
     from alog_edge import evaluate as e
-    ev = e.evaluate_deeplog(ws(workspace), model_path=opt(model), vocab_path=opt(vocab),
-                            logs=[Path(x) for x in logs or []], parsed=opt(parsed), parser_path=opt(parser),
-                            normal=opt(normal), abnormal=opt(abnormal), templates=opt(templates),
-                            label_files=[Path(x) for x in labels or []], year=int(year) if year else None)
-    if out:
-        e.write_session_csv(ev, Path(out))
-    print(json.dumps(ev.summary()) if json_ else e.report([ev]))
+    label_files = [Path(x) for x in labels or []]
+    if normal or abnormal:
+        ev = e.evaluate_deeplog(ws(workspace), model_path=opt(model), vocab_path=opt(vocab), normal=opt(normal),
+                                abnormal=opt(abnormal), templates=opt(templates), label_files=label_files)
+        result = e.Report(ev, None)
+    else:
+        result = e.evaluate_all(ws(workspace), deeplog_path=opt(model), mscred_path=opt(mscred_model),
+                                vocab_path=opt(vocab), logs=[Path(x) for x in logs or []], parsed=opt(parsed),
+                                parser_path=opt(parser), label_files=label_files, events=opt(events),
+                                year=int(year) if year else None, plot_path=opt(plot), scores_path=opt(scores),
+                                threshold=float(threshold) if threshold else None)
+    if out and result.deeplog is not None:
+        e.write_session_csv(result.deeplog, Path(out))
+    print(json.dumps(result.summary()) if json_ else result.text())
+
+
+@task(help={"deeplog_model": "DeepLog checkpoint (default <workspace>/deeplog.pth when no model is named and "
+            "it exists)", "mscred_model": "MSCRED checkpoint (default <workspace>/mscred.pth, likewise)",
+            "vocab": "training vocab.json (default <workspace>/vocab.json)",
+            "parser": "parser.json to ship (default <workspace>/parser.json)",
+            "sequences": "sequences.parquet: real DeepLog windows for the checks and golden.json "
+            "(default <workspace>/sequences.parquet if present)",
+            "counts": "counts.parquet: real MSCRED windows, likewise (default <workspace>/counts.parquet if present)",
+            "output_dir": "model directory, replaced whole (default models/onnx)",
+            "seq_len": "DeepLog window h written to meta and traced (default: the checkpoint's)",
+            "feature_dim": "MSCRED features: must be vocab size + 1 (default: the checkpoint's)",
+            "window_size": "MSCRED window in buckets: must match the checkpoint (default: the checkpoint's)",
+            "opset": "ONNX opset (default 11)", "portable": "simplify with onnxsim (fallback onnxslim), "
+            "keeping dynamic axes; replaces the plain model only if it passes the same checks",
+            "validate": "torch vs onnxruntime on batch sizes 1, 3, 64, sequence lengths h, 1, 2h and real data "
+            "(without it: one batch)", "json": "print the summary as one JSON object", "workspace": W})
+@user_errors
+def convert(c, workspace="workspace", deeplog_model=None, mscred_model=None, vocab=None, parser=None,
+            sequences=None, counts=None, output_dir="models/onnx", seq_len=None, feature_dim=None,
+            window_size=None, opset=11, portable=False, validate=False, json_=False):
+    """Export the models to ONNX: the model directory with meta.json, C-form vocab, parser.json, golden.json."""
+    from alog_edge import export
+    w = ws(workspace)
+
+    def present(path: Path) -> Path | None:
+        return path if path.exists() else None
+
+    named = bool(deeplog_model or mscred_model)  # naming one model converts only the named ones
+    res = export.convert(export.ConvertRequest(
+        vocab=opt(vocab) or w / "vocab.json", parser=opt(parser) or w / "parser.json",
+        output_dir=Path(output_dir),
+        deeplog_model=opt(deeplog_model) if named else present(w / "deeplog.pth"),
+        mscred_model=opt(mscred_model) if named else present(w / "mscred.pth"),
+        sequences=opt(sequences) or present(w / "sequences.parquet"),
+        counts=opt(counts) or present(w / "counts.parquet"),
+        seq_len=int(seq_len) if seq_len else None, feature_dim=int(feature_dim) if feature_dim else None,
+        window_size=int(window_size) if window_size else None, opset=int(opset), portable=bool(portable),
+        validate=bool(validate)))
+    print(json.dumps(export.summary(res)) if json_ else export.format_summary(res))
 
 
 @task(help={"workspace": W, "seed": "random seed", "json": "print the results as one JSON object"})
@@ -166,3 +271,54 @@ def test(c, k=None, x=False):
     """Run every test (pytest: unit, integration, end to end)."""
     args = ["-q"] + (["-k", k] if k else []) + (["-x"] if x else [])
     c.run(f"{sys.executable} -m pytest " + " ".join(args), pty=False)
+
+
+@task(iterable=["logs"], help={"logs": "log file (repeatable)", "model_dir": "model directory with parser.json "
+      "and vocab.json in C form (from convert)", "workspace": "or a workspace (parser.json + training vocab.json)",
+      "out": "write the JSON lines here instead of stdout"})
+@user_errors
+def match(c, logs, model_dir=None, workspace="workspace", out=None):
+    """Key every line with the parser: one JSON line each with line_no, index, template (the runtime's `match`)."""
+    from alog_edge import parse as p, vocab as v
+    from alog_edge.fileio import AtomicOutputs
+    if model_dir:
+        parser, voc = Path(model_dir) / "parser.json", v.load_c_form(Path(model_dir) / "vocab.json")
+    else:
+        parser, voc = ws(workspace) / "parser.json", v.load(ws(workspace) / "vocab.json")
+    lines = p.match_jsonl([Path(x) for x in logs], parser, voc)
+    if out:
+        with AtomicOutputs() as o:
+            o.write_text(out, "".join(x + "\n" for x in lines))
+    else:
+        for x in lines:
+            print(x)
+
+
+TARGETS = {"x86_64": ("x86_64",), "aarch64": ("aarch64",), "all": ("x86_64", "aarch64")}
+
+
+def _targets(target: str) -> tuple[str, ...]:
+    from alog_edge.errors import AlogError
+    if target not in TARGETS:
+        raise AlogError(None, f"unknown target {target!r}: x86_64, aarch64 or all")
+    return TARGETS[target]
+
+
+@task(help={"target": "x86_64, aarch64 or all", "sanitize": "ASan+UBSan build (x86_64 only)"})
+@user_errors
+def build_runtime(c, target="x86_64", sanitize=False):
+    """Build the C runtime with Conan + CMake into build/<target>/ (bin/alog-edge, lib/)."""
+    from alog_edge import native
+    for t in _targets(target):
+        print(f"{t}: {native.build_runtime(REPO, t, sanitize=sanitize)}")
+
+
+@task(help={"target": "x86_64, aarch64 (under qemu) or all", "sanitize": "run the ASan+UBSan build",
+            "memcheck": "run the tests under valgrind (x86_64)"})
+@user_errors
+def test_runtime(c, target="x86_64", sanitize=False, memcheck=False):
+    """Build the runtime and run its C tests (ctest)."""
+    from alog_edge import native
+    for t in _targets(target):
+        native.build_runtime(REPO, t, sanitize=sanitize)
+        native.run_ctest(REPO, t, sanitize=sanitize, memcheck=memcheck)

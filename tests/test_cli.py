@@ -63,7 +63,7 @@ def test_the_whole_hdfs_flow_through_the_tasks(tmp_path, datasets):
     good = invoke("evaluate", "-w", str(ws), "--normal", str(s / "hdfs_train"), "--templates",
                   str(s / "HDFS_templates.csv"), "--json", "--out", str(tmp_path / "verdicts.csv"))
     assert good.returncode == 0, good.stderr
-    summary = json.loads(good.stdout)
+    summary = json.loads(good.stdout)["deeplog"]
     assert summary["sessions"] == 5583 and summary["session_level"]["tn"] + summary["session_level"]["fp"] == 5583
     rows = (tmp_path / "verdicts.csv").read_text().splitlines()
     assert rows[0] == "session,label,verdict" and len(rows) == 5584

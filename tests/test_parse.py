@@ -76,6 +76,16 @@ def test_reloaded_state_matches_every_line_to_the_same_cluster(hdfs, datasets):
     assert list(again["template"]) == list(frame["template"])
 
 
+def test_the_saved_drain_state_restores_the_miner(hdfs, datasets):
+    ws, _ = hdfs
+    parser = json.loads((ws / "parser.json").read_text())
+    miner = parse.load_miner(parser, json.loads((ws / "drain_state.json").read_text()), ws / "drain_state.json")
+    frame = pd.read_parquet(ws / "parsed.parquet")
+    ids = [miner.match(c, full_search_strategy="always").cluster_id for c in frame["content"]]
+    assert ids == list(frame["cluster_id"])
+    assert len(parse.full_search_order(miner)) == len(parser["templates"])
+
+
 def test_state_is_plain_json_not_pickle(hdfs):
     ws, _ = hdfs
     assert "py/object" not in (ws / "drain_state.json").read_text()

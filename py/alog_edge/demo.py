@@ -7,11 +7,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, TypeVar
 
-from . import dataset, demo_data, evaluate, logformat, parse, train, vocab
+import numpy as np
+import torch
+
+from . import counts, dataset, demo_data, evaluate, export, logformat, parse, timeline, train, vocab
+from .errors import AlogError
 from .models.deeplog import DeepLogConfig
+from .models.mscred import MSCREDConfig
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+
+# Small MSCRED widths: the demo has ~40-60 templates and must train in about a minute on 2 cores.
+DEMO_MSCRED = dict(channels=(8, 16, 32, 64))
+DEMO_MSCRED_TRAIN = train.TrainConfig(epochs=12, batch_size=16, lr=1e-3, patience=3)
 
 
 @dataclass
@@ -29,6 +38,41 @@ def _timed(timings: dict[str, float], name: str, step: Callable[[], T]) -> T:
     return out
 
 
+class _OnnxMSCRED:
+    """The exported MSCRED behind the torch module's call signature, for `timeline.score_windows`."""
+
+    def __init__(self, model_dir: Path, config: MSCREDConfig) -> None:
+        self.model, self.config = export.open_model(model_dir, "mscred"), config
+
+    def __call__(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        out = self.model.run(x.numpy().astype(np.float32))
+        return torch.from_numpy(out["reconstruction"]), torch.from_numpy(out["anomaly_score"])
+
+
+def onnx_verdicts_match(workdir: Path, model_dir: Path, frame: Any) -> dict[str, Any]:
+    """Score the held-out part with the exported models (Python onnxruntime) and with torch: same verdicts?"""
+    voc = vocab.load(workdir / "vocab.json")
+    seqs = [list(k) for k in dataset.sequences_from_parsed(frame, voc)["keys"]]
+    dl, payload = train.load_deeplog(workdir / "deeplog.pth", voc)
+    rule = dict(top_k=int(payload["top_k"]), window=int(payload["model_args"]["window"]),
+                seen_keys=set(payload["seen_keys"]), unk_index=voc.unk_index)
+    torch_v = [v.anomalous for v in evaluate.deeplog_verdicts(dl, seqs, **rule)]
+    onnx_v = [v.anomalous for v in evaluate.deeplog_verdicts(export.OnnxDeepLog(model_dir), seqs, **rule)]
+    deeplog_same = all(np.array_equal(a, b) for a, b in zip(torch_v, onnx_v))
+    ms, ms_payload = train.load_mscred(workdir / "mscred.pth", voc)
+    spec = counts.CountSpec(**ms_payload["counts"])
+    series = counts.count_series(frame, voc, spec)
+    alarm = float(ms_payload["threshold"])
+    torch_w = timeline.score_windows(ms, series, spec, alarm)
+    onnx_w = timeline.score_windows(_OnnxMSCRED(model_dir, ms.config), series, spec, alarm)  # type: ignore[arg-type]
+    mscred_same = bool((torch_w["verdict"] == onnx_w["verdict"]).all())
+    if not (deeplog_same and mscred_same):
+        raise AlogError(model_dir, f"onnxruntime verdicts differ from torch (deeplog same: {deeplog_same}, "
+                                   f"mscred same: {mscred_same})")
+    return {"deeplog_sessions": len(seqs), "mscred_windows": len(torch_w), "same_verdicts": True,
+            "mscred_max_score_diff": float((torch_w["score"] - onnx_w["score"]).abs().max())}
+
+
 def run(workdir: Path, seed: int = 7) -> DemoResult:
     timings: dict[str, float] = {}
     files = _timed(timings, "generate", lambda: demo_data.generate(workdir / "data", seed=seed))
@@ -38,15 +82,34 @@ def run(workdir: Path, seed: int = 7) -> DemoResult:
     trained = _timed(timings, "train-deeplog", lambda: train.train_deeplog(
         workdir / "sequences.parquet", voc, workdir / "deeplog.pth", DeepLogConfig(voc.num_classes),
         train.TrainConfig(seed=seed)))
-    ev = _timed(timings, "evaluate", lambda: evaluate.evaluate_deeplog(
-        workdir, logs=[files.test_log], label_files=[files.session_labels, files.line_labels]))
+    _timed(timings, "build-mscred", lambda: counts.build(workdir, counts.CountSpec(bucket_seconds=10.0)))
+    ms_trained = _timed(timings, "train-mscred", lambda: train.train_mscred(
+        workdir / "counts.parquet", voc, workdir / "mscred.pth", MSCREDConfig(voc.num_classes, **DEMO_MSCRED),
+        DEMO_MSCRED_TRAIN, stride=25))
+    frame = _timed(timings, "match held-out part", lambda: parse.match([files.test_log], workdir / "parser.json"))
+    result = _timed(timings, "evaluate", lambda: evaluate.evaluate_all(
+        workdir, label_files=[files.session_labels, files.line_labels], events=files.events, frame=frame,
+        plot_path=workdir / "mscred_scores.png", scores_path=workdir / "mscred_scores.parquet"))
+    model_dir = workdir / "models" / "onnx"
+    converted = _timed(timings, "convert", lambda: export.convert(export.ConvertRequest(
+        vocab=workdir / "vocab.json", parser=workdir / "parser.json", output_dir=model_dir,
+        deeplog_model=workdir / "deeplog.pth", mscred_model=workdir / "mscred.pth",
+        sequences=workdir / "sequences.parquet", counts=workdir / "counts.parquet")))
+    parity = _timed(timings, "onnx verdicts", lambda: onnx_verdicts_match(workdir, model_dir, frame))
     summary = {"parse": {"lines": parsed.lines, "templates": parsed.clusters,
                          "lines_per_s": round(parsed.lines_per_second)},
                "vocab_size": built.vocab_size, "train_sessions": built.sessions,
                "deeplog_train": {"epochs": trained.epochs_run, "seconds": round(trained.seconds, 1),
                                  "val_top_k_accuracy": round(trained.val_top_k_accuracy, 4)},
-               "evaluation": [ev.summary()], "timings_s": timings}
-    header = (f"demo: {parsed.lines} training lines, {parsed.clusters} templates, {built.sessions} sessions; "
-              f"DeepLog trained in {trained.seconds:.0f}s ({trained.epochs_run} epochs)\n"
-              f"held-out part: {files.test_log}\n")
-    return DemoResult(header + evaluate.report([ev]), summary, timings)
+               "mscred_train": {"epochs": ms_trained.epochs_run, "seconds": round(ms_trained.seconds, 1),
+                                "parameters": ms_trained.parameters, "threshold": ms_trained.threshold,
+                                "broken_cell_level": ms_trained.broken_cell_level},
+               "evaluation": result.summary(), "convert_seconds": round(converted.seconds, 2),
+               "onnx": parity, "timings_s": timings}
+    header = (f"demo: {parsed.lines} training lines, {parsed.clusters} templates, {built.sessions} sessions\n"
+              f"DeepLog trained in {trained.seconds:.0f}s ({trained.epochs_run} epochs); MSCRED in "
+              f"{ms_trained.seconds:.0f}s ({ms_trained.epochs_run} epochs, {ms_trained.parameters} parameters)\n"
+              f"held-out part: {files.test_log}; score plot: {workdir / 'mscred_scores.png'}\n\n")
+    footer = (f"\n\nONNX models in {model_dir} (converted in {converted.seconds:.1f}s): onnxruntime gives the "
+              f"same verdicts as torch on {parity['deeplog_sessions']} sessions and {parity['mscred_windows']} windows")
+    return DemoResult(header + result.text() + footer, summary, timings)

@@ -9,6 +9,14 @@ Line format (a parser preset depends on it)::
     2026-03-14T08:00:00.123Z edge-03 sensor-hub[812]: INFO <content>
 
 Nearly every line carries a ``sid=<8 hex>`` token naming its workflow session.
+
+Workflows are long (14-30 lines) and mostly deterministic, like real device
+daemons: a poll cycle walks the device's fixed sensor list, an API request goes
+through the same middleware chain every time, and so on. Branching is rare and
+fixed (cache hit or miss, an OTA update or none, a login accepted or refused).
+That matters for session models such as DeepLog, which predict a key from the
+h keys before it in the same session: ``order`` and ``missing`` anomalies are
+therefore placed after at least ``MIN_PREFIX`` lines of their session.
 """
 from __future__ import annotations
 
@@ -33,29 +41,45 @@ MIN = 60 * SEC
 KINDS = ("unseen", "order", "missing", "rate", "correlation")
 
 # Rates are lower than a real device's so that default sizes stay near
-# 50k train / 20k test lines; the mix of workflows is what matters.
-POLL_MS = 25 * SEC
-HEALTH_MS = 60 * SEC
+# 60k train / 25k test lines; the mix of workflows is what matters.
+POLL_MS = 60 * SEC
+HEALTH_MS = 240 * SEC
 OTA_MS = 300 * SEC
-LOGIN_MEAN_MS = 30 * MIN
+LOGIN_MEAN_MS = 8 * MIN
 MISC_MEAN_MS = 90 * SEC
 CACHE_MISS_P = 0.15
+HOUSEKEEPING_P = 0.15
+OTA_UPDATE_P = 0.2
+LOGIN_FAIL_P = 0.3
+# order/missing anomalies leave at least this many lines of their session before
+# the first affected one (DeepLog's window h=10 judges only keys that have h before them).
+MIN_PREFIX = 10
+SESSION_ANOMALIES_PER_90_MIN = 60
 
-_SENSORS = {  # kind: (chip, i2c addr, unit, baseline low, baseline high, noise sd)
-    "temperature": ("tmp117", 0x48, "C", 18.0, 42.0, 0.3),
-    "humidity": ("sht31", 0x44, "%RH", 25.0, 70.0, 1.0),
-    "pressure": ("bmp388", 0x77, "hPa", 990.0, 1030.0, 0.4),
-    "vibration": ("adxl345", 0x53, "g", 0.02, 0.30, 0.01),
+_SENSORS = {  # kind: (chip, i2c addr, unit, baseline low, baseline high, noise sd, valid range)
+    "temperature": ("tmp117", 0x48, "C", 18.0, 42.0, 0.3, "[-40,125]"),
+    "humidity": ("sht31", 0x44, "%RH", 25.0, 70.0, 1.0, "[0,100]"),
+    "pressure": ("bmp388", 0x77, "hPa", 990.0, 1030.0, 0.4, "[300,1250]"),
+    "vibration": ("adxl345", 0x53, "g", 0.02, 0.30, 0.01, "[0,16]"),
+    "voltage": ("ina219", 0x40, "V", 11.8, 12.6, 0.02, "[0,26]"),
+    "current": ("ina226", 0x41, "mA", 120.0, 900.0, 5.0, "[0,3200]"),
+    "light": ("veml7700", 0x10, "lux", 50.0, 900.0, 4.0, "[0,120000]"),
+    "gas": ("scd41", 0x62, "ppm", 400.0, 900.0, 6.0, "[400,5000]"),
+    "tvoc": ("sgp40", 0x59, "index", 80.0, 160.0, 3.0, "[0,500]"),
+    "distance": ("vl53l1x", 0x29, "mm", 300.0, 2500.0, 2.0, "[40,4000]"),
 }
 _COMPONENTS = ("sensor-hub", "mqtt-bridge", "api-gateway", "ota-agent", "auth", "health", "chronyd")
 _API_USERS = ("svc-dashboard", "svc-grafana", "fleet-mgr", "ops-admin")
+_USER_AGENTS = ("grafana/10.2.3", "python-requests/2.31.0", "Go-http-client/1.1", "curl/8.5.0")
+_OTA_PARTS = ("boot", "rootfs", "app")
+_SSH_CLIENTS = ("OpenSSH_9.2p1", "OpenSSH_8.9p1", "PuTTY_Release_0.79")
+_SSH_USERS = {"ops": 1001, "admin": 1002, "fleet": 1003}
+_SSH_INVALID = ("pi", "ubuntu", "test", "oracle", "git", "support")
+_COMMANDS = ("/usr/bin/journalctl", "/usr/bin/systemctl", "/usr/bin/top", "/bin/ls", "/usr/bin/vcgencmd",
+             "/usr/sbin/i2cdetect", "/usr/bin/df")
 
-# How order/missing anomalies mutate each workflow (by internal step name).
-_SWAP = {"sensor": ("read", "publish"), "request": ("auth", "response"),
-         "ota": ("verify", "apply"), "login": ("opened", "closed")}
-_DROP = {"sensor": "delivered", "request": "auth", "ota": "verify", "login": "opened"}
-_FORCE = {"ota": {"update": True}, "login": {"ok": True}}  # branch that has the steps
-_MUTATE_WEIGHTS = {"sensor": 0.35, "request": 0.35, "ota": 0.2, "login": 0.1}
+# Which workflows order/missing anomalies hit, and how often.
+_MUTATE_WEIGHTS = {"sensor": 0.3, "request": 0.3, "health": 0.15, "ota": 0.15, "login": 0.1}
 
 
 @dataclass(frozen=True)
@@ -71,16 +95,18 @@ class DemoFiles:
 class _Host:
     name: str
     pids: dict[str, int]
-    sensors: list[tuple[str, str, int, str, float, float]]
+    sensors: list[tuple[str, str, int, str, float, float, str]]
     req_gap_ms: float
     subnet: int
     fw: str
     broker: str
     cycle: int
+    versions: dict[str, str]
 
 
-# A line is [ts_ms, component, level, content, step, kind]; step is internal
-# (lets anomalies mutate sessions by name), kind '' means normal.
+# A line is [ts_ms, component, level, content, step, kind, after_branch]; step is internal (lets
+# anomalies mutate sessions by name; one step = one message shape), kind '' means normal, and
+# after_branch marks the outcome of a branch (e.g. cache hit or miss), where several lines are normal.
 @dataclass
 class _Session:
     sid: str
@@ -99,6 +125,9 @@ class _Session:
     def steps(self) -> list[str]:
         return [ln[4] for ln in self.lines]
 
+    def after_branch(self) -> list[bool]:
+        return [ln[6] for ln in self.lines]
+
     def is_normal(self) -> bool:
         return not any(ln[5] for ln in self.lines)
 
@@ -107,146 +136,283 @@ class _Session:
             ln[5] = kind
 
 
+# Housekeeping a daemon logs now and then inside whatever it is doing; the same
+# few everywhere, so they are always plausible next lines.
+_HOUSEKEEPING: tuple[Callable[[np.random.Generator], str], ...] = (
+    lambda r: f"heap stats used={r.uniform(5, 40):.1f} MB objects={r.integers(10000, 90000)}",
+    lambda r: f"gc cycle freed={r.uniform(0.1, 4):.1f} MB pause={r.integers(1, 9)} ms",
+    lambda r: f"fd usage open={r.integers(20, 200)} limit=1024",
+    lambda r: f"queue depth={r.integers(0, 12)} capacity=64",
+    lambda r: f"sampler rate=0.01 spans={r.integers(1, 30)}",
+    lambda r: f"config watch unchanged generation={r.integers(10, 40)}",
+    lambda r: f"stats flush counters={r.integers(20, 60)} gauges={r.integers(5, 20)}",
+    lambda r: f"event loop lag={r.integers(1, 12)} ms",
+)
+
+# Optional lines: moving or dropping one leaves a normal-looking session.
+_NEVER_MUTATE = {f"hk{i}" for i in range(len(_HOUSEKEEPING))}
+
+
+
 class _Builder:
     """Accumulates one session's lines on a running clock."""
 
-    def __init__(self, t: int) -> None:
+    def __init__(self, rng: np.random.Generator, t: int, comp: str, sid: str) -> None:
+        self.rng = rng
         self.t0 = self.t = int(t)
+        self.comp = comp
+        self.sid = sid
         self.lines: list[list] = []
+        self.quiet: list[bool] = []
 
-    def add(self, delay: float, comp: str, level: str, step: str, text: str) -> None:
+    def add(self, delay: float, step: str, text: str, level: str = "INFO", comp: str | None = None,
+            quiet: bool = False) -> None:
+        """One step; quiet marks a step right before a branch (no housekeeping line follows it)."""
         self.t += int(delay)
-        self.lines.append([self.t, comp, level, text, step, ""])
+        self.lines.append([self.t, comp or self.comp, level, f"{text} sid={self.sid}", step, ""])
+        self.quiet.append(quiet)
+
+    @property
+    def elapsed(self) -> int:
+        return self.t - self.t0 + 1
+
+    def finish(self) -> list[list]:
+        """The lines, with now and then a housekeeping line between two steps."""
+        out: list[list] = []
+        for i, ln in enumerate(self.lines):
+            out.append(ln + [i > 0 and self.quiet[i - 1]])
+            if i + 1 < len(self.lines) and not self.quiet[i] and self.rng.random() < HOUSEKEEPING_P:
+                k = int(self.rng.integers(len(_HOUSEKEEPING)))
+                t = int(self.rng.integers(ln[0], self.lines[i + 1][0] + 1))
+                out.append([t, ln[1], "DEBUG", f"{_HOUSEKEEPING[k](self.rng)} sid={self.sid}", f"hk{k}", "", False])
+        return out
 
 
 def _hex(rng: np.random.Generator, n: int) -> str:
     return "".join(f"{int(b):02x}" for b in rng.integers(0, 256, n // 2))
 
 
+def _uuid(rng: np.random.Generator) -> str:
+    h = _hex(rng, 32)
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
 def _wf_sensor(rng: np.random.Generator, h: _Host, t: int, sid: str, cycle: int = 0) -> list[list]:
-    b = _Builder(t)
-    b.add(0, "sensor-hub", "INFO", "start", f"poll cycle {cycle} start sid={sid} sensors={len(h.sensors)}")
-    retry_at = int(rng.integers(len(h.sensors))) if rng.random() < 0.03 else -1
-    for i, (kind, chip, addr, unit, base, sd) in enumerate(h.sensors):
-        if i == retry_at:
-            wait = int(rng.integers(10, 60))
-            b.add(wait, "sensor-hub", "WARN", "retry",
-                  f"read retry sensor={chip}@0x{addr:02x} attempt=2 after {wait}ms: i2c timeout sid={sid}")
+    """Poll every sensor of the device in its fixed order, then aggregate, publish, deliver."""
+    b = _Builder(rng, t, "sensor-hub", sid)
+    n = len(h.sensors)
+    b.add(0, "poll_start", f"poll cycle {cycle} start sensors={n} interval={POLL_MS // SEC} s")
+    quality = 1.0
+    for i, (kind, chip, addr, unit, base, sd, span) in enumerate(h.sensors):
         value = abs(base + rng.normal(0, sd))
-        b.add(rng.integers(2, 25), "sensor-hub", "DEBUG", "read",
-              f"read {kind} sensor={chip}@0x{addr:02x} value={value:.2f}{unit} sid={sid}")
-    b.add(rng.integers(1, 6), "sensor-hub", "INFO", "publish",
-          f"publish batch sid={sid} readings={len(h.sensors)} topic=fleet/{h.name}/telemetry seq={cycle}")
+        b.add(rng.integers(2, 25), f"read:{kind}",
+              f"{kind}: read chip={chip}@0x{addr:02x} raw=0x{int(rng.integers(0x100, 0x10000)):04x} "
+              f"value={value:.2f} {unit}", "DEBUG")
+        q = float(rng.uniform(0.9, 1.0))
+        quality = min(quality, q)
+        b.add(rng.integers(1, 3), f"validate:{kind}",
+              f"{kind}: validate value={value:.2f} {unit} range={span} quality={q:.2f} ok", "DEBUG")
+    b.add(rng.integers(1, 4), "aggregate", f"aggregate readings={n} window={POLL_MS // SEC} s quality={quality:.2f}")
+    b.add(rng.integers(1, 6), "publish",
+          f"publish batch seq={cycle} readings={n} payload={int(40 * n + rng.integers(20, 90))} B "
+          f"topic=fleet/{h.name}/telemetry qos=1")
     lat = int(3 + rng.gamma(2.0, 8.0))
-    b.add(lat, "mqtt-bridge", "INFO", "delivered",
-          f"delivered batch seq={cycle} to broker {h.broker} in {lat} ms sid={sid}")
-    b.add(rng.integers(1, 5), "sensor-hub", "INFO", "done", f"poll cycle {cycle} done in {b.t - b.t0 + 1} ms sid={sid}")
-    return b.lines
+    b.add(lat, "delivered", f"delivered batch seq={cycle} to broker {h.broker} qos=1 in {lat} ms",
+          comp="mqtt-bridge")
+    b.add(rng.integers(1, 5), "poll_done", f"poll cycle {cycle} done readings={n} in {b.elapsed} ms")
+    return b.finish()
 
 
-def _api_path(rng: np.random.Generator, h: _Host) -> str:
-    paths = (lambda: f"/api/v1/sensors/{h.sensors[int(rng.integers(len(h.sensors)))][0]}",
-             lambda: f"/api/v1/devices/{h.name}/status",
-             lambda: f"/api/v1/telemetry?since={rng.integers(60, 3600)}s",
-             lambda: f"/api/v1/logs/{h.name}?lines={rng.choice([50, 100, 200])}",
-             lambda: "/metrics")
-    return paths[int(rng.integers(len(paths)))]()
+_ROUTES = (  # handler, resource, path maker
+    ("sensors.get", "sensors", lambda r, h: f"/api/v1/sensors/{h.sensors[int(r.integers(len(h.sensors)))][0]}"),
+    ("status.get", "devices", lambda r, h: f"/api/v1/devices/{h.name}/status"),
+    ("telemetry.latest", "telemetry", lambda r, h: "/api/v1/telemetry/latest"),
+    ("logs.tail", "logs", lambda r, h: f"/api/v1/logs/{h.name}/tail"),
+    ("metrics.get", "metrics", lambda r, h: "/metrics"),
+)
 
 
 def _wf_request(rng: np.random.Generator, h: _Host, t: int, sid: str, miss: bool | None = None) -> list[list]:
-    b = _Builder(t)
-    path = _api_path(rng, h)
-    client = f"192.168.{h.subnet}.{rng.integers(2, 254)}:{rng.integers(32768, 61000)}"
+    """One API request through the gateway's middleware chain; a cache miss goes upstream."""
+    b = _Builder(rng, t, "api-gateway", sid)
+    handler, resource, make_path = _ROUTES[int(rng.integers(len(_ROUTES)))]
+    path = make_path(rng, h)
+    ip = f"192.168.{h.subnet}.{rng.integers(2, 254)}"
+    client = f"{ip}:{rng.integers(32768, 61000)}"
+    user = str(rng.choice(_API_USERS))
     size = int(rng.integers(180, 24000))
-    b.add(0, "api-gateway", "INFO", "received", f"request received sid={sid} method=GET path={path} client={client}")
-    b.add(rng.integers(1, 6), "api-gateway", "INFO", "auth",
-          f"auth ok sid={sid} user={rng.choice(_API_USERS)} token_age={rng.integers(5, 3600)}s")
-    b.add(rng.integers(1, 3), "api-gateway", "DEBUG", "lookup", f"cache lookup sid={sid} key={path}")
+    items = int(rng.integers(1, 60))
+    b.add(0, "tls", f"tls handshake ok client={client} version=TLSv1.3 cipher=TLS_AES_128_GCM_SHA256 "
+                    f"in {rng.integers(2, 9)} ms")
+    b.add(rng.integers(1, 4), "received", f"request received method=GET path={path}")
+    b.add(0, "trace", f"trace id assigned trace={_uuid(rng)} span={_hex(rng, 16)}", "DEBUG")
+    b.add(1, "headers", f"headers parsed count={rng.integers(6, 15)} user_agent={rng.choice(_USER_AGENTS)} "
+                        f"accept=application/json")
+    b.add(rng.integers(1, 4), "auth", f"auth token ok user={user} scope=read token_age={rng.integers(5, 3600)} s")
+    b.add(1, "acl", f"acl allow user={user} resource={resource} action=read")
+    b.add(1, "ratelimit", f"ratelimit ok bucket={user} tokens={rng.integers(1, 60)}/60")
+    b.add(1, "route", f"route matched handler={handler}")
+    b.add(1, "handler", f"handler start handler={handler} worker={rng.integers(1, 5)}")
+    b.add(rng.integers(1, 3), "lookup", f"cache lookup key={path}", "DEBUG", quiet=True)
     if miss is None:
         miss = bool(rng.random() < CACHE_MISS_P)
     if miss:
-        b.add(1, "api-gateway", "DEBUG", "miss", f"cache miss sid={sid} key={path}")
+        b.add(1, "miss", f"cache miss key={path} reason=expired stale_for={rng.integers(1, 600)} s", "DEBUG")
+        ms = int(rng.integers(1, 6))
+        b.add(ms, "up_connect", f"upstream connect backend=127.0.0.1:8081 pool=local in {ms} ms")
         up = int(15 + rng.gamma(2.0, 40.0))
-        b.add(up, "api-gateway", "INFO", "upstream",
-              f"upstream fetch sid={sid} url=http://127.0.0.1:8081{path} status=200 bytes={size} in {up} ms")
-        b.add(rng.integers(1, 4), "api-gateway", "DEBUG", "store",
-              f"cache store sid={sid} key={path} ttl={rng.choice([30, 60, 120])}s bytes={size}")
+        b.add(up, "up_fetch", f"upstream fetch url=http://127.0.0.1:8081{path} status=200 size={size} B in {up} ms")
+        b.add(rng.integers(1, 4), "store",
+              f"cache store key={path} ttl={rng.choice([30, 60, 120])} s size={size} B entries={rng.integers(40, 400)}",
+              "DEBUG")
     else:
-        b.add(rng.integers(1, 3), "api-gateway", "DEBUG", "hit",
-              f"cache hit sid={sid} key={path} age={rng.integers(0, 60)}s")
-    b.add(rng.integers(1, 6), "api-gateway", "INFO", "response",
-          f"response sent sid={sid} status=200 bytes={size} duration={b.t - b.t0 + 1}ms")
-    return b.lines
+        b.add(rng.integers(1, 3), "hit", f"cache hit key={path} age={rng.integers(0, 60)} s", "DEBUG")
+    ms = int(rng.integers(1, 8))
+    b.add(ms, "render", f"render response format=json items={items} in {ms} ms")
+    out = int(size * rng.uniform(0.15, 0.4))
+    b.add(rng.integers(1, 4), "compress", f"compress gzip in={size} B out={out} B level=6")
+    b.add(rng.integers(1, 4), "response", f"response sent status=200 size={out} B duration={b.elapsed} ms")
+    b.add(0, "access", f'access {ip} {user} "GET {path} HTTP/1.1" 200 {out} {b.elapsed} ms')
+    b.add(1, "metrics", f"metrics recorded handler={handler} latency={b.elapsed} ms cache={'miss' if miss else 'hit'}",
+          "DEBUG")
+    b.add(rng.integers(1, 30), "close", f"conn closed client={client} requests=1 keepalive=no")
+    return b.finish()
 
 
 def _wf_ota(rng: np.random.Generator, h: _Host, t: int, sid: str, update: bool | None = None) -> list[list]:
-    b = _Builder(t)
-    b.add(0, "ota-agent", "INFO", "check",
-          f"update check sid={sid} current={h.fw} channel=stable server=ota.fleet.example.net")
-    ms = int(40 + rng.gamma(2.0, 60.0))
-    b.add(ms, "ota-agent", "INFO", "manifest",
-          f"manifest fetched sid={sid} entries={rng.integers(3, 12)} etag={_hex(rng, 8)} in {ms} ms")
+    """Check the OTA server; now and then download, verify, stage and apply an update."""
+    b = _Builder(rng, t, "ota-agent", sid)
+    server = "ota.fleet.example.net"
     if update is None:
-        update = bool(rng.random() < 0.06)
-    if not update:
-        b.add(rng.integers(1, 5), "ota-agent", "INFO", "noupdate", f"no update available sid={sid} latest={h.fw}")
-        b.add(rng.integers(1, 3), "ota-agent", "DEBUG", "next", f"next check in {OTA_MS // SEC} s sid={sid}")
-        return b.lines
+        update = bool(rng.random() < OTA_UPDATE_P)
     major, minor, patch = (int(x) for x in h.fw.split("."))
-    new = f"{major}.{minor}.{patch + int(rng.integers(1, 4))}"
-    kb = int(rng.integers(30000, 60000))
-    b.add(rng.integers(2, 10), "ota-agent", "INFO", "available",
-          f"update available sid={sid} version={new} size={kb} KB")
-    dl = int(kb / rng.uniform(2.0, 8.0))  # KB per ms
-    b.add(dl, "ota-agent", "INFO", "download",
-          f"download complete sid={sid} file=/var/lib/ota/fw-{new}.bin size={kb} KB in {dl / SEC:.1f} s")
-    b.add(rng.integers(200, 900), "ota-agent", "INFO", "verify",
-          f"signature verify ok sid={sid} key=fleet-2026 sha256={_hex(rng, 16)}")
+    new = f"{major}.{minor}.{patch + int(rng.integers(1, 4))}" if update else h.fw
+    b.add(0, "check", f"update check start channel=stable current={h.fw} server={server}")
+    ms = int(rng.integers(1, 15))
+    b.add(ms, "resolve", f"resolve {server} -> 10.20.0.{rng.integers(10, 13)} in {ms} ms")
+    b.add(rng.integers(20, 80), "ota_tls", f"tls session established peer={server} protocol=TLSv1.3 "
+                                           f"resumed={'yes' if rng.random() < 0.7 else 'no'}")
+    ms = int(40 + rng.gamma(2.0, 60.0))
+    b.add(ms, "manifest_fetch", f"manifest fetch url=https://{server}/stable/manifest.json "
+                                f"size={rng.integers(1500, 4000)} B in {ms} ms")
+    b.add(rng.integers(2, 10), "manifest_sig", f"manifest signature ok key=fleet-2026 sha256={_hex(rng, 64)}")
+    b.add(1, "manifest_parsed", f"manifest parsed components={len(h.versions)} serial={rng.integers(1000, 9000)}")
+    changed = set(rng.choice(list(h.versions), size=int(rng.integers(1, 4)), replace=False)) if update else set()
+    for comp, version in h.versions.items():
+        avail = new if comp in changed and comp in ("rootfs", "app") else version
+        b.add(1, "compare", f"compare {comp} installed={version} available={avail} "
+                            f"status={'update' if comp in changed else 'current'}", "DEBUG")
+    b.add(rng.integers(2, 20), "disk", f"disk space ok path=/data free={rng.uniform(1.5, 5.0):.1f} GB "
+                                       f"required={rng.integers(40, 90)} MB")
+    b.add(1, "battery", f"battery check ok level={rng.integers(60, 100)}% on_ac=yes", quiet=True)
+    if not update:
+        b.add(1, "noupdate", f"no update available latest={h.fw}")
+        b.add(1, "next", f"next check in {OTA_MS // SEC} s", "DEBUG")
+        return b.finish()
+    kb = int(rng.integers(20000, 50000))
+    chunks = int(rng.integers(3, 7))
+    b.add(1, "available", f"update available version={new} size={kb} KB components={len(changed)}")
+    b.add(rng.integers(2, 10), "download_start", f"download start url=https://{server}/stable/fw-{new}.bin "
+                                                 f"chunks={chunks}")
+    total = 0.0
+    for i in range(1, chunks + 1):
+        s = kb / chunks / rng.uniform(2000.0, 8000.0)  # KB per s
+        total += s
+        b.add(s * SEC, "chunk", f"download chunk {i}/{chunks} size={kb // chunks} KB in {s:.1f} s", "DEBUG",
+              quiet=True)
+    b.add(rng.integers(5, 50), "download_done", f"download complete size={kb} KB in {total:.1f} s")
+    b.add(rng.integers(200, 900), "verify_hash", f"verify sha256 ok digest={_hex(rng, 64)}")
+    b.add(rng.integers(50, 300), "verify_sig", "verify signature ok key=fleet-2026 algo=ed25519")
     slot = "B" if rng.random() < 0.5 else "A"
-    b.add(rng.integers(50, 200), "ota-agent", "INFO", "apply", f"apply update sid={sid} slot={slot} version={new}")
-    ap = int(rng.integers(3000, 15000))
-    b.add(ap, "ota-agent", "INFO", "applied", f"apply complete sid={sid} slot={slot} in {ap} ms")
-    b.add(rng.integers(1, 10), "ota-agent", "INFO", "reboot",
-          f"reboot scheduled sid={sid} at 03:{rng.integers(0, 60):02d} local version={new}")
-    return b.lines
+    b.add(rng.integers(50, 200), "stage", f"stage image slot={slot} file=/var/lib/ota/fw-{new}.bin")
+    for part in _OTA_PARTS:
+        ms = int(rng.integers(800, 6000))
+        b.add(ms, "apply_part", f"apply partition={part} slot={slot} size={rng.integers(8, 400)} MB in {ms} ms")
+    ms = int(rng.integers(100, 900))
+    b.add(ms, "sync", f"sync filesystems in {ms} ms")
+    b.add(rng.integers(1, 10), "reboot", f"reboot scheduled at 03:{rng.integers(0, 60):02d} local version={new}")
+    return b.finish()
 
 
 def _wf_login(rng: np.random.Generator, h: _Host, t: int, sid: str, ok: bool | None = None) -> list[list]:
-    b = _Builder(t)
+    """An SSH login: key accepted, a few commands, logout; or a password-guessing client refused."""
+    b = _Builder(rng, t, "auth", sid)
     ip = f"10.{rng.integers(0, 4)}.{rng.integers(0, 256)}.{rng.integers(2, 255)}"
     port = int(rng.integers(32768, 61000))
-    b.add(0, "auth", "INFO", "connect", f"connection from {ip} port {port} sid={sid}")
     if ok is None:
-        ok = bool(rng.random() >= 0.10)
+        ok = bool(rng.random() >= LOGIN_FAIL_P)
+    b.add(0, "connect", f"connection from {ip} port {port} on 0.0.0.0 port 22")
+    b.add(rng.integers(5, 40), "version", f"remote software version {rng.choice(_SSH_CLIENTS)}", "DEBUG")
+    b.add(rng.integers(5, 40), "kex", "kex algorithm curve25519-sha256 negotiated cipher=chacha20-poly1305", "DEBUG")
+    b.add(rng.integers(5, 40), "hostkey", f"server host key ssh-ed25519 SHA256:{_hex(rng, 32)}", "DEBUG",
+          quiet=True)
     if ok:
-        user = str(rng.choice(["admin", "ops", "fleet"]))
-        b.add(rng.integers(50, 400), "auth", "INFO", "accepted",
-              f"accepted publickey for {user} from {ip} port {port} ssh2: ED25519 SHA256:{_hex(rng, 12)} sid={sid}")
-        b.add(rng.integers(2, 20), "auth", "INFO", "opened", f"session opened for user {user} by (uid=0) sid={sid}")
-        dur = int(rng.integers(20, 900))
-        b.add(dur * SEC, "auth", "INFO", "closed", f"session closed for user {user} after {dur} s sid={sid}")
-    else:
-        user = str(rng.choice(["root", "admin", "pi", "ubuntu", "test"]))
-        for attempt in range(1, int(rng.integers(2, 4)) + 1):
-            b.add(rng.integers(1500, 3500), "auth", "WARN", "failed",
-                  f"password failed for user {user} from {ip} port {port} attempt={attempt} sid={sid}")
-        b.add(rng.integers(10, 100), "auth", "INFO", "disconnect",
-              f"connection closed by {ip} port {port} [preauth] sid={sid}")
-    return b.lines
+        user = str(rng.choice(list(_SSH_USERS)))
+        uid = _SSH_USERS[user]
+        n = int(rng.integers(100, 999))
+        b.add(rng.integers(5, 40), "userauth", f"userauth request user={user} method=publickey", "DEBUG")
+        b.add(rng.integers(50, 400), "accepted",
+              f"accepted publickey for {user} from {ip} port {port} ssh2: ED25519 SHA256:{_hex(rng, 32)}")
+        b.add(rng.integers(2, 20), "opened", f"pam_unix(sshd:session): session opened for user {user}(uid={uid}) "
+                                             f"by (uid=0)")
+        b.add(rng.integers(2, 20), "logind", f"new session {n} of user {user}")
+        b.add(rng.integers(2, 20), "pty", f"pty allocated /dev/pts/{rng.integers(0, 4)} for {user}")
+        for _ in range(int(rng.integers(1, 7))):
+            b.add(rng.integers(3, 120) * SEC, "exec",
+                  f"exec command={rng.choice(_COMMANDS)} user={user} pid={rng.integers(1000, 30000)}", quiet=True)
+        b.add(rng.integers(5, 300) * SEC, "disconnect", f"received disconnect from {ip} port {port}:11: "
+                                                        f"disconnected by user")
+        b.add(rng.integers(1, 10), "disconnected", f"disconnected from user {user} {ip} port {port}")
+        b.add(rng.integers(1, 10), "closed", f"pam_unix(sshd:session): session closed for user {user}")
+        b.add(rng.integers(1, 10), "logout", f"session {n} logged out, waiting for processes to exit")
+        b.add(rng.integers(1, 10), "removed", f"removed session {n}")
+        return b.finish()
+    user = str(rng.choice(_SSH_INVALID))
+    attempts = int(rng.integers(3, 7))
+    b.add(rng.integers(5, 40), "invalid", f"invalid user {user} from {ip} port {port}", "WARN")
+    for _ in range(attempts):
+        b.add(rng.integers(1000, 2500), "pam_fail", f"pam_unix(sshd:auth): authentication failure; logname= uid=0 "
+                                                    f"euid=0 tty=ssh ruser= rhost={ip} user={user}", "WARN")
+        b.add(rng.integers(2, 20), "pw_failed", f"failed password for invalid user {user} from {ip} port {port} ssh2",
+              "WARN", quiet=True)
+    b.add(rng.integers(2, 20), "max_tries", f"error: maximum authentication attempts exceeded for invalid user "
+                                            f"{user} from {ip} port {port} ssh2 [preauth]", "WARN")
+    b.add(1, "refused", f"disconnecting invalid user {user} {ip} port {port}: too many authentication failures "
+                        f"[preauth]")
+    b.add(1, "pam_more", f"PAM {attempts - 1} more authentication failures; logname= uid=0 euid=0 tty=ssh ruser= "
+                         f"rhost={ip}")
+    b.add(rng.integers(1, 10), "conn_closed", f"connection closed by invalid user {user} {ip} port {port} [preauth]")
+    return b.finish()
 
 
 def _wf_health(rng: np.random.Generator, h: _Host, t: int, sid: str) -> list[list]:
-    b = _Builder(t)
-    b.add(0, "health", "INFO", "start", f"health check start sid={sid} checks=4")
-    b.add(rng.integers(1, 4), "health", "INFO", "cpu",
-          f"cpu load1={rng.gamma(2.0, 0.2):.2f} usage={rng.integers(5, 60)}% sid={sid}")
+    """Sixteen checks, always in the same order."""
+    b = _Builder(rng, t, "health", sid)
     used = int(rng.integers(200, 420))
-    b.add(rng.integers(1, 4), "health", "INFO", "mem", f"mem used={used}MB free={512 - used}MB sid={sid}")
-    b.add(rng.integers(2, 8), "health", "INFO", "disk",
-          f"disk /data used={rng.integers(40, 75)}% free={rng.uniform(1.5, 5.0):.1f}GB sid={sid}")
-    b.add(rng.integers(1, 4), "health", "INFO", "temp", f"temp soc={rng.uniform(42.0, 61.0):.1f}C sid={sid}")
-    b.add(rng.integers(1, 3), "health", "INFO", "done", f"health check done sid={sid} status=ok in {b.t - b.t0 + 1} ms")
-    return b.lines
+    b.add(0, "hc_start", "health check start checks=16")
+    b.add(rng.integers(1, 4), "cpu", f"cpu load1={rng.gamma(2.0, 0.2):.2f} load5={rng.gamma(2.0, 0.2):.2f} "
+                                     f"usage={rng.integers(5, 60)}%")
+    b.add(rng.integers(1, 4), "memory", f"memory used={used} MB free={512 - used} MB")
+    b.add(1, "swap", f"swap used={rng.integers(0, 40)} MB total=256 MB")
+    b.add(rng.integers(1, 6), "rootfs", f"rootfs mount=/ used={rng.integers(30, 70)}% free={rng.uniform(1.0, 3.0):.1f} GB")
+    b.add(rng.integers(1, 6), "datafs", f"datafs mount=/data used={rng.integers(40, 75)}% "
+                                        f"free={rng.uniform(1.5, 5.0):.1f} GB")
+    b.add(rng.integers(1, 6), "inodes", f"inodes mount=/data used={rng.integers(1, 20)}%")
+    b.add(rng.integers(1, 4), "soc", f"soc temperature={rng.uniform(42.0, 61.0):.1f} C throttled=0x0")
+    b.add(rng.integers(1, 4), "power", f"power vcore={rng.uniform(0.82, 0.88):.2f} V input={rng.uniform(4.9, 5.2):.2f} V "
+                                       f"under_voltage=0")
+    b.add(rng.integers(1, 4), "clock", f"clock synced offset={abs(rng.normal(0, 3e-4)):.6f} s stratum={rng.integers(2, 4)}")
+    b.add(rng.integers(1, 4), "network", f"network eth0 up speed={rng.choice([100, 1000])} Mb/s "
+                                         f"rx_drop={rng.integers(0, 5)} tx_drop=0")
+    b.add(rng.integers(1, 4), "modem", f"modem signal rssi=-{rng.integers(60, 95)} dBm operator=fleet-lte")
+    b.add(rng.integers(2, 30), "mqtt", f"mqtt link connected broker={h.broker} rtt={rng.integers(4, 60)} ms")
+    b.add(rng.integers(1, 4), "watchdog", f"watchdog kick ok interval=15 s last={rng.integers(1, 15)} s ago")
+    b.add(rng.integers(1, 10), "services", f"services running={len(_COMPONENTS) + 3} failed=0")
+    b.add(rng.integers(1, 10), "journal", f"journal size={rng.integers(8, 60)} MB limit=64 MB")
+    up = int(t // SEC) + 86400 * 3
+    b.add(1, "uptime", f"uptime {up // 86400} days {up % 86400 // 3600:02d}:{up % 3600 // 60:02d}")
+    b.add(rng.integers(1, 3), "hc_done", f"health check done status=ok checks=16 in {b.elapsed} ms")
+    return b.finish()
 
 
 _WORKFLOWS: dict[str, Callable[..., list[list]]] = {
@@ -284,20 +450,24 @@ _UNSEEN: tuple[Callable[[np.random.Generator, str], tuple[str, str]], ...] = (
 
 def _make_hosts(rng: np.random.Generator, n: int) -> list[_Host]:
     hosts = []
+    # One device serves the fleet dashboard and sees several times the API traffic of the others.
+    busy = int(rng.integers(n))
     for i in range(1, n + 1):
         # A fixed subset per device, in a fixed order: devices differ, cycles don't.
-        kinds = sorted(rng.choice(list(_SENSORS), size=int(rng.integers(2, 5)), replace=False),
-                       key=list(_SENSORS).index)
+        kinds = rng.choice(list(_SENSORS), size=int(rng.integers(6, 8)), replace=False)
         sensors = []
         for k in kinds:
-            chip, addr, unit, lo, hi, sd = _SENSORS[str(k)]
-            sensors.append((str(k), chip, addr, unit, float(rng.uniform(lo, hi)), sd))
+            chip, addr, unit, lo, hi, sd, span = _SENSORS[str(k)]
+            sensors.append((str(k), chip, addr, unit, float(rng.uniform(lo, hi)), sd, span))
         pids = {c: int(rng.integers(300, 4000)) for c in _COMPONENTS}
         pids["kernel"] = 0
-        hosts.append(_Host(name=f"edge-{i:02d}", pids=pids, sensors=sensors,
-                           req_gap_ms=float(rng.uniform(20, 30)) * SEC, subnet=int(rng.integers(1, 250)),
-                           fw=f"2.{rng.integers(3, 6)}.{rng.integers(0, 9)}",
-                           broker=f"10.20.0.{rng.integers(5, 9)}:8883", cycle=int(rng.integers(1000, 90000))))
+        fw = f"2.{rng.integers(3, 6)}.{rng.integers(0, 9)}"
+        versions = {"bootloader": f"2023.{rng.integers(1, 12):02d}", "kernel": f"6.1.{rng.integers(20, 70)}",
+                    "rootfs": fw, "app": fw, "config": f"{rng.integers(10, 99)}"}
+        gap = rng.uniform(30, 40) if i - 1 == busy else rng.uniform(150, 250)
+        hosts.append(_Host(name=f"edge-{i:02d}", pids=pids, sensors=sensors, req_gap_ms=float(gap) * SEC,
+                           subnet=int(rng.integers(1, 250)), fw=fw, broker=f"10.20.0.{rng.integers(5, 9)}:8883",
+                           cycle=int(rng.integers(1000, 90000)), versions=versions))
     return hosts
 
 
@@ -354,7 +524,7 @@ def _inject_windows(rng: np.random.Generator, hosts: dict[str, _Host], test: lis
     test = [s for s in test if not in_window(s, drop_h, "sensor")]
     events.append(("rate", drop_h, ws, we, f"sensor poll cycles stopped for {(we - ws) // SEC} s"))
 
-    ws, we = window(1, 5 * MIN)  # polls go on but the broker link silently drops batches
+    ws, we = window(1, 7 * MIN)  # polls go on but the broker link silently drops batches
     hit = [s for s in test if in_window(s, mqtt_h, "sensor")]
     for s in hit:
         s.lines = [ln for ln in s.lines if ln[4] != "delivered"]
@@ -362,7 +532,7 @@ def _inject_windows(rng: np.random.Generator, hosts: dict[str, _Host], test: lis
     events.append(("correlation", mqtt_h, ws, we,
                    f"mqtt-bridge stopped delivering batches while polls continued ({len(hit)} cycles)"))
 
-    ws, we = window(2, 5 * MIN)  # cache misses jump from ~15% to ~90%
+    ws, we = window(2, 6 * MIN)  # cache misses jump from ~15% to ~90%
     flip_p = (0.9 - CACHE_MISS_P) / (1 - CACHE_MISS_P)
     # Only the flipped sessions are the excess; natural misses stay unlabelled.
     hit = [s for s in test if in_window(s, cache_h, "request") and "hit" in s.steps() and rng.random() < flip_p]
@@ -373,7 +543,7 @@ def _inject_windows(rng: np.random.Generator, hosts: dict[str, _Host], test: lis
 
     ws, we = window(3, 1 * MIN)  # brute-force burst: many normal-shaped failed logins
     burst = []
-    for t in np.sort(rng.uniform(ws, we, int(rng.integers(15, 21)))):
+    for t in np.sort(rng.uniform(ws, we, int(rng.integers(7, 10)))):
         sid = new_sid()
         burst.append(_Session(sid, burst_h, "login", _wf_login(rng, hosts[burst_h], int(t), sid, ok=False)))
         burst[-1].label("rate")
@@ -381,9 +551,23 @@ def _inject_windows(rng: np.random.Generator, hosts: dict[str, _Host], test: lis
     return test + burst, events
 
 
-def _inject_sessions(rng: np.random.Generator, hosts: dict[str, _Host], test: list[_Session], lo: int, hi: int,
-                     end: int, per_kind: int, events: list[tuple]) -> None:
-    """unseen/order/missing: each replaces one normal session, so rates stay unchanged."""
+def _swap_candidates(steps: list[str], after_branch: list[bool]) -> list[tuple[int, int]]:
+    """Pairs of near lines (1 or 2 apart) after the prefix whose swap changes the session's key order.
+    The first of them is not a branch outcome: there the line is one of several normal ones."""
+    return [(i, j) for i in range(MIN_PREFIX, len(steps)) for j in range(i + 1, min(i + 3, len(steps)))
+            if steps[i] != steps[j] and not {steps[i], steps[j]} & _NEVER_MUTATE and not after_branch[i]]
+
+
+def _drop_candidates(steps: list[str], after_branch: list[bool]) -> list[int]:
+    """Required once-only steps after the prefix, not branch outcomes; never the last line
+    (nothing would follow the gap)."""
+    return [i for i in range(MIN_PREFIX, len(steps) - 1)
+            if steps.count(steps[i]) == 1 and steps[i] not in _NEVER_MUTATE and not after_branch[i]]
+
+
+def _inject_sessions(rng: np.random.Generator, test: list[_Session], lo: int, hi: int,
+                     per_kind: int, events: list[tuple]) -> None:
+    """unseen/order/missing: each changes one normal session in place, so rates stay unchanged."""
     busy = [(h, s0, s1) for _, h, s0, s1, _ in events]  # keep window anomalies clear-cut
 
     def eligible(s: _Session) -> bool:
@@ -402,7 +586,7 @@ def _inject_sessions(rng: np.random.Generator, hosts: dict[str, _Host], test: li
                 return i
         return None
 
-    for _ in range(per_kind):
+    for _ in range(per_kind):  # the unseen message may come anywhere in the session
         i = take(pool)
         if i is None:
             break
@@ -410,7 +594,7 @@ def _inject_sessions(rng: np.random.Generator, hosts: dict[str, _Host], test: li
         p = int(rng.integers(1, len(s.lines)))  # between two existing steps
         level, text = _UNSEEN[int(rng.integers(len(_UNSEEN)))](rng, s.lines[p - 1][1])
         t = int(rng.integers(s.lines[p - 1][0], s.lines[p][0] + 1))
-        s.lines.insert(p, [t, s.lines[p - 1][1], level, f"{text} sid={s.sid}", "unseen", "unseen"])
+        s.lines.insert(p, [t, s.lines[p - 1][1], level, f"{text} sid={s.sid}", "unseen", "unseen", False])
         events.append(("unseen", s.host, s.start, s.end,
                        f"unseen message in {s.wf} session {s.sid}: {text.split(':')[0]}"))
 
@@ -424,22 +608,24 @@ def _inject_sessions(rng: np.random.Generator, hosts: dict[str, _Host], test: li
             if i is None:
                 continue
             s = test[i]
-            need = _SWAP[wf] if kind == "order" else (_DROP[wf],)
-            lines = s.lines
-            if not all(st in s.steps() for st in need):
-                lines = _WORKFLOWS[wf](rng, hosts[s.host], s.start, s.sid, **_FORCE[wf])
-                if lines[-1][0] >= end:
-                    continue  # forced branch would run past the end of the log
-            steps = [ln[4] for ln in lines]
+            steps = s.steps()
             if kind == "order":
-                x, y = steps.index(need[0]), steps.index(need[1])
+                pairs = _swap_candidates(steps, s.after_branch())
+                near = [p for p in pairs if p[1] - p[0] == 1]
+                pairs = near if near and rng.random() < 0.7 else pairs
+                if not pairs:
+                    continue
+                x, y = pairs[int(rng.integers(len(pairs)))]
                 for k in (1, 2, 3, 4):  # swap what is logged, keep the timestamps
-                    lines[x][k], lines[y][k] = lines[y][k], lines[x][k]
-                desc = f"steps '{need[0]}' and '{need[1]}' swapped in {wf} session {s.sid}"
+                    s.lines[x][k], s.lines[y][k] = s.lines[y][k], s.lines[x][k]
+                desc = f"steps '{steps[x]}' and '{steps[y]}' swapped (lines {x + 1}, {y + 1}) in {wf} session {s.sid}"
             else:
-                lines.pop(steps.index(need[0]))
-                desc = f"step '{need[0]}' missing in {wf} session {s.sid}"
-            s.lines = lines
+                drops = _drop_candidates(steps, s.after_branch())
+                if not drops:
+                    continue
+                x = drops[int(rng.integers(len(drops)))]
+                s.lines.pop(x)
+                desc = f"step '{steps[x]}' missing (line {x + 1}) in {wf} session {s.sid}"
             s.label(kind)
             events.append((kind, s.host, s.start, s.end, desc))
             done += 1
@@ -501,7 +687,8 @@ def generate(out_dir: Path, seed: int = 7, hosts: int = 6, train_minutes: int = 
     def new_sid() -> str:
         while True:
             sid = f"{rng.integers(0, 2**32):08x}"
-            if sid not in seen:
+            # Both a digit and a letter: every id then looks alike to a template miner's masks.
+            if sid not in seen and not sid.isdigit() and not sid.isalpha():
                 seen.add(sid)
                 return sid
 
@@ -516,7 +703,7 @@ def generate(out_dir: Path, seed: int = 7, hosts: int = 6, train_minutes: int = 
     by_name = {h.name: h for h in fleet}
     lo, hi = split + 10 * MIN, end - 2 * MIN  # quiet first 10 min; room for sessions to finish
     test, events = _inject_windows(rng, by_name, test, lo, hi, new_sid)
-    _inject_sessions(rng, by_name, test, lo, hi, end, max(1, round(50 * test_minutes / 90)), events)
+    _inject_sessions(rng, test, lo, hi, max(1, round(SESSION_ANOMALIES_PER_90_MIN * test_minutes / 90)), events)
 
     train_text, _ = _render(fleet, train, train_misc)
     test_text, line_info = _render(fleet, test, test_misc)

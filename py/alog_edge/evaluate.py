@@ -260,11 +260,11 @@ def write_session_csv(ev: Evaluation, path: Path) -> None:
 def evaluate_deeplog(workspace: Path, *, model_path: Path | None = None, vocab_path: Path | None = None,
                      logs: Sequence[Path] = (), parsed: Path | None = None, parser_path: Path | None = None,
                      normal: Path | None = None, abnormal: Path | None = None, templates: Path | None = None,
-                     label_files: Sequence[Path] = (), year: int | None = None) -> Evaluation:
+                     label_files: Sequence[Path] = (), year: int | None = None,
+                     frame: pd.DataFrame | None = None) -> Evaluation:
     """Score held-out data given as raw logs (matched with the workspace's parser), a parsed.parquet,
-    or DeepLog HDFS session files (--normal/--abnormal, labelled by which file they come from)."""
+    an already matched frame, or DeepLog HDFS session files (--normal/--abnormal, labelled by file)."""
     from . import dataset, parse, train, vocab as vocab_mod
-    from .fileio import read_parquet
 
     vocab = vocab_mod.load(vocab_path or workspace / "vocab.json")
     model, payload = train.load_deeplog(model_path or workspace / "deeplog.pth", vocab)
@@ -283,11 +283,77 @@ def evaluate_deeplog(workspace: Path, *, model_path: Path | None = None, vocab_p
         seqs = pd.concat(parts, ignore_index=True).drop(columns=["line_no"])
         labels.append(Labels("session", pd.concat(session_labels, ignore_index=True)))
     else:
-        if logs:
-            frame = parse.match(list(logs), parser_path or workspace / "parser.json", year=year)
-        elif parsed is not None:
-            frame = read_parquet(parsed, ["line_no", "session", "host", "template"])
-        else:
-            raise AlogError(None, "nothing to evaluate: give --logs, --parsed, or --normal/--abnormal")
+        if frame is None:
+            frame = load_frame(workspace, logs=logs, parsed=parsed, parser_path=parser_path, year=year)
         seqs = dataset.sequences_from_parsed(frame, vocab)
     return score_deeplog(model, payload, seqs, labels)
+
+
+def load_frame(workspace: Path, *, logs: Sequence[Path] = (), parsed: Path | None = None,
+               parser_path: Path | None = None, year: int | None = None) -> pd.DataFrame:
+    """Held-out lines keyed by the workspace's parser (raw logs) or read from a parsed.parquet."""
+    from . import parse
+    from .fileio import read_parquet
+
+    if logs:
+        return parse.match(list(logs), parser_path or workspace / "parser.json", year=year)
+    if parsed is not None:
+        return read_parquet(parsed, ["line_no", "timestamp", "session", "host", "template"])
+    raise AlogError(None, "nothing to evaluate: give --logs, --parsed, or --normal/--abnormal")
+
+
+@dataclass
+class Report:
+    deeplog: Evaluation | None
+    timeline: Any  # timeline.TimelineResult | None
+
+    def text(self) -> str:
+        parts = [report([self.deeplog])] if self.deeplog is not None else []
+        if self.timeline is not None:
+            parts.append(self.timeline.report())
+        return "\n\n".join(parts)
+
+    def summary(self) -> dict[str, Any]:
+        return {"deeplog": self.deeplog.summary() if self.deeplog is not None else None,
+                "timeline": self.timeline.summary() if self.timeline is not None else None}
+
+
+def evaluate_all(workspace: Path, *, deeplog_path: Path | None = None, mscred_path: Path | None = None,
+                 vocab_path: Path | None = None, logs: Sequence[Path] = (), parsed: Path | None = None,
+                 parser_path: Path | None = None, label_files: Sequence[Path] = (), events: Path | None = None,
+                 year: int | None = None, plot_path: Path | None = None, scores_path: Path | None = None,
+                 threshold: float | None = None, frame: pd.DataFrame | None = None) -> Report:
+    """DeepLog per session/line and, when an MSCRED checkpoint is there, MSCRED per time window beside
+    DeepLog and the combined verdict; window labels come from an events file of anomaly intervals."""
+    from . import counts, timeline, train, vocab as vocab_mod
+
+    vocab_path = vocab_path or workspace / "vocab.json"
+    deeplog_path = deeplog_path or workspace / "deeplog.pth"
+    mscred_path = mscred_path or workspace / "mscred.pth"
+    if frame is None:
+        frame = load_frame(workspace, logs=logs, parsed=parsed, parser_path=parser_path, year=year)
+    dl = evaluate_deeplog(workspace, model_path=deeplog_path, vocab_path=vocab_path, label_files=label_files,
+                          frame=frame) if deeplog_path.exists() else None
+    tl = None
+    if mscred_path.exists():
+        vocab = vocab_mod.load(vocab_path)
+        model, payload = train.load_mscred(mscred_path, vocab)
+        spec = counts.CountSpec(**payload["counts"])
+        alarm = float(payload["threshold"]) if threshold is None else threshold
+        windows = timeline.score_windows(model, counts.count_series(frame, vocab, spec), spec, alarm)
+        lines = None
+        if dl is not None and dl.lines is not None:
+            lines = dl.lines.merge(frame[["line_no", "host", "timestamp"]].drop_duplicates("line_no"), on="line_no")
+        if events is not None:
+            tl = timeline.evaluate_timeline(windows, timeline.load_events(events), lines)
+            if plot_path is not None:
+                timeline.plot(tl, alarm, plot_path, timeline.load_events(events))
+        else:
+            tl = timeline.TimelineResult(windows.assign(label=-1, kind=""), {}, {})
+            if plot_path is not None:
+                timeline.plot(tl, alarm, plot_path)
+        if scores_path is not None:
+            timeline.write_scores(tl, scores_path)
+    if dl is None and tl is None:
+        raise AlogError(deeplog_path, "no such checkpoint (and no MSCRED checkpoint either)")
+    return Report(dl, tl)

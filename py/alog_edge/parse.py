@@ -6,12 +6,13 @@ device applies, so the training data carries exactly the keys inference will see
 """
 from __future__ import annotations
 
+import json
 import logging
 import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 import pandas as pd
 import pyarrow as pa
@@ -169,6 +170,7 @@ def drain_state(miner: TemplateMiner) -> dict[str, Any]:
 
 
 def load_miner(parser: dict[str, Any], state: dict[str, Any], state_path: Path) -> TemplateMiner:
+    """The miner exactly as mining left it (to mine more lines into it)."""
     fmt = format_from_parser(parser)
     miner = TemplateMiner(config=miner_config(fmt))
     try:
@@ -181,6 +183,26 @@ def load_miner(parser: dict[str, Any], state: dict[str, Any], state_path: Path) 
         drain.root_node = _node_from_json(state["tree"])
     except (KeyError, TypeError, ValueError) as exc:
         raise AlogError(state_path, f"not a Drain state file ({exc!r})") from None
+    return miner
+
+
+def matcher_from_parser(parser: dict[str, Any], parser_path: Path) -> TemplateMiner:
+    """A miner for `match(..., "always")` built from parser.json alone.
+
+    Full search visits a token-count node's own clusters before its children's, so a flat tree
+    holding the templates in parser.json's order gives Drain3 the same candidates in the same order.
+    """
+    miner = TemplateMiner(config=miner_config(format_from_parser(parser)))
+    drain = miner.drain
+    try:
+        for entry in parser["templates"]:
+            cluster = LogCluster(list(entry["tokens"]), int(entry["cluster_id"]))
+            drain.id_to_cluster[cluster.cluster_id] = cluster
+            node = drain.root_node.key_to_child_node.setdefault(str(len(cluster.log_template_tokens)), Node())
+            node.cluster_ids.append(cluster.cluster_id)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise AlogError(parser_path, f"malformed templates entry ({exc!r})") from None
+    drain.clusters_counter = max(drain.id_to_cluster, default=0)
     return miner
 
 
@@ -365,7 +387,7 @@ def parse(paths: list[Path], fmt: LogFormat, workspace: Path, *, parsed_out: Pat
     return ParseResult(len(rec.content), rec.misses, n_clusters, time.perf_counter() - started, outputs)
 
 
-def match(paths: list[Path], parser_path: Path, state_path: Path | None = None, *, year: int | None = None,
+def match(paths: list[Path], parser_path: Path, *, year: int | None = None,
           max_line_bytes: int = logformat.MAX_LINE_BYTES) -> pd.DataFrame:
     """Key new lines with an existing parser (no mining): the same columns as parsed.parquet."""
     parser = load_parser(parser_path)
@@ -377,8 +399,7 @@ def match(paths: list[Path], parser_path: Path, state_path: Path | None = None, 
         matcher = TemplateListMatcher([t["template"] for t in parser["templates"]])
         match_one = matcher.match
     else:
-        state_path = state_path or parser_path.with_name("drain_state.json")
-        miner = load_miner(parser, read_json(state_path), state_path)
+        miner = matcher_from_parser(parser, parser_path)
 
         def match_one(text: str) -> int:
             cluster = miner.match(text, full_search_strategy=MATCH_STRATEGY)
@@ -398,3 +419,15 @@ def match(paths: list[Path], parser_path: Path, state_path: Path | None = None, 
 def write_parsed(frame: pd.DataFrame, path: Path) -> None:
     with AtomicOutputs() as out:
         _write_parquet(frame, out.path(path))
+
+
+def match_jsonl(paths: list[Path], parser_path: Path, vocab: "Any") -> Iterator[str]:
+    """`invoke match`: one JSON line per non-blank input line: line_no, index, template (null when unknown)."""
+    frame = match(paths, parser_path)
+    unk = vocab.unk_index
+    for source, line_no, template in zip(frame["source"], frame["line_no"], frame["template"]):
+        index = vocab.key(template)
+        record = {"line_no": int(line_no), "index": index, "template": template if index != unk else None}
+        if len(paths) > 1:
+            record = {"source": source, **record}
+        yield json.dumps(record, ensure_ascii=False)

@@ -7,7 +7,7 @@ import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -18,6 +18,9 @@ from . import checkpoint, dataset
 from .errors import AlogError
 from .models.deeplog import DeepLog, DeepLogConfig
 from .vocab import Vocab
+
+if TYPE_CHECKING:
+    from .models.mscred import MSCRED, MSCREDConfig
 
 log = logging.getLogger(__name__)
 
@@ -175,5 +178,154 @@ def load_deeplog(path: Path, vocab: Vocab | None = None) -> tuple[DeepLog, dict[
         model.load_state_dict(payload["state_dict"])
     except (TypeError, RuntimeError) as exc:
         raise AlogError(path, f"model_args do not rebuild the model ({str(exc).splitlines()[0][:120]})") from None
+    model.eval()
+    return model, payload
+
+
+# --- MSCRED ---------------------------------------------------------------------------------
+
+@dataclass
+class MSCREDTrainResult:
+    epochs_run: int
+    best_val_loss: float
+    train_windows: int
+    val_windows: int
+    broken_cell_level: float
+    threshold: float
+    seconds: float
+    parameters: int
+
+
+def _fit_reconstruction(model: "MSCRED", train_m: torch.Tensor, val_m: torch.Tensor, cfg: TrainConfig
+                        ) -> tuple[list[dict[str, float]], float]:
+    """Adam on the last step's squared reconstruction error; keeps the best validation epoch."""
+    optimiser = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    shuffle = torch.Generator().manual_seed(cfg.seed)
+    history: list[dict[str, float]] = []
+    best, best_state, stale = float("inf"), None, 0
+
+    def loss_of(mats: torch.Tensor) -> torch.Tensor:
+        return ((model.reconstruct(mats) - mats[:, -1]) ** 2).mean()
+
+    for epoch in range(1, cfg.epochs + 1):
+        model.train()
+        order = torch.randperm(len(train_m), generator=shuffle)
+        total = 0.0
+        steps = range(0, len(order), cfg.batch_size)
+        with tqdm(steps, desc=f"mscred epoch {epoch}", unit="batch", disable=None, leave=False) as bar:
+            for start in bar:
+                batch = train_m[order[start:start + cfg.batch_size]]
+                optimiser.zero_grad()
+                loss = loss_of(batch)
+                loss.backward()
+                optimiser.step()
+                total += loss.item() * len(batch)
+                bar.set_postfix(loss=f"{total / min(start + len(batch), len(order)):.5f}")
+        model.eval()
+        with torch.no_grad():
+            check = val_m if len(val_m) else train_m
+            val_loss = sum(loss_of(check[i:i + 64]).item() * len(check[i:i + 64])
+                           for i in range(0, len(check), 64)) / len(check)
+        history.append({"epoch": epoch, "train_loss": total / len(order), "val_loss": val_loss})
+        log.info("mscred epoch %d: train loss %.5f, val loss %.5f", epoch, total / len(order), val_loss)
+        if val_loss < best * (1 - 1e-3):
+            best, best_state, stale = val_loss, copy.deepcopy(model.state_dict()), 0
+        else:
+            stale += 1
+            if stale >= cfg.patience:
+                break
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    return history, best
+
+
+def _residuals(model: "MSCRED", mats: torch.Tensor) -> torch.Tensor:
+    with torch.no_grad():
+        return torch.cat([(model.reconstruct(mats[i:i + 64]) - mats[i:i + 64, -1]).abs()
+                          for i in range(0, len(mats), 64)])
+
+
+def train_mscred(counts_path: Path, vocab: Vocab, out_path: Path, model_cfg: "MSCREDConfig", cfg: TrainConfig, *,
+                 stride: int = 5, cell_quantile: float = 0.999, threshold_factor: float = 1.5,
+                 broken_cell_level: float | None = None, threshold: float | None = None) -> MSCREDTrainResult:
+    """Train on normal count windows, then derive the broken-cell level and the alarm threshold."""
+    from . import counts as counts_mod
+    from .models.mscred import MSCRED
+
+    started = time.perf_counter()
+    series, spec, meta = counts_mod.load(counts_path)
+    if meta["feature_dim"] != vocab.num_classes or meta["vocab_sha256"] != vocab.sha256:
+        raise AlogError(counts_path, f"was counted with another vocab (feature_dim {meta['feature_dim']}, "
+                                     f"vocab gives {vocab.num_classes}); rebuild it with `invoke build-mscred`")
+    if model_cfg.feature_dim != vocab.num_classes:
+        raise AlogError(None, f"feature_dim {model_cfg.feature_dim} disagrees with the vocab ({vocab.num_classes})")
+    longest = max(len(s.counts) for s in series)
+    if longest < model_cfg.window_size:
+        raise AlogError(counts_path, f"the longest count series has {longest} buckets, shorter than the window "
+                                     f"({model_cfg.window_size} = largest scale {max(model_cfg.scales)} + "
+                                     f"{model_cfg.steps - 1} steps x gap {model_cfg.gap}); use smaller buckets or scales")
+    seed_everything(cfg.seed, cfg.threads)
+    model = MSCRED(model_cfg)
+    stacked = np.concatenate([s.counts for s in series])
+    low, high = stacked.min(0), stacked.max(0)
+    model.count_min.copy_(torch.from_numpy(low))
+    model.count_scale.copy_(torch.from_numpy(np.where(high > low, high - low, 1.0).astype(np.float32)))
+    # Temporal split: the last share of each series validates, so no validation window overlaps training.
+    train_s, val_s = [], []
+    for s in series:
+        cut = int(len(s.counts) * (1 - cfg.val_split))
+        if cfg.val_split > 0 and len(s.counts) - cut >= model_cfg.window_size and cut >= model_cfg.window_size:
+            train_s.append(counts_mod.Series(s.group, s.start[:cut], s.counts[:cut]))
+            val_s.append(counts_mod.Series(s.group, s.start[cut:], s.counts[cut:]))
+        else:
+            train_s.append(s)
+    x_train, _ = counts_mod.windows(train_s, model_cfg.window_size, stride)
+    x_val, _ = counts_mod.windows(val_s, model_cfg.window_size, min(stride, model_cfg.gap))
+    with torch.no_grad():
+        train_m = model.matrices(torch.from_numpy(x_train))
+        val_m = model.matrices(torch.from_numpy(x_val)) if len(x_val) else train_m[:0]
+    history, best = _fit_reconstruction(model, train_m, val_m, cfg)
+    model.eval()
+    level = broken_cell_level if broken_cell_level is not None else \
+        float(torch.quantile(_residuals(model, train_m).flatten()[:16_000_000], cell_quantile))
+    model.broken_cell_level.fill_(level)
+    check = val_m if len(val_m) else train_m
+    val_scores = (_residuals(model, check) > level).flatten(1).sum(1).float()
+    alarm = threshold if threshold is not None else threshold_factor * float(val_scores.max())
+    payload: dict[str, Any] = {
+        "model_type": "mscred",
+        "model_args": {**asdict(model_cfg), "scales": list(model_cfg.scales), "channels": list(model_cfg.channels)},
+        "state_dict": model.state_dict(),
+        "train_config": {**asdict(cfg), "stride": stride, "cell_quantile": cell_quantile,
+                         "threshold_factor": threshold_factor},
+        "vocab_sha256": vocab.sha256,
+        "vocab_size": vocab.size,
+        "feature_dim": model_cfg.feature_dim,
+        "window_size": model_cfg.window_size,
+        "counts": asdict(spec),
+        "normalisation": {"min": low.tolist(), "scale": model.count_scale.tolist()},
+        "broken_cell_level": level,
+        "threshold": alarm,
+        "val_score_max": float(val_scores.max()),
+        "history": history,
+    }
+    checkpoint.save(payload, out_path)
+    return MSCREDTrainResult(len(history), best, len(x_train), len(x_val), level, alarm,
+                             time.perf_counter() - started, sum(p.numel() for p in model.parameters()))
+
+
+def load_mscred(path: Path, vocab: Vocab | None = None) -> tuple["MSCRED", dict[str, Any]]:
+    from .models.mscred import MSCRED, MSCREDConfig
+
+    payload = checkpoint.load(path, "mscred", vocab.sha256 if vocab is not None else None)
+    try:
+        args = dict(payload["model_args"])
+        args["scales"], args["channels"] = tuple(args["scales"]), tuple(args["channels"])
+        model = MSCRED(MSCREDConfig(**args))
+        model.load_state_dict(payload["state_dict"])
+    except (TypeError, KeyError, RuntimeError) as exc:
+        raise AlogError(path, f"model_args do not rebuild the model ({str(exc).splitlines()[0][:120]})") from None
+    if vocab is not None and model.config.feature_dim != vocab.num_classes:
+        raise AlogError(path, f"feature_dim {model.config.feature_dim} disagrees with the vocab ({vocab.num_classes})")
     model.eval()
     return model, payload

@@ -106,3 +106,17 @@ def fix_vocab(vocab_path: Path, parsed_path: Path, out_path: Path) -> Vocab:
 
 def keys_for(templates: pd.Series, vocab: Vocab) -> pd.Series:
     return templates.map(vocab.index).fillna(vocab.unk_index).astype("int64")
+
+
+def load_c_form(path: str | Path) -> Vocab:
+    """The model directory's vocab.json: {"0": "<template>", ...}, dense indices."""
+    data = read_json(path)
+    if not isinstance(data, dict) or not data or not all(isinstance(v, str) for v in data.values()):
+        raise AlogError(path, "not a C-form vocab: expected {\"0\": \"<template>\", ...}")
+    try:
+        pairs = sorted((int(k), v) for k, v in data.items())
+    except ValueError:
+        raise AlogError(path, "C-form vocab keys must be decimal indices") from None
+    if [i for i, _ in pairs] != list(range(len(pairs))):
+        raise AlogError(path, f"C-form vocab indices must be dense 0..{len(pairs) - 1}")
+    return build(t for _, t in pairs)
