@@ -322,3 +322,14 @@ def test_runtime(c, target="x86_64", sanitize=False, memcheck=False):
     for t in _targets(target):
         native.build_runtime(REPO, t, sanitize=sanitize)
         native.run_ctest(REPO, t, sanitize=sanitize, memcheck=memcheck)
+
+
+@task(help={"seconds": "time per fuzzer (default 60)"})
+@user_errors
+def fuzz(c, seconds=60):
+    """Build the libFuzzer targets (line matcher, JSON loaders) with clang and run each for a bounded time."""
+    from alog_edge import native
+    native.build_fuzzers(REPO)
+    for name in native.FUZZERS:
+        run = native.run_fuzzer(REPO, name, int(seconds))
+        print(f"{name}: {run.runs} inputs in {run.seconds:.0f}s, {run.new_units} new corpus units, no crash")

@@ -295,6 +295,17 @@ def load_parser(path: str | Path) -> dict[str, Any]:
         raise AlogError(path, f"not a parser.json (needs {', '.join(required)})")
     if parser["format_version"] != PARSER_FORMAT_VERSION:
         raise AlogError(path, f"parser format version {parser['format_version']} is not supported")
+    # Drain3 is configured from log_format and its defaults: refuse a file that says otherwise.
+    if "line_regex" in parser and parser["line_regex"] != logformat.format_to_regex(parser["log_format"])[0]:
+        raise AlogError(path, "line_regex does not match log_format")
+    for key, default in (("mask_prefix", "<"), ("mask_suffix", ">"), ("param_str", "<*>"), ("content_group", "Content")):
+        if parser.get(key, default) != default:
+            raise AlogError(path, f"{key} {parser[key]!r} is not supported (only {default!r})")
+    ids = [t.get("cluster_id") if isinstance(t, dict) else None for t in parser["templates"]]
+    if any(not isinstance(i, int) or i <= UNMATCHED_CLUSTER for i in ids):
+        raise AlogError(path, "every templates entry needs a positive integer cluster_id")
+    if len(set(ids)) != len(ids):
+        raise AlogError(path, "templates entries repeat a cluster_id")
     return parser
 
 

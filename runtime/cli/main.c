@@ -1,0 +1,664 @@
+/*
+ * alog-edge - the command line of the alog-edge runtime.
+ *
+ * Errors are one line on stderr, "error: <file>: <what is wrong>", with exit status 1;
+ * usage errors exit with status 2; `match` exits with status 3 when it refused input lines
+ * (reported, and matched as unknown) but finished.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <cjson/cJSON.h>
+
+#include "alog_edge.h"
+
+#if defined(__aarch64__)
+#define AE_TARGET "aarch64"
+#elif defined(__x86_64__)
+#define AE_TARGET "x86_64"
+#else
+#define AE_TARGET "unknown"
+#endif
+
+enum { EXIT_OK = 0, EXIT_ERROR = 1, EXIT_USAGE = 2, EXIT_REFUSED_LINES = 3 };
+
+static const char USAGE[] =
+    "usage: alog-edge <command> [arguments]\n"
+    "\n"
+    "Finds anomalies in log streams with DeepLog and MSCRED models run by onnxruntime.\n"
+    "\n"
+    "commands:\n"
+    "  info <model_dir>   print one JSON object: the runtime and onnxruntime versions, the\n"
+    "                     target, the vocab size, and every model (*.onnx) with the names,\n"
+    "                     element types and shapes of its inputs and outputs\n"
+    "  match [--explain] <model_dir> [FILE|-]\n"
+    "                     key every line of FILE (default: stdin) with the model directory's\n"
+    "                     parser.json and vocab.json, as `invoke match` does: one JSON line per\n"
+    "                     non-blank line (see alog-edge match --help)\n"
+    "\n"
+    "options:\n"
+    "  -h, --help         print this help and exit\n"
+    "  -V, --version      print the version and exit\n"
+    "\n"
+    "Errors are one line on stderr (error: <file>: <what is wrong>). Exit status: 0 success,\n"
+    "1 error (bad model directory, unreadable input, write error), 2 usage error, 3 (match) some\n"
+    "input lines were refused (reported) and the others matched.\n";
+
+static const char MATCH_USAGE[] =
+    "usage: alog-edge match [--explain] <model_dir> [FILE|-]\n"
+    "\n"
+    "Keys every line of FILE (\"-\" or none: stdin) with <model_dir>/parser.json and\n"
+    "<model_dir>/vocab.json exactly as the Python parser does (`invoke match --model-dir`), and\n"
+    "writes one JSON line per non-blank input line:\n"
+    "\n"
+    "  {\"line_no\": 12, \"index\": 3, \"template\": \"Receiving block <*> src: <*>\"}\n"
+    "\n"
+    "line_no counts every line from 1, blank ones too (a line holding only whitespace is\n"
+    "skipped). index is the template's vocab index; the unknown index N (the vocab size) has\n"
+    "\"template\": null. A trailing \"\\r\" is ignored.\n"
+    "\n"
+    "A line that is not valid UTF-8, holds a NUL byte or is longer than 1048576 bytes is not\n"
+    "matched (the Python parser refuses such input): it gets the unknown index and an \"error\"\n"
+    "field, e.g. {\"line_no\": 7, \"index\": 42, \"template\": null, \"error\": \"not valid UTF-8\n"
+    "(byte 5)\"}, the first ones are also reported on stderr, and the exit status is 3.\n"
+    "gzip-compressed input is refused: decompress it (zcat FILE | alog-edge match DIR -).\n"
+    "\n"
+    "options:\n"
+    "  --explain    add what led to the index: cluster_id (of parser.json, 0 for none),\n"
+    "               format_matched (the line format matched), content (the format's content),\n"
+    "               masked (the content after the masks) and tokens (their count)\n"
+    "  -h, --help   print this help and exit\n"
+    "\n"
+    "Exit status: 0 every line matched; 1 error (bad model directory, unreadable input, write\n"
+    "error; one line on stderr: error: <file>: <what is wrong>); 2 usage error; 3 some lines\n"
+    "were refused, the others matched.\n";
+
+static int usage_error(const char *fmt, const char *arg)
+{
+    fputs("error: ", stderr);
+    fprintf(stderr, fmt, arg);
+    fputs(" (see alog-edge --help)\n", stderr);
+    return EXIT_USAGE;
+}
+
+static char *join_path(const char *dir, const char *name)
+{
+    size_t len = strlen(dir) + 1 + strlen(name) + 1;
+    char *path = malloc(len);
+    if (path != NULL)
+        snprintf(path, len, "%s/%s", dir, name);
+    return path;
+}
+
+static int compare_names(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/*
+ * The *.onnx regular files of a directory, sorted by name.
+ * @return 0 and *names / *count set (free each name and the array); -1 with errno set.
+ */
+static int list_models(const char *dir, char ***names, size_t *count)
+{
+    *names = NULL;
+    *count = 0;
+    DIR *d = opendir(dir);
+    if (d == NULL)
+        return -1;
+    size_t cap = 0;
+    struct dirent *entry;
+    while ((entry = readdir(d)) != NULL) {
+        size_t len = strlen(entry->d_name);
+        if (len <= 5 || strcmp(entry->d_name + len - 5, ".onnx") != 0)
+            continue;
+        char *path = join_path(dir, entry->d_name);
+        struct stat st;
+        int regular = path != NULL && stat(path, &st) == 0 && S_ISREG(st.st_mode);
+        free(path);
+        if (!regular)
+            continue;
+        if (*count == cap) {
+            cap = cap ? 2 * cap : 4;
+            char **grown = realloc(*names, cap * sizeof *grown);
+            if (grown == NULL)
+                goto oom;
+            *names = grown;
+        }
+        size_t size = len + 1;
+        if (((*names)[*count] = malloc(size)) == NULL)
+            goto oom;
+        memcpy((*names)[*count], entry->d_name, size);
+        (*count)++;
+    }
+    closedir(d);
+    if (*count > 1)
+        qsort(*names, *count, sizeof **names, compare_names);
+    return 0;
+oom:
+    closedir(d);
+    for (size_t i = 0; i < *count; i++)
+        free((*names)[i]);
+    free(*names);
+    *names = NULL;
+    *count = 0;
+    return -1;
+}
+
+/* [dim, ...]: a number for a fixed axis, the axis name for a named one, null otherwise. */
+static cJSON *shape_json(const ae_tensor_info *info)
+{
+    cJSON *shape = cJSON_CreateArray();
+    for (size_t d = 0; shape != NULL && d < info->rank; d++) {
+        cJSON *dim;
+        if (info->dims[d] != AE_DIM_DYNAMIC)
+            dim = cJSON_CreateNumber((double)info->dims[d]);
+        else if (info->dim_names[d][0] != '\0')
+            dim = cJSON_CreateString(info->dim_names[d]);
+        else
+            dim = cJSON_CreateNull();
+        if (dim == NULL || !cJSON_AddItemToArray(shape, dim)) {
+            cJSON_Delete(dim);
+            cJSON_Delete(shape);
+            return NULL;
+        }
+    }
+    return shape;
+}
+
+/* [{"name":..., "type":..., "shape":[...]}, ...] of a session's inputs or outputs. */
+static cJSON *tensors_json(const ae_session *session, int inputs)
+{
+    cJSON *list = cJSON_CreateArray();
+    size_t n = inputs ? ae_session_input_count(session) : ae_session_output_count(session);
+    for (size_t i = 0; list != NULL && i < n; i++) {
+        const ae_tensor_info *info = inputs ? ae_session_input(session, i)
+                                            : ae_session_output(session, i);
+        cJSON *item = cJSON_CreateObject();
+        cJSON *shape = shape_json(info);
+        if (item == NULL || shape == NULL || !cJSON_AddItemToArray(list, item) ||
+            cJSON_AddStringToObject(item, "name", info->name) == NULL ||
+            cJSON_AddStringToObject(item, "type", ae_dtype_name(info->dtype)) == NULL ||
+            !cJSON_AddItemToObject(item, "shape", shape)) {
+            cJSON_Delete(list);
+            return NULL;
+        }
+    }
+    return list;
+}
+
+static int cmd_info(const char *model_dir)
+{
+    char err[1024];
+    int rc = EXIT_ERROR;
+    char *vocab_path = join_path(model_dir, "vocab.json");
+    ae_vocab *vocab = NULL;
+    char **models = NULL;
+    size_t n_models = 0;
+    cJSON *root = NULL;
+    char *text = NULL;
+    if (vocab_path == NULL)
+        goto oom;
+    if (ae_vocab_load(vocab_path, &vocab, err, sizeof err) != AE_OK) {
+        fprintf(stderr, "error: %s\n", err);
+        goto done;
+    }
+    if (list_models(model_dir, &models, &n_models) != 0) {
+        fprintf(stderr, "error: %s: %s\n", model_dir, strerror(errno));
+        goto done;
+    }
+
+    root = cJSON_CreateObject();
+    cJSON *list = NULL;
+    if (root == NULL || cJSON_AddStringToObject(root, "runtime", "alog-edge") == NULL ||
+        cJSON_AddStringToObject(root, "version", ae_version()) == NULL ||
+        cJSON_AddStringToObject(root, "onnxruntime_version", ae_onnxruntime_version()) == NULL ||
+        cJSON_AddNumberToObject(root, "onnxruntime_api_version",
+                                ae_onnxruntime_api_version()) == NULL ||
+        cJSON_AddStringToObject(root, "target", AE_TARGET) == NULL ||
+        cJSON_AddStringToObject(root, "model_dir", model_dir) == NULL ||
+        cJSON_AddNumberToObject(root, "vocab_size", (double)ae_vocab_size(vocab)) == NULL ||
+        (list = cJSON_AddArrayToObject(root, "models")) == NULL)
+        goto oom;
+
+    for (size_t i = 0; i < n_models; i++) {
+        char *path = join_path(model_dir, models[i]);
+        if (path == NULL)
+            goto oom;
+        ae_session_params params = ae_session_default_params();
+        ae_session *session = NULL;
+        if (ae_session_open(path, &params, &session, err, sizeof err) != AE_OK) {
+            fprintf(stderr, "error: %s\n", err);
+            free(path);
+            goto done;
+        }
+        free(path);
+        cJSON *model = cJSON_CreateObject();
+        cJSON *inputs = tensors_json(session, 1);
+        cJSON *outputs = tensors_json(session, 0);
+        ae_session_free(session);
+        if (model == NULL || inputs == NULL || outputs == NULL ||
+            !cJSON_AddItemToArray(list, model)) {
+            cJSON_Delete(model);
+            cJSON_Delete(inputs);
+            cJSON_Delete(outputs);
+            goto oom;
+        }
+        if (cJSON_AddStringToObject(model, "file", models[i]) == NULL ||
+            !cJSON_AddItemToObject(model, "inputs", inputs)) {
+            cJSON_Delete(inputs);
+            cJSON_Delete(outputs);
+            goto oom;
+        }
+        if (!cJSON_AddItemToObject(model, "outputs", outputs)) {
+            cJSON_Delete(outputs);
+            goto oom;
+        }
+    }
+    if ((text = cJSON_PrintUnformatted(root)) == NULL)
+        goto oom;
+    if (puts(text) == EOF || fflush(stdout) != 0) {
+        perror("error: writing to stdout");
+        goto done;
+    }
+    rc = EXIT_OK;
+    goto done;
+oom:
+    fputs("error: out of memory\n", stderr);
+done:
+    cJSON_free(text);
+    cJSON_Delete(root);
+    for (size_t i = 0; i < n_models; i++)
+        free(models[i]);
+    free(models);
+    ae_vocab_free(vocab);
+    free(vocab_path);
+    return rc;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * match
+ */
+
+/* A growable output line. */
+typedef struct out_line {
+    char *data;
+    size_t len, cap;
+    int failed;
+} out_line;
+
+static void out_put(out_line *o, const char *s, size_t n)
+{
+    if (o->failed)
+        return;
+    if (o->len + n > o->cap) {
+        size_t cap = o->cap ? o->cap : 1024;
+        while (cap < o->len + n)
+            cap *= 2;
+        char *data = realloc(o->data, cap);
+        if (data == NULL) {
+            o->failed = 1;
+            return;
+        }
+        o->data = data;
+        o->cap = cap;
+    }
+    memcpy(o->data + o->len, s, n);
+    o->len += n;
+}
+
+static void out_str(out_line *o, const char *s)
+{
+    out_put(o, s, strlen(s));
+}
+
+static void out_size(out_line *o, unsigned long long v)
+{
+    char num[32];
+    int n = snprintf(num, sizeof num, "%llu", v);
+    out_put(o, num, (size_t)n);
+}
+
+/* A JSON string as Python's json.dumps(..., ensure_ascii=False) writes it (valid UTF-8 in). */
+static void out_json_string(out_line *o, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    out_put(o, "\"", 1);
+    size_t run = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x20 && c != '"' && c != '\\')
+            continue;
+        out_put(o, s + run, i - run);
+        run = i + 1;
+        char esc[7] = {'\\', 0, 0, 0, 0, 0, 0};
+        size_t len = 2;
+        switch (c) {
+        case '"': esc[1] = '"'; break;
+        case '\\': esc[1] = '\\'; break;
+        case '\n': esc[1] = 'n'; break;
+        case '\r': esc[1] = 'r'; break;
+        case '\t': esc[1] = 't'; break;
+        case '\b': esc[1] = 'b'; break;
+        case '\f': esc[1] = 'f'; break;
+        default:
+            esc[1] = 'u';
+            esc[2] = '0';
+            esc[3] = '0';
+            esc[4] = hex[c >> 4];
+            esc[5] = hex[c & 15];
+            len = 6;
+        }
+        out_put(o, esc, len);
+    }
+    out_put(o, s + run, n - run);
+    out_put(o, "\"", 1);
+}
+
+/* Lines of a stream, with their "\n"; lines longer than the limit are skipped, not kept. */
+typedef struct line_reader {
+    FILE *f;
+    char *buf;
+    size_t cap, start, end;
+    int eof;
+} line_reader;
+
+enum { READ_LINE = 1, READ_TOO_LONG = 2, READ_EOF = 0, READ_ERROR = -1 };
+
+/* Read more bytes behind buf[end]; @return bytes read, 0 at EOF, -1 on an error. */
+static long reader_fill(line_reader *r)
+{
+    if (r->start > 0) {
+        memmove(r->buf, r->buf + r->start, r->end - r->start);
+        r->end -= r->start;
+        r->start = 0;
+    }
+    if (r->end == r->cap) {
+        size_t cap = r->cap * 2;
+        char *buf = realloc(r->buf, cap);
+        if (buf == NULL) {
+            errno = ENOMEM;
+            return -1;
+        }
+        r->buf = buf;
+        r->cap = cap;
+    }
+    size_t n = fread(r->buf + r->end, 1, r->cap - r->end, r->f);
+    r->end += n;
+    if (n == 0) {
+        if (ferror(r->f))
+            return -1;
+        r->eof = 1;
+    }
+    return (long)n;
+}
+
+/*
+ * The next line: READ_LINE with *line / *len (with its "\n" when it has one); READ_TOO_LONG
+ * with *len its length for a line above AE_LINE_MAX_BYTES (skipped); READ_EOF; READ_ERROR.
+ */
+static int reader_next(line_reader *r, const char **line, size_t *len)
+{
+    size_t scanned = r->start;
+    for (;;) {
+        char *nl = memchr(r->buf + scanned, '\n', r->end - scanned);
+        if (nl != NULL) {
+            *line = r->buf + r->start;
+            *len = (size_t)(nl - *line) + 1;
+            r->start += *len;
+            return READ_LINE;
+        }
+        if (r->end - r->start > AE_LINE_MAX_BYTES) {
+            /* Too long: skip to the end of the line, counting its bytes. */
+            size_t skipped = r->end - r->start;
+            r->start = r->end = 0;
+            for (;;) {
+                if (reader_fill(r) < 0)
+                    return READ_ERROR;
+                if (r->end == 0 && r->eof)
+                    break;
+                nl = memchr(r->buf, '\n', r->end);
+                if (nl != NULL) {
+                    skipped += (size_t)(nl - r->buf);
+                    r->start = (size_t)(nl - r->buf) + 1;
+                    break;
+                }
+                skipped += r->end;
+                r->end = 0;
+            }
+            *len = skipped;
+            return READ_TOO_LONG;
+        }
+        if (r->eof) {
+            if (r->end == r->start)
+                return READ_EOF;
+            *line = r->buf + r->start;
+            *len = r->end - r->start;
+            r->start = r->end;
+            return READ_LINE;
+        }
+        size_t seen = r->end - r->start; /* scan only the new bytes next time */
+        if (reader_fill(r) < 0)
+            return READ_ERROR;
+        scanned = r->start + seen;
+    }
+}
+
+static int match_usage_error(const char *fmt, const char *arg)
+{
+    fputs("error: ", stderr);
+    fprintf(stderr, fmt, arg);
+    fputs(" (see alog-edge match --help)\n", stderr);
+    return EXIT_USAGE;
+}
+
+enum { MAX_LINE_WARNINGS = 10 };
+
+static int cmd_match(int argc, char **argv)
+{
+    int explain = 0;
+    const char *model_dir = NULL, *input = NULL;
+    int positional = 0, options_done = 0;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        if (!options_done && strcmp(a, "--") == 0) {
+            options_done = 1;
+        } else if (!options_done && (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0)) {
+            fputs(MATCH_USAGE, stdout);
+            return EXIT_OK;
+        } else if (!options_done && strcmp(a, "--explain") == 0) {
+            explain = 1;
+        } else if (!options_done && a[0] == '-' && a[1] != '\0') {
+            return match_usage_error("match: unknown option %s", a);
+        } else if (positional == 0) {
+            model_dir = a;
+            positional++;
+        } else if (positional == 1) {
+            input = a;
+            positional++;
+        } else {
+            return match_usage_error("match: unexpected argument %s", a);
+        }
+    }
+    if (model_dir == NULL)
+        return match_usage_error("%s needs the model directory", "match");
+
+    char err[1024];
+    int rc = EXIT_ERROR;
+    ae_vocab *vocab = NULL;
+    ae_matcher *matcher = NULL;
+    line_reader r = {0};
+    out_line o = {0};
+    char *vocab_path = join_path(model_dir, "vocab.json");
+    char *parser_path = join_path(model_dir, "parser.json");
+    int from_stdin = input == NULL || strcmp(input, "-") == 0;
+    const char *input_name = from_stdin ? "<stdin>" : input;
+    if (vocab_path == NULL || parser_path == NULL)
+        goto oom;
+    struct stat st;
+    if (stat(model_dir, &st) != 0) {
+        fprintf(stderr, "error: %s: %s\n", model_dir, strerror(errno));
+        goto done;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        fprintf(stderr, "error: %s: not a directory, expected a model directory\n", model_dir);
+        goto done;
+    }
+    if (ae_vocab_load(vocab_path, &vocab, err, sizeof err) != AE_OK ||
+        ae_matcher_load(parser_path, vocab, &matcher, err, sizeof err) != AE_OK) {
+        fprintf(stderr, "error: %s\n", err);
+        goto done;
+    }
+
+    if (from_stdin) {
+        r.f = stdin;
+    } else {
+        if (stat(input, &st) == 0 && S_ISDIR(st.st_mode)) {
+            fprintf(stderr, "error: %s: is a directory, expected a log file\n", input);
+            goto done;
+        }
+        if ((r.f = fopen(input, "rb")) == NULL) {
+            fprintf(stderr, "error: %s: %s\n", input, strerror(errno));
+            goto done;
+        }
+    }
+    r.cap = 64 * 1024;
+    if ((r.buf = malloc(r.cap)) == NULL)
+        goto oom;
+    static char out_buffer[1 << 16];
+    setvbuf(stdout, out_buffer, _IOFBF, sizeof out_buffer);
+
+    /* gzip is not read here: say so rather than matching compressed bytes. */
+    while (!r.eof && r.end < 2 && reader_fill(&r) > 0)
+        ;
+    if (r.end >= 2 && (unsigned char)r.buf[0] == 0x1f && (unsigned char)r.buf[1] == 0x8b) {
+        fprintf(stderr, "error: %s: gzip-compressed input: decompress it first "
+                "(zcat FILE | alog-edge match DIR -)\n", input_name);
+        goto done;
+    }
+
+    size_t unk = ae_vocab_size(vocab);
+    unsigned long long line_no = 0, refused = 0;
+    for (;;) {
+        const char *line = NULL;
+        size_t len = 0;
+        int got = reader_next(&r, &line, &len);
+        if (got == READ_EOF)
+            break;
+        if (got == READ_ERROR) {
+            fprintf(stderr, "error: %s: %s\n", input_name, strerror(errno));
+            goto done;
+        }
+        line_no++;
+        ae_match_detail d;
+        ae_status status;
+        char too_long[96];
+        const char *why = NULL;
+        if (got == READ_TOO_LONG) {
+            snprintf(too_long, sizeof too_long, "longer than %u bytes (%zu)", AE_LINE_MAX_BYTES,
+                     len);
+            why = too_long;
+            memset(&d, 0, sizeof d);
+            d.index = unk;
+            status = AE_ERR_TOO_LARGE;
+        } else {
+            status = ae_matcher_match_detail(matcher, line, len, &d);
+            if (status == AE_ERR_NOT_FOUND)
+                continue; /* blank */
+            if (status == AE_ERR_NO_MEMORY)
+                goto oom;
+            if (status != AE_OK)
+                why = ae_matcher_errmsg(matcher);
+        }
+        o.len = 0;
+        out_str(&o, "{\"line_no\": ");
+        out_size(&o, line_no);
+        out_str(&o, ", \"index\": ");
+        out_size(&o, d.index);
+        out_str(&o, ", \"template\": ");
+        if (d.template_ != NULL)
+            out_json_string(&o, d.template_, strlen(d.template_));
+        else
+            out_str(&o, "null");
+        if (why != NULL) {
+            out_str(&o, ", \"error\": ");
+            out_json_string(&o, why, strlen(why));
+            if (refused < MAX_LINE_WARNINGS)
+                fprintf(stderr, "warning: %s: line %llu: %s: matched as unknown\n", input_name,
+                        line_no, why);
+            else if (refused == MAX_LINE_WARNINGS)
+                fprintf(stderr, "warning: %s: more refused lines: see their \"error\" field\n",
+                        input_name);
+            refused++;
+        } else if (explain) {
+            out_str(&o, ", \"cluster_id\": ");
+            out_size(&o, (unsigned long long)d.cluster_id);
+            out_str(&o, d.format_matched ? ", \"format_matched\": true"
+                                         : ", \"format_matched\": false");
+            out_str(&o, ", \"content\": ");
+            out_json_string(&o, d.content, d.content_len);
+            out_str(&o, ", \"masked\": ");
+            out_json_string(&o, d.masked, d.masked_len);
+            out_str(&o, ", \"tokens\": ");
+            out_size(&o, d.n_tokens);
+        }
+        out_str(&o, "}\n");
+        if (o.failed)
+            goto oom;
+        if (fwrite(o.data, 1, o.len, stdout) != o.len) {
+            fprintf(stderr, "error: writing to stdout: %s\n", strerror(errno));
+            goto done;
+        }
+    }
+    if (fflush(stdout) != 0) {
+        fprintf(stderr, "error: writing to stdout: %s\n", strerror(errno));
+        goto done;
+    }
+    rc = refused > 0 ? EXIT_REFUSED_LINES : EXIT_OK;
+    goto done;
+oom:
+    fputs("error: out of memory\n", stderr);
+done:
+    fflush(stdout);
+    if (r.f != NULL && r.f != stdin)
+        fclose(r.f);
+    free(r.buf);
+    free(o.data);
+    ae_matcher_free(matcher);
+    ae_vocab_free(vocab);
+    free(vocab_path);
+    free(parser_path);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fputs(USAGE, stderr);
+        return EXIT_USAGE;
+    }
+    const char *command = argv[1];
+    if (strcmp(command, "-h") == 0 || strcmp(command, "--help") == 0) {
+        fputs(USAGE, stdout);
+        return EXIT_OK;
+    }
+    if (strcmp(command, "-V") == 0 || strcmp(command, "--version") == 0) {
+        printf("alog-edge %s (onnxruntime %s, %s)\n", ae_version(), ae_onnxruntime_version(),
+               AE_TARGET);
+        return EXIT_OK;
+    }
+    if (strcmp(command, "match") == 0)
+        return cmd_match(argc - 2, argv + 2);
+    if (strcmp(command, "info") == 0) {
+        if (argc != 3)
+            return usage_error("%s needs exactly one argument: the model directory", "info");
+        return cmd_info(argv[2]);
+    }
+    if (command[0] == '-')
+        return usage_error("unknown option %s", command);
+    return usage_error("unknown command %s", command);
+}

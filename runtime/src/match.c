@@ -1,0 +1,477 @@
+/*
+ * match.c - matching one raw line to its template, as the Python parser does (see the
+ * "Matching raw log lines" section of alog_edge.h for the steps).
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "match_impl.h"
+
+static ae_status line_fail(ae_matcher *m, ae_status status, const char *fmt, ...)
+    AE_PRINTF(3, 4);
+
+static ae_status line_fail(ae_matcher *m, ae_status status, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    ae_vfail(status, m->errmsg, sizeof m->errmsg, fmt, ap);
+    va_end(ap);
+    return status;
+}
+
+static int buf_reserve(ae_buf *b, size_t need)
+{
+    if (need <= b->cap)
+        return 0;
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap < need)
+        cap *= 2;
+    char *data = realloc(b->data, cap);
+    if (data == NULL)
+        return -1;
+    b->data = data;
+    b->cap = cap;
+    return 0;
+}
+
+static int buf_append(ae_buf *b, const char *s, size_t n)
+{
+    if (n == 0)
+        return 0;
+    if (buf_reserve(b, b->len + n) != 0)
+        return -1;
+    memcpy(b->data + b->len, s, n);
+    b->len += n;
+    return 0;
+}
+
+static ae_status regex_error(ae_matcher *m, int rc, const char *what)
+{
+    PCRE2_UCHAR msg[200];
+    if (pcre2_get_error_message(rc, msg, sizeof msg) < 0)
+        snprintf((char *)msg, sizeof msg, "error %d", rc);
+    if (rc == PCRE2_ERROR_NOMEMORY)
+        return line_fail(m, AE_ERR_NO_MEMORY, "%s: out of memory", what);
+    return line_fail(m, AE_ERR_TOO_LARGE, "%s: the regex engine gave up on this line: %s", what,
+                     (const char *)msg);
+}
+
+/*
+ * pcre2_match on valid UTF-8; when the JIT stack runs out, once more with the interpreter
+ * (whose frames are on the heap, up to the match context's heap limit).
+ */
+static int run_regex(ae_matcher *m, const pcre2_code *re, const char *s, size_t len,
+                     size_t start, uint32_t options)
+{
+    int rc = pcre2_match(re, (PCRE2_SPTR)s, len, start, options | PCRE2_NO_UTF_CHECK, m->md,
+                         m->mctx);
+    if (rc == PCRE2_ERROR_JIT_STACKLIMIT)
+        rc = pcre2_match(re, (PCRE2_SPTR)s, len, start,
+                         options | PCRE2_NO_UTF_CHECK | PCRE2_NO_JIT, m->md, m->mctx);
+    return rc;
+}
+
+/*
+ * Python's re.sub(pattern, repl, s) with a literal repl: every non-overlapping match, left to
+ * right; after an empty match the next one may not be empty at the same place (Python 3.7+).
+ */
+static ae_status mask_once(ae_matcher *m, const ae_mask *mask, const char *s, size_t len,
+                           ae_buf *out, size_t index)
+{
+    out->len = 0;
+    size_t pos = 0, copied = 0;
+    uint32_t options = 0;
+    for (;;) {
+        int rc = run_regex(m, mask->re, s, len, pos, options);
+        if (rc == PCRE2_ERROR_NOMATCH)
+            break;
+        if (rc < 0) {
+            char what[48];
+            snprintf(what, sizeof what, "masking[%zu]", index);
+            return regex_error(m, rc, what);
+        }
+        PCRE2_SIZE *ov = pcre2_get_ovector_pointer(m->md);
+        size_t a = ov[0], b = ov[1];
+        if (a > b || a < copied || b > len) /* \K tricks; Python patterns have none */
+            return line_fail(m, AE_ERR_FORMAT, "masking[%zu]: unsupported match shape", index);
+        if (buf_append(out, s + copied, a - copied) != 0 ||
+            buf_append(out, mask->repl.p, mask->repl.len) != 0)
+            return line_fail(m, AE_ERR_NO_MEMORY, "out of memory");
+        copied = b;
+        pos = b;
+        options = a == b ? PCRE2_NOTEMPTY_ATSTART : 0;
+        if (pos > len)
+            break;
+    }
+    if (buf_append(out, s + copied, len - copied) != 0)
+        return line_fail(m, AE_ERR_NO_MEMORY, "out of memory");
+    return AE_OK;
+}
+
+/* Drain3's get_content_as_tokens: strip, every extra delimiter -> " ", split. */
+static ae_status tokenize(ae_matcher *m, const char *s, size_t len, size_t *n_tokens)
+{
+    size_t a, b;
+    ae_py_strip(s, len, &a, &b);
+    const char *text = s + a;
+    size_t n = b - a;
+    if (m->n_delims > 0) {
+        ae_buf *t = &m->tokbuf;
+        if (buf_reserve(t, n + 1) != 0)
+            return line_fail(m, AE_ERR_NO_MEMORY, "out of memory");
+        memcpy(t->data, text, n);
+        t->len = n;
+        for (size_t d = 0; d < m->n_delims; d++) {
+            const ae_span *dl = &m->delims[d];
+            size_t r = 0, w = 0;
+            while (r < t->len) {
+                if (t->len - r >= dl->len && memcmp(t->data + r, dl->p, dl->len) == 0) {
+                    t->data[w++] = ' ';
+                    r += dl->len;
+                } else {
+                    t->data[w++] = t->data[r++];
+                }
+            }
+            t->len = w;
+        }
+        text = t->data;
+        n = t->len;
+    }
+    size_t count = 0, i = 0, w;
+    while (i < n) {
+        if ((w = ae_py_space_at(text + i, n - i)) > 0) {
+            i += w;
+            continue;
+        }
+        size_t start = i;
+        while (i < n && ae_py_space_at(text + i, n - i) == 0)
+            i++;
+        if (count == m->tok_cap) {
+            size_t cap = m->tok_cap ? 2 * m->tok_cap : 64;
+            ae_span *grown = realloc(m->tokens, cap * sizeof *grown);
+            if (grown == NULL)
+                return line_fail(m, AE_ERR_NO_MEMORY, "out of memory");
+            m->tokens = grown;
+            m->tok_cap = cap;
+        }
+        m->tokens[count++] = (ae_span){text + start, i - start};
+    }
+    *n_tokens = count;
+    return AE_OK;
+}
+
+/*
+ * Drain3's match(content, "always") over the trie of the token count: every template whose
+ * tokens equal the line's except at its "<*>"s; the most "<*>"s win, ties go to the earliest.
+ * Depth first through both the exact child and the wildcard child of every node.
+ * @return the template ordinal + 1, or AE_NONE.
+ */
+static uint32_t drain_search(ae_matcher *m, size_t k, ae_status *status)
+{
+    *status = AE_OK;
+    if (k > UINT32_MAX - 1)
+        return AE_NONE;
+    uint32_t root = ae_imap_get(&m->roots, (uint64_t)k);
+    if (root == AE_NONE)
+        return AE_NONE;
+    if (m->stack_cap < 2 * k + 2) {
+        size_t cap = 2 * k + 2;
+        ae_frame *grown = realloc(m->stack, cap * sizeof *grown);
+        if (grown == NULL) {
+            *status = line_fail(m, AE_ERR_NO_MEMORY, "out of memory");
+            return AE_NONE;
+        }
+        m->stack = grown;
+        m->stack_cap = cap;
+    }
+    uint32_t best = AE_NONE;
+    uint32_t best_params = 0;
+    size_t top = 0;
+    m->stack[top++] = (ae_frame){root, 0, 0};
+    while (top > 0) {
+        ae_frame f = m->stack[--top];
+        if (f.depth == k) {
+            uint32_t leaf = m->nodes[f.node].leaf;
+            if (leaf != AE_NONE &&
+                (best == AE_NONE || f.params > best_params ||
+                 (f.params == best_params && leaf < best))) {
+                best = leaf;
+                best_params = f.params;
+            }
+            continue;
+        }
+        /* No template below can have more "<*>"s than params + what is left. */
+        if (best != AE_NONE && f.params + (k - f.depth) < best_params)
+            continue;
+        const ae_span *tok = &m->tokens[f.depth];
+        uint32_t exact = ae_kmap_get(&m->children, f.node, tok->p, tok->len);
+        if (exact != AE_NONE)
+            m->stack[top++] = (ae_frame){exact, f.depth + 1, f.params};
+        uint32_t wild = m->nodes[f.node].wild;
+        if (wild != AE_NONE)
+            m->stack[top++] = (ae_frame){wild, f.depth + 1, f.params + 1};
+    }
+    return best;
+}
+
+/* Naive search for needle in hay (the parts are short; lines are at most 1 MiB). */
+static const char *find(const char *hay, size_t n, const char *needle, size_t k)
+{
+    if (k == 0)
+        return hay;
+    if (k > n)
+        return NULL;
+    const char *last = hay + (n - k);
+    for (const char *p = hay; p <= last;) {
+        const char *hit = memchr(p, needle[0], (size_t)(last - p) + 1);
+        if (hit == NULL)
+            return NULL;
+        if (memcmp(hit, needle, k) == 0)
+            return hit;
+        p = hit + 1;
+    }
+    return NULL;
+}
+
+/*
+ * Python's re.match("^" + ".*?".join(map(re.escape, parts)) + "$", content, re.S): the content
+ * starts with the first part, ends with the last, and holds the others in order between them.
+ * The earliest place for each middle part is never worse than a later one.
+ */
+static int template_fits(const ae_matcher *m, const ae_tpl *tpl, const char *s, size_t n)
+{
+    const ae_span *parts = m->parts + tpl->first_part;
+    size_t np = tpl->n_parts;
+    if (np == 1)
+        return n == parts[0].len && memcmp(s, parts[0].p, n) == 0;
+    const ae_span *first = &parts[0], *last = &parts[np - 1];
+    if (n < first->len + last->len || memcmp(s, first->p, first->len) != 0 ||
+        memcmp(s + n - last->len, last->p, last->len) != 0)
+        return 0;
+    const char *p = s + first->len, *end = s + n - last->len;
+    for (size_t i = 1; i + 1 < np; i++) {
+        const char *hit = find(p, (size_t)(end - p), parts[i].p, parts[i].len);
+        if (hit == NULL)
+            return 0;
+        p = hit + parts[i].len;
+    }
+    return 1;
+}
+
+/* Candidates (template ordinal + 1) in a binary min-heap by rank. */
+static void sift_down(uint32_t *c, size_t root, size_t n, const uint32_t *rank)
+{
+    for (;;) {
+        size_t child = 2 * root + 1;
+        if (child >= n)
+            return;
+        if (child + 1 < n && rank[c[child + 1] - 1] < rank[c[child] - 1])
+            child++;
+        if (rank[c[root] - 1] <= rank[c[child] - 1])
+            return;
+        uint32_t t = c[root];
+        c[root] = c[child];
+        c[child] = t;
+        root = child;
+    }
+}
+
+/* Collect the templates chained from `t` (ordinal + 1). */
+static size_t collect(ae_matcher *m, uint32_t t, size_t nc)
+{
+    for (; t != AE_NONE; t = m->tpls[t - 1].next_out)
+        if (nc < m->cand_cap)
+            m->cands[nc++] = t;
+    return nc;
+}
+
+/*
+ * Mode "templates". Candidates: the templates whose literal prefix starts the content (a walk
+ * down the prefix trie), whose literal suffix ends it (the suffix trie, backwards), or whose
+ * longest literal part occurs in it (one pass of the Aho-Corasick automaton). They are tried in
+ * priority order (most literal code points, then the earliest) off a min-heap, so that only the
+ * ones before the first that fits are ordered; the earliest template without literal text
+ * matches anything.
+ * @return the template ordinal + 1, or AE_NONE.
+ */
+static uint32_t templates_search(ae_matcher *m, const char *s, size_t n)
+{
+    size_t nc = 0;
+    const unsigned char *u = (const unsigned char *)s;
+    uint32_t st = 0;
+    for (size_t i = 0; i < n && m->prefixes.n > 1; i++) {
+        if ((st = ae_trie_next(&m->prefixes, st, u[i])) == AE_NONE)
+            break;
+        nc = collect(m, m->prefixes.out[st], nc);
+    }
+    st = 0;
+    for (size_t i = n; i > 0 && m->suffixes.n > 1; i--) {
+        if ((st = ae_trie_next(&m->suffixes, st, u[i - 1])) == AE_NONE)
+            break;
+        nc = collect(m, m->suffixes.out[st], nc);
+    }
+    if (m->n_ac > 1) {
+        if (++m->serial == 0) { /* wrapped: forget every stamp */
+            for (size_t i = 0; i < m->n_ac; i++)
+                m->ac[i].stamp = 0;
+            m->serial = 1;
+        }
+        uint32_t state = 0;
+        for (size_t i = 0; i < n; i++) {
+            uint32_t next;
+            for (;;) {
+                next = state == 0 ? m->ac_root[u[i]]
+                                  : ae_imap_get(&m->ac_next, ((uint64_t)state << 8) | u[i]);
+                if (next != AE_NONE || state == 0)
+                    break;
+                state = m->ac[state].fail;
+            }
+            state = next; /* AE_NONE == the root */
+            uint32_t out = m->ac[state].out != AE_NONE ? state : m->ac[state].dict;
+            for (; out != AE_NONE; out = m->ac[out].dict) {
+                if (m->ac[out].stamp == m->serial)
+                    break; /* this state and its dictionary chain are collected already */
+                m->ac[out].stamp = m->serial;
+                nc = collect(m, m->ac[out].out, nc);
+            }
+        }
+    }
+    uint32_t *c = m->cands;
+    for (size_t i = nc / 2; i-- > 0;)
+        sift_down(c, i, nc, m->rank);
+    while (nc > 0) {
+        uint32_t t = c[0];
+        if (template_fits(m, &m->tpls[t - 1], s, n))
+            return t;
+        c[0] = c[--nc];
+        sift_down(c, 0, nc, m->rank);
+    }
+    return m->first_always;
+}
+
+static void set_unknown(const ae_matcher *m, ae_match_detail *d)
+{
+    d->index = m != NULL ? m->unk : 0;
+    d->template_ = NULL;
+}
+
+ae_status ae_matcher_match_detail(ae_matcher *m, const char *line, size_t len,
+                                  ae_match_detail *d)
+{
+    if (d == NULL)
+        return AE_ERR_INVALID_ARGUMENT;
+    memset(d, 0, sizeof *d);
+    set_unknown(m, d);
+    if (m == NULL || (line == NULL && len > 0))
+        return AE_ERR_INVALID_ARGUMENT;
+    if (line == NULL)
+        line = "";
+    m->errmsg[0] = '\0';
+
+    /* What Python's logformat.read_lines refuses, in its order. */
+    size_t raw = len > 0 && line[len - 1] == '\n' ? len - 1 : len;
+    if (raw > AE_LINE_MAX_BYTES)
+        return line_fail(m, AE_ERR_TOO_LARGE, "longer than %u bytes (%zu)", AE_LINE_MAX_BYTES,
+                         raw);
+    const char *nul = memchr(line, '\0', len);
+    if (nul != NULL)
+        return line_fail(m, AE_ERR_FORMAT, "contains NUL bytes (byte %zu)",
+                         (size_t)(nul - line) + 1);
+    size_t bad = 0;
+    if (!ae_utf8_valid((const unsigned char *)line, len, &bad))
+        return line_fail(m, AE_ERR_FORMAT, "not valid UTF-8 (byte %zu)", bad + 1);
+    while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r')) /* rstrip("\r\n") */
+        len--;
+    if (ae_line_is_blank(line, len))
+        return line_fail(m, AE_ERR_NOT_FOUND, "blank line");
+
+    /* The content: the format's content group, or the whole line. */
+    int rc = run_regex(m, m->line_re, line, len, 0, 0);
+    if (rc == PCRE2_ERROR_NOMATCH) {
+        d->content = line;
+        d->content_len = len;
+    } else if (rc < 0) {
+        return regex_error(m, rc, "line_regex");
+    } else {
+        PCRE2_SIZE *ov = pcre2_get_ovector_pointer(m->md);
+        size_t a = ov[2 * m->content_group], b = ov[2 * m->content_group + 1];
+        d->format_matched = 1;
+        if (a == PCRE2_UNSET || b < a || b > len)
+            a = b = 0;
+        d->content = line + a;
+        d->content_len = b - a;
+    }
+
+    uint32_t found;
+    ae_status status = AE_OK;
+    if (m->mode == AE_MODE_DRAIN) {
+        const char *s = d->content;
+        size_t n = d->content_len;
+        for (size_t i = 0; i < m->n_masks; i++) {
+            ae_buf *out = &m->buf[i & 1];
+            if ((status = mask_once(m, &m->masks[i], s, n, out, i)) != AE_OK)
+                return status;
+            s = out->data != NULL ? out->data : "";
+            n = out->len;
+        }
+        d->masked = s;
+        d->masked_len = n;
+        if ((status = tokenize(m, s, n, &d->n_tokens)) != AE_OK)
+            return status;
+        found = drain_search(m, d->n_tokens, &status);
+        if (status != AE_OK)
+            return status;
+    } else {
+        d->masked = d->content;
+        d->masked_len = d->content_len;
+        found = templates_search(m, d->content, d->content_len);
+    }
+
+    if (found != AE_NONE) {
+        const ae_tpl *tpl = &m->tpls[found - 1];
+        d->cluster_id = tpl->cluster_id;
+        d->index = tpl->vocab_index;
+    } else if (ae_vocab_lookup_n(m->vocab, d->content, d->content_len, &d->index) != AE_OK) {
+        /* Python keys an unmatched line by its content: known when that is in the vocab. */
+        d->index = m->unk;
+    }
+    d->template_ = ae_vocab_template(m->vocab, d->index);
+    return AE_OK;
+}
+
+ae_status ae_matcher_match(ae_matcher *m, const char *line, size_t len, size_t *index,
+                           const char **template_)
+{
+    ae_match_detail d;
+    if (template_ != NULL)
+        *template_ = NULL;
+    if (index == NULL) {
+        if (m != NULL)
+            line_fail(m, AE_ERR_INVALID_ARGUMENT, "index is NULL");
+        return AE_ERR_INVALID_ARGUMENT;
+    }
+    ae_status status = ae_matcher_match_detail(m, line, len, &d);
+    *index = d.index;
+    if (template_ != NULL)
+        *template_ = d.template_;
+    return status;
+}
+
+const char *ae_matcher_errmsg(const ae_matcher *m)
+{
+    return m == NULL ? "" : m->errmsg;
+}
+
+const char *ae_matcher_mode(const ae_matcher *m)
+{
+    if (m == NULL)
+        return "";
+    return m->mode == AE_MODE_DRAIN ? "drain" : "templates";
+}
+
+size_t ae_matcher_template_count(const ae_matcher *m)
+{
+    return m == NULL ? 0 : m->n_tpls;
+}

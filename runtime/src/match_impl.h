@@ -1,0 +1,171 @@
+/*
+ * match_impl.h - the matcher's data, shared by parser.c (loading parser.json, building the
+ * indexes) and match.c (matching lines). Not part of the public API.
+ */
+#ifndef ALOG_EDGE_MATCH_IMPL_H
+#define ALOG_EDGE_MATCH_IMPL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifndef PCRE2_CODE_UNIT_WIDTH
+#define PCRE2_CODE_UNIT_WIDTH 8
+#endif
+#include <pcre2.h>
+
+#include "internal.h"
+
+enum { AE_MODE_DRAIN = 1, AE_MODE_TEMPLATES = 2 };
+
+/* "none" for the uint32 ids below: node and state 0 are the roots, template ordinals are
+ * stored + 1. */
+#define AE_NONE 0u
+
+typedef struct ae_span {
+    const char *p;
+    size_t len;
+} ae_span;
+
+typedef struct ae_buf {
+    char *data;
+    size_t len, cap;
+} ae_buf;
+
+/* Strings copied out of the JSON tree, in blocks freed together. */
+typedef struct ae_arena_block {
+    struct ae_arena_block *next;
+    size_t used, cap;
+    char data[];
+} ae_arena_block;
+
+typedef struct ae_mask {
+    pcre2_code *re;
+    ae_span repl; /* mask_prefix + mask_with + mask_suffix */
+} ae_mask;
+
+typedef struct ae_tpl {
+    int64_t cluster_id;
+    ae_span text;        /* the template string */
+    size_t vocab_index;  /* its index in the vocab, or the unknown index */
+    /* mode "templates" */
+    uint32_t first_part; /* the literal parts between "<*>"s: parts[first_part .. + n_parts) */
+    uint32_t n_parts;
+    size_t literal;      /* code points of literal text: the priority */
+    uint32_t next_out;   /* next template (ordinal + 1) with the same index key */
+} ae_tpl;
+
+/* (parent id, bytes) -> child id: the drain trie's exact children. */
+typedef struct ae_kmap_slot {
+    uint64_t hash;
+    const char *key;
+    uint32_t key_len;
+    uint32_t parent;
+    uint32_t child; /* AE_NONE: empty slot */
+} ae_kmap_slot;
+
+typedef struct ae_kmap {
+    ae_kmap_slot *slots;
+    size_t mask, count;
+} ae_kmap;
+
+/* uint64 -> uint32: drain roots by token count, Aho-Corasick transitions. */
+typedef struct ae_imap_slot {
+    uint64_t key;
+    uint32_t value;
+    uint32_t used;
+} ae_imap_slot;
+
+typedef struct ae_imap {
+    ae_imap_slot *slots;
+    size_t mask, count;
+} ae_imap;
+
+/* A node of the drain trie: the child for the wildcard "<*>" and the earliest template that
+ * ends here (ordinal + 1). */
+typedef struct ae_node {
+    uint32_t wild;
+    uint32_t leaf;
+} ae_node;
+
+/* An Aho-Corasick state over the templates' anchors (their longest literal part). */
+typedef struct ae_acstate {
+    uint32_t fail;  /* longest proper suffix state */
+    uint32_t dict;  /* nearest state on the fail chain with outputs, or AE_NONE */
+    uint32_t out;   /* first template (ordinal + 1) whose anchor ends here, or AE_NONE */
+    uint32_t stamp; /* the line serial that last collected this state's outputs */
+} ae_acstate;
+
+/* A byte trie (the literal prefixes, or the reversed literal suffixes, of templates). */
+typedef struct ae_trie {
+    uint32_t *out;         /* per state: first template (ordinal + 1) whose string ends here */
+    size_t n, cap;         /* states; state 0 is the root */
+    uint32_t root[256];    /* transitions of the root (AE_NONE: none) */
+    ae_imap next;          /* transitions of the other states: key (state << 8) | byte */
+} ae_trie;
+
+typedef struct ae_frame {
+    uint32_t node, depth, params;
+} ae_frame;
+
+struct ae_matcher {
+    const ae_vocab *vocab;
+    size_t unk;
+    int mode;
+    ae_arena_block *arena;
+
+    pcre2_compile_context *cctx;
+    pcre2_match_context *mctx;
+    pcre2_jit_stack *jit_stack;
+    pcre2_match_data *md;
+    pcre2_code *line_re;
+    uint32_t content_group;
+
+    ae_mask *masks;
+    size_t n_masks;
+    ae_span *delims;
+    size_t n_delims;
+    ae_span param_str;
+
+    ae_tpl *tpls;
+    size_t n_tpls;
+
+    /* mode "drain": one trie per token count */
+    ae_node *nodes; /* nodes[0] is unused: 0 means "none" */
+    size_t n_nodes, cap_nodes;
+    ae_kmap children;
+    ae_imap roots;
+
+    /* mode "templates": a template is indexed by its literal prefix if it has one, else by
+     * its literal suffix, else by its longest literal part (Aho-Corasick), else it has no
+     * literal text at all and matches anything */
+    ae_trie prefixes, suffixes;
+    ae_span *parts;
+    size_t n_parts, cap_parts;
+    uint32_t *rank;        /* rank[t]: position of template t in priority order */
+    uint32_t first_always; /* earliest template without literal text (ordinal + 1) */
+    ae_acstate *ac;
+    size_t n_ac, cap_ac;
+    uint32_t ac_root[256]; /* transitions of the root state (AE_NONE: stay at the root) */
+    ae_imap ac_next;       /* transitions of the other states: key (state << 8) | byte */
+    uint32_t serial;
+
+    /* per-line scratch */
+    ae_buf buf[2];
+    ae_buf tokbuf;
+    ae_span *tokens;
+    size_t tok_cap;
+    ae_frame *stack;
+    size_t stack_cap;
+    uint32_t *cands;
+    size_t cand_cap;
+    char errmsg[256];
+};
+
+/* kmap / imap (parser.c). */
+uint32_t ae_kmap_get(const ae_kmap *map, uint32_t parent, const char *key, size_t len);
+uint32_t ae_imap_get(const ae_imap *map, uint64_t key);
+
+/* The trie's transition from `state` on `byte`, or AE_NONE (parser.c). */
+uint32_t ae_trie_next(const ae_trie *trie, uint32_t state, unsigned char byte);
+
+#endif /* ALOG_EDGE_MATCH_IMPL_H */

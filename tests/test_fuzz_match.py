@@ -1,0 +1,38 @@
+"""The libFuzzer targets of runtime/fuzz/, built with clang (ASan+UBSan) and run for a bounded time.
+
+fuzz_match_line feeds raw lines to a "drain" model (the default masks, extra delimiters) and a
+"templates" model (HDFS), and compares both indexes with a linear scan done Python's way;
+fuzz_load_json feeds parser.json and vocab.json files to the loaders (and matches a few lines
+with every parser that loads). A crash, leak, sanitizer report, timeout or broken invariant fails
+the test and names the input that reproduces it (build/fuzz/artifacts/).
+
+ALOG_EDGE_FUZZ_SECONDS sets the time per fuzzer (default 20).
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from alog_edge import native
+from conftest import REPO
+
+SECONDS = int(os.environ.get("ALOG_EDGE_FUZZ_SECONDS", "20"))
+
+
+@pytest.fixture(scope="module")
+def fuzzers() -> Path:
+    return native.build_fuzzers(REPO)
+
+
+@pytest.mark.parametrize("name", list(native.FUZZERS))
+def test_fuzzer_runs_its_time_without_a_finding(name: str, fuzzers: Path) -> None:
+    run = native.run_fuzzer(REPO, name, SECONDS)
+    assert run.runs > 1000, f"{name} ran only {run.runs} inputs in {run.seconds:.0f}s"
+    assert run.seconds < SECONDS + 60
+
+
+def test_an_unknown_fuzzer_is_refused() -> None:
+    with pytest.raises(native.NativeBuildError, match="unknown fuzzer 'fuzz_nothing'"):
+        native.run_fuzzer(REPO, "fuzz_nothing", 1)
