@@ -58,6 +58,14 @@ int ae_utf8_valid(const unsigned char *s, size_t len, size_t *bad_offset);
  */
 uint64_t ae_fnv1a(const void *data, size_t len);
 
+/* 1-based line and column of a byte offset in a text, for error messages.
+ * @return nothing; writes *line and *col. */
+void ae_json_line_col(const char *text, size_t offset, size_t *line, size_t *col);
+
+/* cJSON decodes the escape \u0000 into a NUL byte, which would silently cut a string short.
+ * @return the offset of the backslash of the first such escape inside a string, or (size_t)-1. */
+size_t ae_json_find_nul_escape(const char *text, size_t len);
+
 /*
  * ae_vocab_load with an explicit size limit (the tests use small limits).
  * @return as ae_vocab_load.

@@ -246,39 +246,6 @@ void ae_matcher_free(ae_matcher *m)
  * JSON helpers
  */
 
-static void line_col(const char *text, size_t offset, size_t *line, size_t *col)
-{
-    *line = 1;
-    *col = 1;
-    for (size_t i = 0; i < offset; i++) {
-        if (text[i] == '\n') {
-            (*line)++;
-            *col = 1;
-        } else {
-            (*col)++;
-        }
-    }
-}
-
-/* The offset of a \u0000 escape inside a JSON string (cJSON would cut the string there). */
-static size_t find_nul_escape(const char *text, size_t len)
-{
-    int in_string = 0;
-    for (size_t i = 0; i < len; i++) {
-        if (!in_string) {
-            if (text[i] == '"')
-                in_string = 1;
-        } else if (text[i] == '"') {
-            in_string = 0;
-        } else if (text[i] == '\\' && i + 1 < len) {
-            if (text[i + 1] == 'u' && i + 5 < len && memcmp(text + i + 2, "0000", 4) == 0)
-                return i;
-            i++;
-        }
-    }
-    return (size_t)-1;
-}
-
 static const char *kind(const cJSON *item)
 {
     if (item == NULL) return "missing";
@@ -955,14 +922,14 @@ ae_status ae_matcher_load_limited(const char *path, size_t max_bytes, const ae_v
     loader L = {path, err, err_len, NULL};
     size_t bad = 0, line = 0, col = 0;
     if (!ae_utf8_valid((const unsigned char *)text, len, &bad)) {
-        line_col(text, bad, &line, &col);
+        ae_json_line_col(text, bad, &line, &col);
         status = lfail(&L, AE_ERR_FORMAT, "invalid UTF-8 at byte %zu (line %zu, column %zu)", bad,
                        line, col);
         free(text);
         return status;
     }
-    if ((bad = find_nul_escape(text, len)) != (size_t)-1) {
-        line_col(text, bad, &line, &col);
+    if ((bad = ae_json_find_nul_escape(text, len)) != (size_t)-1) {
+        ae_json_line_col(text, bad, &line, &col);
         status = lfail(&L, AE_ERR_FORMAT,
                        "a NUL character (\\u0000) in a string at line %zu, column %zu", line, col);
         free(text);
@@ -972,7 +939,7 @@ ae_status ae_matcher_load_limited(const char *path, size_t max_bytes, const ae_v
     cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
     if (root == NULL) {
         size_t offset = end != NULL && end >= text && end <= text + len ? (size_t)(end - text) : 0;
-        line_col(text, offset, &line, &col);
+        ae_json_line_col(text, offset, &line, &col);
         status = lfail(&L, AE_ERR_FORMAT, "not valid JSON (line %zu, column %zu)", line, col);
         free(text);
         return status;
@@ -980,7 +947,7 @@ ae_status ae_matcher_load_limited(const char *path, size_t max_bytes, const ae_v
     while (end < text + len && (*end == ' ' || *end == '\t' || *end == '\n' || *end == '\r'))
         end++;
     if (end < text + len) {
-        line_col(text, (size_t)(end - text), &line, &col);
+        ae_json_line_col(text, (size_t)(end - text), &line, &col);
         status = lfail(&L, AE_ERR_FORMAT,
                        "unexpected content after the JSON object (line %zu, column %zu)", line,
                        col);

@@ -72,44 +72,6 @@ ae_status ae_vocab_lookup(const ae_vocab *vocab, const char *template_, size_t *
     return ae_vocab_lookup_n(vocab, template_, strlen(template_), index);
 }
 
-/* 1-based line and column of a byte offset, for messages. */
-static void line_col(const char *text, size_t offset, size_t *line, size_t *col)
-{
-    *line = 1;
-    *col = 1;
-    for (size_t i = 0; i < offset; i++) {
-        if (text[i] == '\n') {
-            (*line)++;
-            *col = 1;
-        } else {
-            (*col)++;
-        }
-    }
-}
-
-/*
- * cJSON decodes the escape \u0000 into a NUL byte, which would silently cut a string short.
- * Find one in a string of the (already UTF-8-checked) text.
- * @return the offset of the backslash, or (size_t)-1 if there is none.
- */
-static size_t find_nul_escape(const char *text, size_t len)
-{
-    int in_string = 0;
-    for (size_t i = 0; i < len; i++) {
-        if (!in_string) {
-            if (text[i] == '"')
-                in_string = 1;
-        } else if (text[i] == '"') {
-            in_string = 0;
-        } else if (text[i] == '\\' && i + 1 < len) {
-            if (text[i + 1] == 'u' && i + 5 < len && memcmp(text + i + 2, "0000", 4) == 0)
-                return i;
-            i++; /* skip the escaped character */
-        }
-    }
-    return (size_t)-1;
-}
-
 /* A key as an index: 0 = ok, -1 = not decimal, -2 = negative, -3 = leading zero, -4 = huge. */
 static int parse_index(const char *key, size_t *value)
 {
@@ -300,15 +262,15 @@ ae_status ae_vocab_load_limited(const char *path, size_t max_bytes, ae_vocab **o
 
     size_t bad = 0, line = 0, col = 0;
     if (!ae_utf8_valid((const unsigned char *)text, len, &bad)) {
-        line_col(text, bad, &line, &col);
+        ae_json_line_col(text, bad, &line, &col);
         status = ae_fail(AE_ERR_FORMAT, err, err_len,
                          "%s: invalid UTF-8 at byte %zu (line %zu, column %zu)", path, bad, line,
                          col);
         free(text);
         return status;
     }
-    if ((bad = find_nul_escape(text, len)) != (size_t)-1) {
-        line_col(text, bad, &line, &col);
+    if ((bad = ae_json_find_nul_escape(text, len)) != (size_t)-1) {
+        ae_json_line_col(text, bad, &line, &col);
         status = ae_fail(AE_ERR_FORMAT, err, err_len,
                          "%s: a NUL character (\\u0000) in a string at line %zu, column %zu",
                          path, line, col);
@@ -320,7 +282,7 @@ ae_status ae_vocab_load_limited(const char *path, size_t max_bytes, ae_vocab **o
     cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
     if (root == NULL) {
         size_t offset = end != NULL && end >= text && end <= text + len ? (size_t)(end - text) : 0;
-        line_col(text, offset, &line, &col);
+        ae_json_line_col(text, offset, &line, &col);
         status = ae_fail(AE_ERR_FORMAT, err, err_len, "%s: not valid JSON (line %zu, column %zu)",
                          path, line, col);
         free(text);
@@ -329,7 +291,7 @@ ae_status ae_vocab_load_limited(const char *path, size_t max_bytes, ae_vocab **o
     while (end < text + len && (*end == ' ' || *end == '\t' || *end == '\n' || *end == '\r'))
         end++;
     if (end < text + len) {
-        line_col(text, (size_t)(end - text), &line, &col);
+        ae_json_line_col(text, (size_t)(end - text), &line, &col);
         status = ae_fail(AE_ERR_FORMAT, err, err_len,
                          "%s: unexpected content after the JSON object (line %zu, column %zu)",
                          path, line, col);
