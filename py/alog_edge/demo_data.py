@@ -14,9 +14,25 @@ Workflows are long (14-30 lines) and mostly deterministic, like real device
 daemons: a poll cycle walks the device's fixed sensor list, an API request goes
 through the same middleware chain every time, and so on. Branching is rare and
 fixed (cache hit or miss, an OTA update or none, a login accepted or refused).
-That matters for session models such as DeepLog, which predict a key from the
-h keys before it in the same session: ``order`` and ``missing`` anomalies are
-therefore placed after at least ``MIN_PREFIX`` lines of their session.
+A workflow is a list of steps; most steps log one line, some log two (a sensor
+is read, then validated). Between steps a daemon now and then logs one of a few
+housekeeping lines (heap stats, gc, queue depth, ...).
+
+That shape is chosen for session models such as DeepLog, which predict each key
+from the h keys before it in its session and call it normal when it is among the
+top g predictions (paper defaults h=10, g=9):
+
+* ``order`` and ``missing`` anomalies start after at least ``MIN_PREFIX`` lines of
+  their session, since the first h keys of a session are never predicted;
+* with a strict step order alone, a predictor ranks the steps just before and
+  after the expected one right behind it, so a swapped or skipped step would
+  stay in the top g. The housekeeping lines are always plausible and fill those
+  places: ``len(_HOUSEKEEPING)`` + the expected key stays below g, leaving one
+  place of slack;
+* ``missing`` drops a whole step of two or more lines (the next line is then two
+  or more steps ahead), ``order`` swaps two steps 1 or 2 steps apart;
+* no anomaly starts right at a branch outcome (cache hit/miss, update or not, the
+  end of a loop), where several next lines are normal.
 """
 from __future__ import annotations
 
@@ -45,16 +61,18 @@ KINDS = ("unseen", "order", "missing", "rate", "correlation")
 POLL_MS = 60 * SEC
 HEALTH_MS = 240 * SEC
 OTA_MS = 300 * SEC
-LOGIN_MEAN_MS = 8 * MIN
+LOGIN_MEAN_MS = 6 * MIN
 MISC_MEAN_MS = 90 * SEC
-CACHE_MISS_P = 0.15
-HOUSEKEEPING_P = 0.15
-OTA_UPDATE_P = 0.2
+CACHE_MISS_P = 0.2
+OTA_UPDATE_P = 0.25
 LOGIN_FAIL_P = 0.3
-# order/missing anomalies leave at least this many lines of their session before
-# the first affected one (DeepLog's window h=10 judges only keys that have h before them).
+HOUSEKEEPING_P = 0.25  # chance of a housekeeping line after a step (not after the last, nor before a branch),
+HOUSEKEEPING_GAP = 3  # at least this many steps after the previous one,
+MAX_SESSION_LINES = 30  # and not beyond this length
+# order/missing anomalies leave at least this many lines of their session before the
+# first affected one (DeepLog's window h=10 judges only keys that have h keys before them).
 MIN_PREFIX = 10
-SESSION_ANOMALIES_PER_90_MIN = 60
+SESSION_ANOMALIES_PER_90_MIN = 60  # of each kind: unseen, order, missing
 
 _SENSORS = {  # kind: (chip, i2c addr, unit, baseline low, baseline high, noise sd, valid range)
     "temperature": ("tmp117", 0x48, "C", 18.0, 42.0, 0.3, "[-40,125]"),
@@ -77,6 +95,18 @@ _SSH_USERS = {"ops": 1001, "admin": 1002, "fleet": 1003}
 _SSH_INVALID = ("pi", "ubuntu", "test", "oracle", "git", "support")
 _COMMANDS = ("/usr/bin/journalctl", "/usr/bin/systemctl", "/usr/bin/top", "/bin/ls", "/usr/bin/vcgencmd",
              "/usr/sbin/i2cdetect", "/usr/bin/df")
+
+# Housekeeping a daemon logs now and then between the steps of whatever it is doing.
+_HOUSEKEEPING: tuple[Callable[[np.random.Generator], str], ...] = (
+    lambda r: f"heap stats used={r.uniform(5, 40):.1f} MB objects={r.integers(10000, 90000)}",
+    lambda r: f"gc cycle freed={r.uniform(0.1, 4):.1f} MB pause={r.integers(1, 9)} ms",
+    lambda r: f"fd usage open={r.integers(20, 200)} limit=1024",
+    lambda r: f"queue depth={r.integers(0, 12)} capacity=64",
+    lambda r: f"config watch unchanged generation={r.integers(10, 40)}",
+    lambda r: f"stats flush counters={r.integers(20, 60)} gauges={r.integers(5, 20)}",
+    lambda r: f"event loop lag={r.integers(1, 12)} ms",
+)
+HOUSEKEEPING_STEP = "housekeeping"
 
 # Which workflows order/missing anomalies hit, and how often.
 _MUTATE_WEIGHTS = {"sensor": 0.3, "request": 0.3, "health": 0.15, "ota": 0.15, "login": 0.1}
@@ -104,54 +134,52 @@ class _Host:
     versions: dict[str, str]
 
 
-# A line is [ts_ms, component, level, content, step, kind, after_branch]; step is internal (lets
-# anomalies mutate sessions by name; one step = one message shape), kind '' means normal, and
-# after_branch marks the outcome of a branch (e.g. cache hit or miss), where several lines are normal.
+@dataclass(slots=True)
+class _Line:
+    t: int                     # ms since T0
+    comp: str
+    level: str
+    text: str                  # content, sid included
+    step: str = ""             # internal name of the message shape ('' outside sessions)
+    unit: int = -1             # the workflow step (one or more lines) it belongs to; -1: housekeeping
+    unit_name: str = ""
+    after_branch: bool = False  # first line of a step after a quiet line: no housekeeping crowds it
+    quiet: bool = False        # no housekeeping line may follow (before a branch, or a busy daemon)
+    kind: str = ""             # anomaly kinds, ';'-joined; '' means normal
+
+
 @dataclass
 class _Session:
     sid: str
     host: str
     wf: str
-    lines: list[list]
+    lines: list[_Line]
 
     @property
     def start(self) -> int:
-        return self.lines[0][0]
+        return self.lines[0].t
 
     @property
     def end(self) -> int:
-        return self.lines[-1][0]
+        return self.lines[-1].t
 
     def steps(self) -> list[str]:
-        return [ln[4] for ln in self.lines]
-
-    def after_branch(self) -> list[bool]:
-        return [ln[6] for ln in self.lines]
+        return [ln.step for ln in self.lines]
 
     def is_normal(self) -> bool:
-        return not any(ln[5] for ln in self.lines)
+        return not any(ln.kind for ln in self.lines)
 
     def label(self, kind: str) -> None:
         for ln in self.lines:
-            ln[5] = kind
+            ln.kind = kind
 
-
-# Housekeeping a daemon logs now and then inside whatever it is doing; the same
-# few everywhere, so they are always plausible next lines.
-_HOUSEKEEPING: tuple[Callable[[np.random.Generator], str], ...] = (
-    lambda r: f"heap stats used={r.uniform(5, 40):.1f} MB objects={r.integers(10000, 90000)}",
-    lambda r: f"gc cycle freed={r.uniform(0.1, 4):.1f} MB pause={r.integers(1, 9)} ms",
-    lambda r: f"fd usage open={r.integers(20, 200)} limit=1024",
-    lambda r: f"queue depth={r.integers(0, 12)} capacity=64",
-    lambda r: f"sampler rate=0.01 spans={r.integers(1, 30)}",
-    lambda r: f"config watch unchanged generation={r.integers(10, 40)}",
-    lambda r: f"stats flush counters={r.integers(20, 60)} gauges={r.integers(5, 20)}",
-    lambda r: f"event loop lag={r.integers(1, 12)} ms",
-)
-
-# Optional lines: moving or dropping one leaves a normal-looking session.
-_NEVER_MUTATE = {f"hk{i}" for i in range(len(_HOUSEKEEPING))}
-
+    def units(self) -> list[list[int]]:
+        """Line indices of each workflow step, in order (housekeeping lines are no step)."""
+        out: dict[int, list[int]] = {}
+        for i, ln in enumerate(self.lines):
+            if ln.unit >= 0:
+                out.setdefault(ln.unit, []).append(i)
+        return list(out.values())
 
 
 class _Builder:
@@ -162,29 +190,45 @@ class _Builder:
         self.t0 = self.t = int(t)
         self.comp = comp
         self.sid = sid
-        self.lines: list[list] = []
+        self.lines: list[_Line] = []
         self.quiet: list[bool] = []
+        self.busy = False  # from here on every line is quiet
 
     def add(self, delay: float, step: str, text: str, level: str = "INFO", comp: str | None = None,
-            quiet: bool = False) -> None:
-        """One step; quiet marks a step right before a branch (no housekeeping line follows it)."""
+            quiet: bool = False, unit: str = "", join: bool = False) -> None:
+        """A line; join makes it part of the previous line's step. A quiet line has no housekeeping
+        line after it: it comes right before a branch, or the daemon is busy."""
+        quiet = quiet or self.busy
         self.t += int(delay)
-        self.lines.append([self.t, comp or self.comp, level, f"{text} sid={self.sid}", step, ""])
+        ln = _Line(self.t, comp or self.comp, level, f"{text} sid={self.sid}", step, quiet=quiet)
+        if join:
+            ln.unit, ln.unit_name = self.lines[-1].unit, self.lines[-1].unit_name
+        else:
+            ln.unit = self.lines[-1].unit + 1 if self.lines else 0
+            ln.unit_name = unit or step
+            ln.after_branch = bool(self.quiet and self.quiet[-1])
+        self.lines.append(ln)
         self.quiet.append(quiet)
 
     @property
     def elapsed(self) -> int:
         return self.t - self.t0 + 1
 
-    def finish(self) -> list[list]:
+    def finish(self) -> list[_Line]:
         """The lines, with now and then a housekeeping line between two steps."""
-        out: list[list] = []
+        out: list[_Line] = []
+        rng = self.rng
+        room, since = MAX_SESSION_LINES - len(self.lines), HOUSEKEEPING_GAP
         for i, ln in enumerate(self.lines):
-            out.append(ln + [i > 0 and self.quiet[i - 1]])
-            if i + 1 < len(self.lines) and not self.quiet[i] and self.rng.random() < HOUSEKEEPING_P:
-                k = int(self.rng.integers(len(_HOUSEKEEPING)))
-                t = int(self.rng.integers(ln[0], self.lines[i + 1][0] + 1))
-                out.append([t, ln[1], "DEBUG", f"{_HOUSEKEEPING[k](self.rng)} sid={self.sid}", f"hk{k}", "", False])
+            out.append(ln)
+            since += 1
+            nxt = self.lines[i + 1] if i + 1 < len(self.lines) else None
+            if (nxt is not None and not self.quiet[i] and room > 0 and since >= HOUSEKEEPING_GAP
+                    and rng.random() < HOUSEKEEPING_P):
+                room, since = room - 1, 0
+                k = int(rng.integers(len(_HOUSEKEEPING)))
+                out.append(_Line(int(rng.integers(ln.t, nxt.t + 1)), ln.comp, "DEBUG",
+                                 f"{_HOUSEKEEPING[k](rng)} sid={self.sid}", HOUSEKEEPING_STEP))
         return out
 
 
@@ -197,28 +241,30 @@ def _uuid(rng: np.random.Generator) -> str:
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
-def _wf_sensor(rng: np.random.Generator, h: _Host, t: int, sid: str, cycle: int = 0) -> list[list]:
-    """Poll every sensor of the device in its fixed order, then aggregate, publish, deliver."""
+def _wf_sensor(rng: np.random.Generator, h: _Host, t: int, sid: str, cycle: int = 0) -> list[_Line]:
+    """Poll every sensor of the device in its fixed order, aggregate, publish; the bridge delivers."""
     b = _Builder(rng, t, "sensor-hub", sid)
     n = len(h.sensors)
     b.add(0, "poll_start", f"poll cycle {cycle} start sensors={n} interval={POLL_MS // SEC} s")
     quality = 1.0
-    for i, (kind, chip, addr, unit, base, sd, span) in enumerate(h.sensors):
+    for kind, chip, addr, unit, base, sd, span in h.sensors:
         value = abs(base + rng.normal(0, sd))
         b.add(rng.integers(2, 25), f"read:{kind}",
               f"{kind}: read chip={chip}@0x{addr:02x} raw=0x{int(rng.integers(0x100, 0x10000)):04x} "
-              f"value={value:.2f} {unit}", "DEBUG")
+              f"value={value:.2f} {unit}", "DEBUG", unit=f"poll:{kind}")
         q = float(rng.uniform(0.9, 1.0))
         quality = min(quality, q)
         b.add(rng.integers(1, 3), f"validate:{kind}",
-              f"{kind}: validate value={value:.2f} {unit} range={span} quality={q:.2f} ok", "DEBUG")
+              f"{kind}: validate value={value:.2f} {unit} range={span} quality={q:.2f} ok", "DEBUG", join=True)
     b.add(rng.integers(1, 4), "aggregate", f"aggregate readings={n} window={POLL_MS // SEC} s quality={quality:.2f}")
     b.add(rng.integers(1, 6), "publish",
           f"publish batch seq={cycle} readings={n} payload={int(40 * n + rng.integers(20, 90))} B "
           f"topic=fleet/{h.name}/telemetry qos=1")
+    b.add(rng.integers(1, 4), "forward", f"forward batch seq={cycle} broker={h.broker} qos=1 inflight=1",
+          "DEBUG", comp="mqtt-bridge", unit="bridge")
     lat = int(3 + rng.gamma(2.0, 8.0))
-    b.add(lat, "delivered", f"delivered batch seq={cycle} to broker {h.broker} qos=1 in {lat} ms",
-          comp="mqtt-bridge")
+    b.add(lat, "delivered", f"delivered batch seq={cycle} to broker {h.broker} in {lat} ms", comp="mqtt-bridge",
+          join=True)
     b.add(rng.integers(1, 5), "poll_done", f"poll cycle {cycle} done readings={n} in {b.elapsed} ms")
     return b.finish()
 
@@ -232,7 +278,7 @@ _ROUTES = (  # handler, resource, path maker
 )
 
 
-def _wf_request(rng: np.random.Generator, h: _Host, t: int, sid: str, miss: bool | None = None) -> list[list]:
+def _wf_request(rng: np.random.Generator, h: _Host, t: int, sid: str, miss: bool | None = None) -> list[_Line]:
     """One API request through the gateway's middleware chain; a cache miss goes upstream."""
     b = _Builder(rng, t, "api-gateway", sid)
     handler, resource, make_path = _ROUTES[int(rng.integers(len(_ROUTES)))]
@@ -241,45 +287,47 @@ def _wf_request(rng: np.random.Generator, h: _Host, t: int, sid: str, miss: bool
     client = f"{ip}:{rng.integers(32768, 61000)}"
     user = str(rng.choice(_API_USERS))
     size = int(rng.integers(180, 24000))
-    items = int(rng.integers(1, 60))
     b.add(0, "tls", f"tls handshake ok client={client} version=TLSv1.3 cipher=TLS_AES_128_GCM_SHA256 "
                     f"in {rng.integers(2, 9)} ms")
-    b.add(rng.integers(1, 4), "received", f"request received method=GET path={path}")
-    b.add(0, "trace", f"trace id assigned trace={_uuid(rng)} span={_hex(rng, 16)}", "DEBUG")
+    b.add(rng.integers(1, 4), "received", f"request received method=GET path={path}", unit="accept")
+    b.add(0, "trace", f"trace id assigned trace={_uuid(rng)} span={_hex(rng, 16)}", "DEBUG", join=True)
     b.add(1, "headers", f"headers parsed count={rng.integers(6, 15)} user_agent={rng.choice(_USER_AGENTS)} "
                         f"accept=application/json")
-    b.add(rng.integers(1, 4), "auth", f"auth token ok user={user} scope=read token_age={rng.integers(5, 3600)} s")
-    b.add(1, "acl", f"acl allow user={user} resource={resource} action=read")
+    b.add(rng.integers(1, 4), "auth", f"auth token ok user={user} scope=read token_age={rng.integers(5, 3600)} s",
+          unit="authorize")
+    b.add(1, "acl", f"acl allow user={user} resource={resource} action=read", join=True)
     b.add(1, "ratelimit", f"ratelimit ok bucket={user} tokens={rng.integers(1, 60)}/60")
-    b.add(1, "route", f"route matched handler={handler}")
-    b.add(1, "handler", f"handler start handler={handler} worker={rng.integers(1, 5)}")
+    b.add(1, "route", f"route matched handler={handler}", unit="dispatch")
+    b.add(1, "handler", f"handler start handler={handler} worker={rng.integers(1, 5)}", join=True)
     b.add(rng.integers(1, 3), "lookup", f"cache lookup key={path}", "DEBUG", quiet=True)
     if miss is None:
         miss = bool(rng.random() < CACHE_MISS_P)
     if miss:
         b.add(1, "miss", f"cache miss key={path} reason=expired stale_for={rng.integers(1, 600)} s", "DEBUG")
         ms = int(rng.integers(1, 6))
-        b.add(ms, "up_connect", f"upstream connect backend=127.0.0.1:8081 pool=local in {ms} ms")
+        b.add(ms, "up_connect", f"upstream connect backend=127.0.0.1:8081 pool=local in {ms} ms", unit="upstream")
         up = int(15 + rng.gamma(2.0, 40.0))
-        b.add(up, "up_fetch", f"upstream fetch url=http://127.0.0.1:8081{path} status=200 size={size} B in {up} ms")
+        b.add(up, "up_fetch", f"upstream fetch url=http://127.0.0.1:8081{path} status=200 size={size} B in {up} ms",
+              join=True)
         b.add(rng.integers(1, 4), "store",
               f"cache store key={path} ttl={rng.choice([30, 60, 120])} s size={size} B entries={rng.integers(40, 400)}",
               "DEBUG")
     else:
         b.add(rng.integers(1, 3), "hit", f"cache hit key={path} age={rng.integers(0, 60)} s", "DEBUG")
     ms = int(rng.integers(1, 8))
-    b.add(ms, "render", f"render response format=json items={items} in {ms} ms")
+    b.add(ms, "render", f"render response format=json items={rng.integers(1, 60)} in {ms} ms", unit="encode")
     out = int(size * rng.uniform(0.15, 0.4))
-    b.add(rng.integers(1, 4), "compress", f"compress gzip in={size} B out={out} B level=6")
-    b.add(rng.integers(1, 4), "response", f"response sent status=200 size={out} B duration={b.elapsed} ms")
-    b.add(0, "access", f'access {ip} {user} "GET {path} HTTP/1.1" 200 {out} {b.elapsed} ms')
+    b.add(rng.integers(1, 4), "compress", f"compress gzip in={size} B out={out} B level=6", join=True)
+    b.add(rng.integers(1, 4), "response", f"response sent status=200 size={out} B duration={b.elapsed} ms",
+          unit="respond")
+    b.add(0, "access", f'access {ip} {user} "GET {path} HTTP/1.1" 200 {out} {b.elapsed} ms', join=True)
     b.add(1, "metrics", f"metrics recorded handler={handler} latency={b.elapsed} ms cache={'miss' if miss else 'hit'}",
           "DEBUG")
     b.add(rng.integers(1, 30), "close", f"conn closed client={client} requests=1 keepalive=no")
     return b.finish()
 
 
-def _wf_ota(rng: np.random.Generator, h: _Host, t: int, sid: str, update: bool | None = None) -> list[list]:
+def _wf_ota(rng: np.random.Generator, h: _Host, t: int, sid: str, update: bool | None = None) -> list[_Line]:
     """Check the OTA server; now and then download, verify, stage and apply an update."""
     b = _Builder(rng, t, "ota-agent", sid)
     server = "ota.fleet.example.net"
@@ -294,8 +342,9 @@ def _wf_ota(rng: np.random.Generator, h: _Host, t: int, sid: str, update: bool |
                                            f"resumed={'yes' if rng.random() < 0.7 else 'no'}")
     ms = int(40 + rng.gamma(2.0, 60.0))
     b.add(ms, "manifest_fetch", f"manifest fetch url=https://{server}/stable/manifest.json "
-                                f"size={rng.integers(1500, 4000)} B in {ms} ms")
-    b.add(rng.integers(2, 10), "manifest_sig", f"manifest signature ok key=fleet-2026 sha256={_hex(rng, 64)}")
+                                f"size={rng.integers(1500, 4000)} B in {ms} ms", unit="manifest")
+    b.add(rng.integers(2, 10), "manifest_sig", f"manifest signature ok key=fleet-2026 sha256={_hex(rng, 64)}",
+          join=True)
     b.add(1, "manifest_parsed", f"manifest parsed components={len(h.versions)} serial={rng.integers(1000, 9000)}")
     changed = set(rng.choice(list(h.versions), size=int(rng.integers(1, 4)), replace=False)) if update else set()
     for comp, version in h.versions.items():
@@ -303,38 +352,41 @@ def _wf_ota(rng: np.random.Generator, h: _Host, t: int, sid: str, update: bool |
         b.add(1, "compare", f"compare {comp} installed={version} available={avail} "
                             f"status={'update' if comp in changed else 'current'}", "DEBUG")
     b.add(rng.integers(2, 20), "disk", f"disk space ok path=/data free={rng.uniform(1.5, 5.0):.1f} GB "
-                                       f"required={rng.integers(40, 90)} MB")
-    b.add(1, "battery", f"battery check ok level={rng.integers(60, 100)}% on_ac=yes", quiet=True)
+                                       f"required={rng.integers(40, 90)} MB", unit="preflight")
+    b.add(1, "battery", f"battery check ok level={rng.integers(60, 100)}% on_ac=yes", quiet=True, join=True)
     if not update:
         b.add(1, "noupdate", f"no update available latest={h.fw}")
         b.add(1, "next", f"next check in {OTA_MS // SEC} s", "DEBUG")
         return b.finish()
     kb = int(rng.integers(20000, 50000))
-    chunks = int(rng.integers(3, 7))
+    chunks = int(rng.integers(2, 5))
+    b.busy = True  # the agent logs no housekeeping while it updates
     b.add(1, "available", f"update available version={new} size={kb} KB components={len(changed)}")
     b.add(rng.integers(2, 10), "download_start", f"download start url=https://{server}/stable/fw-{new}.bin "
                                                  f"chunks={chunks}")
     total = 0.0
-    for i in range(1, chunks + 1):
+    for i in range(1, chunks + 1):  # quiet: more chunks or the end of the download come next
         s = kb / chunks / rng.uniform(2000.0, 8000.0)  # KB per s
         total += s
         b.add(s * SEC, "chunk", f"download chunk {i}/{chunks} size={kb // chunks} KB in {s:.1f} s", "DEBUG",
               quiet=True)
     b.add(rng.integers(5, 50), "download_done", f"download complete size={kb} KB in {total:.1f} s")
-    b.add(rng.integers(200, 900), "verify_hash", f"verify sha256 ok digest={_hex(rng, 64)}")
-    b.add(rng.integers(50, 300), "verify_sig", "verify signature ok key=fleet-2026 algo=ed25519")
+    b.add(rng.integers(200, 900), "verify_hash", f"verify sha256 ok digest={_hex(rng, 64)}", unit="verify")
+    b.add(rng.integers(50, 300), "verify_sig", "verify signature ok key=fleet-2026 algo=ed25519", join=True)
     slot = "B" if rng.random() < 0.5 else "A"
     b.add(rng.integers(50, 200), "stage", f"stage image slot={slot} file=/var/lib/ota/fw-{new}.bin")
-    for part in _OTA_PARTS:
+    for i, part in enumerate(_OTA_PARTS):
         ms = int(rng.integers(800, 6000))
-        b.add(ms, "apply_part", f"apply partition={part} slot={slot} size={rng.integers(8, 400)} MB in {ms} ms")
+        b.add(ms, "apply_part", f"apply partition={part} slot={slot} size={rng.integers(8, 400)} MB in {ms} ms",
+              unit="apply", join=i > 0)
     ms = int(rng.integers(100, 900))
-    b.add(ms, "sync", f"sync filesystems in {ms} ms")
-    b.add(rng.integers(1, 10), "reboot", f"reboot scheduled at 03:{rng.integers(0, 60):02d} local version={new}")
+    b.add(ms, "sync", f"sync filesystems in {ms} ms", unit="finalize")
+    b.add(rng.integers(1, 10), "reboot", f"reboot scheduled at 03:{rng.integers(0, 60):02d} local version={new}",
+          join=True)
     return b.finish()
 
 
-def _wf_login(rng: np.random.Generator, h: _Host, t: int, sid: str, ok: bool | None = None) -> list[list]:
+def _wf_login(rng: np.random.Generator, h: _Host, t: int, sid: str, ok: bool | None = None) -> list[_Line]:
     """An SSH login: key accepted, a few commands, logout; or a password-guessing client refused."""
     b = _Builder(rng, t, "auth", sid)
     ip = f"10.{rng.integers(0, 4)}.{rng.integers(0, 256)}.{rng.integers(2, 255)}"
@@ -348,87 +400,91 @@ def _wf_login(rng: np.random.Generator, h: _Host, t: int, sid: str, ok: bool | N
           quiet=True)
     if ok:
         user = str(rng.choice(list(_SSH_USERS)))
-        uid = _SSH_USERS[user]
         n = int(rng.integers(100, 999))
         b.add(rng.integers(5, 40), "userauth", f"userauth request user={user} method=publickey", "DEBUG")
         b.add(rng.integers(50, 400), "accepted",
               f"accepted publickey for {user} from {ip} port {port} ssh2: ED25519 SHA256:{_hex(rng, 32)}")
-        b.add(rng.integers(2, 20), "opened", f"pam_unix(sshd:session): session opened for user {user}(uid={uid}) "
-                                             f"by (uid=0)")
-        b.add(rng.integers(2, 20), "logind", f"new session {n} of user {user}")
+        b.add(rng.integers(2, 20), "opened", f"pam_unix(sshd:session): session opened for user "
+                                             f"{user}(uid={_SSH_USERS[user]}) by (uid=0)", unit="session")
+        b.add(rng.integers(2, 20), "logind", f"new session {n} of user {user}", join=True)
         b.add(rng.integers(2, 20), "pty", f"pty allocated /dev/pts/{rng.integers(0, 4)} for {user}")
-        for _ in range(int(rng.integers(1, 7))):
+        for _ in range(int(rng.integers(1, 7))):  # quiet: another command or the logout comes next
             b.add(rng.integers(3, 120) * SEC, "exec",
                   f"exec command={rng.choice(_COMMANDS)} user={user} pid={rng.integers(1000, 30000)}", quiet=True)
         b.add(rng.integers(5, 300) * SEC, "disconnect", f"received disconnect from {ip} port {port}:11: "
-                                                        f"disconnected by user")
-        b.add(rng.integers(1, 10), "disconnected", f"disconnected from user {user} {ip} port {port}")
-        b.add(rng.integers(1, 10), "closed", f"pam_unix(sshd:session): session closed for user {user}")
-        b.add(rng.integers(1, 10), "logout", f"session {n} logged out, waiting for processes to exit")
+                                                        f"disconnected by user", unit="hangup")
+        b.add(rng.integers(1, 10), "disconnected", f"disconnected from user {user} {ip} port {port}", join=True)
+        b.add(rng.integers(1, 10), "closed", f"pam_unix(sshd:session): session closed for user {user}",
+              unit="teardown")
+        b.add(rng.integers(1, 10), "logout", f"session {n} logged out, waiting for processes to exit", join=True)
         b.add(rng.integers(1, 10), "removed", f"removed session {n}")
         return b.finish()
     user = str(rng.choice(_SSH_INVALID))
     attempts = int(rng.integers(3, 7))
     b.add(rng.integers(5, 40), "invalid", f"invalid user {user} from {ip} port {port}", "WARN")
-    for _ in range(attempts):
+    for _ in range(attempts):  # quiet after each failure: another attempt or the lockout comes next
         b.add(rng.integers(1000, 2500), "pam_fail", f"pam_unix(sshd:auth): authentication failure; logname= uid=0 "
-                                                    f"euid=0 tty=ssh ruser= rhost={ip} user={user}", "WARN")
+                                                    f"euid=0 tty=ssh ruser= rhost={ip} user={user}", "WARN",
+              unit="attempt")
         b.add(rng.integers(2, 20), "pw_failed", f"failed password for invalid user {user} from {ip} port {port} ssh2",
-              "WARN", quiet=True)
+              "WARN", quiet=True, join=True)
     b.add(rng.integers(2, 20), "max_tries", f"error: maximum authentication attempts exceeded for invalid user "
-                                            f"{user} from {ip} port {port} ssh2 [preauth]", "WARN")
+                                            f"{user} from {ip} port {port} ssh2 [preauth]", "WARN", unit="lockout")
     b.add(1, "refused", f"disconnecting invalid user {user} {ip} port {port}: too many authentication failures "
-                        f"[preauth]")
+                        f"[preauth]", join=True)
     b.add(1, "pam_more", f"PAM {attempts - 1} more authentication failures; logname= uid=0 euid=0 tty=ssh ruser= "
                          f"rhost={ip}")
     b.add(rng.integers(1, 10), "conn_closed", f"connection closed by invalid user {user} {ip} port {port} [preauth]")
     return b.finish()
 
 
-def _wf_health(rng: np.random.Generator, h: _Host, t: int, sid: str) -> list[list]:
+def _wf_health(rng: np.random.Generator, h: _Host, t: int, sid: str) -> list[_Line]:
     """Sixteen checks, always in the same order."""
     b = _Builder(rng, t, "health", sid)
     used = int(rng.integers(200, 420))
     b.add(0, "hc_start", "health check start checks=16")
     b.add(rng.integers(1, 4), "cpu", f"cpu load1={rng.gamma(2.0, 0.2):.2f} load5={rng.gamma(2.0, 0.2):.2f} "
                                      f"usage={rng.integers(5, 60)}%")
-    b.add(rng.integers(1, 4), "memory", f"memory used={used} MB free={512 - used} MB")
-    b.add(1, "swap", f"swap used={rng.integers(0, 40)} MB total=256 MB")
-    b.add(rng.integers(1, 6), "rootfs", f"rootfs mount=/ used={rng.integers(30, 70)}% free={rng.uniform(1.0, 3.0):.1f} GB")
+    b.add(rng.integers(1, 4), "memory", f"memory used={used} MB free={512 - used} MB", unit="mem")
+    b.add(1, "swap", f"swap used={rng.integers(0, 40)} MB total=256 MB", join=True)
+    b.add(rng.integers(1, 6), "rootfs", f"rootfs mount=/ used={rng.integers(30, 70)}% "
+                                        f"free={rng.uniform(1.0, 3.0):.1f} GB", unit="storage")
     b.add(rng.integers(1, 6), "datafs", f"datafs mount=/data used={rng.integers(40, 75)}% "
-                                        f"free={rng.uniform(1.5, 5.0):.1f} GB")
-    b.add(rng.integers(1, 6), "inodes", f"inodes mount=/data used={rng.integers(1, 20)}%")
-    b.add(rng.integers(1, 4), "soc", f"soc temperature={rng.uniform(42.0, 61.0):.1f} C throttled=0x0")
-    b.add(rng.integers(1, 4), "power", f"power vcore={rng.uniform(0.82, 0.88):.2f} V input={rng.uniform(4.9, 5.2):.2f} V "
-                                       f"under_voltage=0")
-    b.add(rng.integers(1, 4), "clock", f"clock synced offset={abs(rng.normal(0, 3e-4)):.6f} s stratum={rng.integers(2, 4)}")
+                                        f"free={rng.uniform(1.5, 5.0):.1f} GB", join=True)
+    b.add(rng.integers(1, 6), "inodes", f"inodes mount=/data used={rng.integers(1, 20)}%", join=True)
+    b.add(rng.integers(1, 4), "soc", f"soc temperature={rng.uniform(42.0, 61.0):.1f} C throttled=0x0", unit="thermal")
+    b.add(rng.integers(1, 4), "power", f"power vcore={rng.uniform(0.82, 0.88):.2f} V "
+                                       f"input={rng.uniform(4.9, 5.2):.2f} V under_voltage=0", join=True)
+    b.add(rng.integers(1, 4), "clock", f"clock synced offset={abs(rng.normal(0, 3e-4)):.6f} s "
+                                       f"stratum={rng.integers(2, 4)}")
     b.add(rng.integers(1, 4), "network", f"network eth0 up speed={rng.choice([100, 1000])} Mb/s "
-                                         f"rx_drop={rng.integers(0, 5)} tx_drop=0")
-    b.add(rng.integers(1, 4), "modem", f"modem signal rssi=-{rng.integers(60, 95)} dBm operator=fleet-lte")
+                                         f"rx_drop={rng.integers(0, 5)} tx_drop=0", unit="uplink")
+    b.add(rng.integers(1, 4), "modem", f"modem signal rssi=-{rng.integers(60, 95)} dBm operator=fleet-lte", join=True)
     b.add(rng.integers(2, 30), "mqtt", f"mqtt link connected broker={h.broker} rtt={rng.integers(4, 60)} ms")
-    b.add(rng.integers(1, 4), "watchdog", f"watchdog kick ok interval=15 s last={rng.integers(1, 15)} s ago")
-    b.add(rng.integers(1, 10), "services", f"services running={len(_COMPONENTS) + 3} failed=0")
-    b.add(rng.integers(1, 10), "journal", f"journal size={rng.integers(8, 60)} MB limit=64 MB")
+    b.add(rng.integers(1, 4), "watchdog", f"watchdog kick ok interval=15 s last={rng.integers(1, 15)} s ago",
+          unit="processes")
+    b.add(rng.integers(1, 10), "services", f"services running={len(_COMPONENTS) + 3} failed=0", join=True)
+    b.add(rng.integers(1, 10), "journal", f"journal size={rng.integers(8, 60)} MB limit=64 MB", unit="system")
     up = int(t // SEC) + 86400 * 3
-    b.add(1, "uptime", f"uptime {up // 86400} days {up % 86400 // 3600:02d}:{up % 3600 // 60:02d}")
+    b.add(1, "uptime", f"uptime {up // 86400} days {up % 86400 // 3600:02d}:{up % 3600 // 60:02d}", join=True)
     b.add(rng.integers(1, 3), "hc_done", f"health check done status=ok checks=16 in {b.elapsed} ms")
     return b.finish()
 
 
-_WORKFLOWS: dict[str, Callable[..., list[list]]] = {
+_WORKFLOWS: dict[str, Callable[..., list[_Line]]] = {
     "sensor": _wf_sensor, "request": _wf_request, "ota": _wf_ota, "login": _wf_login, "health": _wf_health}
 
 
-def _misc_line(rng: np.random.Generator, t: int) -> list:
+def _misc_line(rng: np.random.Generator, t: int) -> _Line:
     """A line outside any session (clock sync, kernel chatter)."""
     if rng.random() < 0.7:
         text = (f"selected source 10.20.0.{rng.integers(1, 3)} offset {rng.normal(0, 3e-4):+.6f} s "
                 f"freq {rng.normal(0, 2):+.3f} ppm")
-        return [t, "chronyd", "INFO", text, "", ""]
+        return _Line(t, "chronyd", "INFO", text)
     texts = (f"usb 1-1.{rng.integers(1, 5)}: reset high-speed USB device number {rng.integers(2, 9)} using dwc_otg",
              f"eth0: Link is Up - {rng.choice([100, 1000])}Mbps/Full - flow control rx/tx",
              f"mmc0: card {rng.integers(1, 9):04x} read-only check passed, {rng.integers(2, 64)} blocks cached")
-    return [t, "kernel", "INFO", texts[int(rng.integers(len(texts)))], "", ""]
+    return _Line(t, "kernel", "INFO", texts[int(rng.integers(len(texts)))])
 
 
 # Messages that never occur in normal operation; each is logged by the
@@ -452,8 +508,8 @@ def _make_hosts(rng: np.random.Generator, n: int) -> list[_Host]:
     hosts = []
     # One device serves the fleet dashboard and sees several times the API traffic of the others.
     busy = int(rng.integers(n))
-    for i in range(1, n + 1):
-        # A fixed subset per device, in a fixed order: devices differ, cycles don't.
+    for i in range(n):
+        # A fixed subset per device, in a fixed (configured) order: devices differ, cycles don't.
         kinds = rng.choice(list(_SENSORS), size=int(rng.integers(6, 8)), replace=False)
         sensors = []
         for k in kinds:
@@ -464,8 +520,8 @@ def _make_hosts(rng: np.random.Generator, n: int) -> list[_Host]:
         fw = f"2.{rng.integers(3, 6)}.{rng.integers(0, 9)}"
         versions = {"bootloader": f"2023.{rng.integers(1, 12):02d}", "kernel": f"6.1.{rng.integers(20, 70)}",
                     "rootfs": fw, "app": fw, "config": f"{rng.integers(10, 99)}"}
-        gap = rng.uniform(30, 40) if i - 1 == busy else rng.uniform(150, 250)
-        hosts.append(_Host(name=f"edge-{i:02d}", pids=pids, sensors=sensors, req_gap_ms=float(gap) * SEC,
+        gap = rng.uniform(30, 40) if i == busy else rng.uniform(150, 250)
+        hosts.append(_Host(name=f"edge-{i + 1:02d}", pids=pids, sensors=sensors, req_gap_ms=float(gap) * SEC,
                            subnet=int(rng.integers(1, 250)), fw=fw, broker=f"10.20.0.{rng.integers(5, 9)}:8883",
                            cycle=int(rng.integers(1000, 90000)), versions=versions))
     return hosts
@@ -478,16 +534,17 @@ def _ticks(end: int, t: float, gap: Callable[[], float]) -> Iterator[int]:
 
 
 def _schedule(rng: np.random.Generator, hosts: list[_Host], end: int,
-              new_sid: Callable[[], str]) -> tuple[list[_Session], list[list]]:
+              new_sid: Callable[[], str]) -> tuple[list[_Session], list[tuple[str, _Line]]]:
     """Normal operation of every host over [0, end) ms."""
     sessions: list[_Session] = []
-    misc: list[tuple[str, list]] = []
+    misc: list[tuple[str, _Line]] = []
     for h in hosts:
         for t in _ticks(end, rng.uniform(0, POLL_MS), lambda: POLL_MS + rng.normal(0, 200)):
             h.cycle += 1
             sid = new_sid()
             sessions.append(_Session(sid, h.name, "sensor", _wf_sensor(rng, h, t, sid, cycle=h.cycle)))
-        plans = (("request", rng.exponential(h.req_gap_ms), lambda: rng.exponential(h.req_gap_ms)),
+        # Requests come from dashboards and scripts polling now and then: irregular, but not bursty.
+        plans = (("request", rng.uniform(0, h.req_gap_ms), lambda: rng.gamma(4.0, h.req_gap_ms / 4)),
                  ("health", rng.uniform(0, HEALTH_MS), lambda: HEALTH_MS + rng.normal(0, 50)),
                  ("ota", rng.uniform(0, OTA_MS), lambda: OTA_MS + rng.normal(0, 2000)),
                  ("login", rng.exponential(LOGIN_MEAN_MS), lambda: rng.exponential(LOGIN_MEAN_MS)))
@@ -524,22 +581,23 @@ def _inject_windows(rng: np.random.Generator, hosts: dict[str, _Host], test: lis
     test = [s for s in test if not in_window(s, drop_h, "sensor")]
     events.append(("rate", drop_h, ws, we, f"sensor poll cycles stopped for {(we - ws) // SEC} s"))
 
-    ws, we = window(1, 7 * MIN)  # polls go on but the broker link silently drops batches
+    ws, we = window(1, 7 * MIN + 30 * SEC)  # polls go on but the broker link is down: the bridge logs nothing
     hit = [s for s in test if in_window(s, mqtt_h, "sensor")]
     for s in hit:
-        s.lines = [ln for ln in s.lines if ln[4] != "delivered"]
+        s.lines = [ln for ln in s.lines if ln.unit_name != "bridge"]
         s.label("correlation;missing")
     events.append(("correlation", mqtt_h, ws, we,
                    f"mqtt-bridge stopped delivering batches while polls continued ({len(hit)} cycles)"))
 
-    ws, we = window(2, 6 * MIN)  # cache misses jump from ~15% to ~90%
+    ws, we = window(2, 6 * MIN)  # cache misses jump from ~20% to ~90%
     flip_p = (0.9 - CACHE_MISS_P) / (1 - CACHE_MISS_P)
     # Only the flipped sessions are the excess; natural misses stay unlabelled.
     hit = [s for s in test if in_window(s, cache_h, "request") and "hit" in s.steps() and rng.random() < flip_p]
     for s in hit:
         s.lines = _wf_request(rng, hosts[cache_h], s.start, s.sid, miss=True)
         s.label("correlation")
-    events.append(("correlation", cache_h, ws, we, f"cache-miss ratio ~90% instead of ~15% ({len(hit)} extra misses)"))
+    events.append(("correlation", cache_h, ws, we, f"cache-miss ratio ~90% instead of ~{CACHE_MISS_P:.0%} "
+                                                   f"({len(hit)} extra misses)"))
 
     ws, we = window(3, 1 * MIN)  # brute-force burst: many normal-shaped failed logins
     burst = []
@@ -551,18 +609,35 @@ def _inject_windows(rng: np.random.Generator, hosts: dict[str, _Host], test: lis
     return test + burst, events
 
 
-def _swap_candidates(steps: list[str], after_branch: list[bool]) -> list[tuple[int, int]]:
-    """Pairs of near lines (1 or 2 apart) after the prefix whose swap changes the session's key order.
-    The first of them is not a branch outcome: there the line is one of several normal ones."""
-    return [(i, j) for i in range(MIN_PREFIX, len(steps)) for j in range(i + 1, min(i + 3, len(steps)))
-            if steps[i] != steps[j] and not {steps[i], steps[j]} & _NEVER_MUTATE and not after_branch[i]]
+def _movable(s: _Session, unit: list[int]) -> bool:
+    """A step an order/missing anomaly may start at: late enough, and not a branch outcome."""
+    return unit[0] >= MIN_PREFIX and not s.lines[unit[0]].after_branch
 
 
-def _drop_candidates(steps: list[str], after_branch: list[bool]) -> list[int]:
-    """Required once-only steps after the prefix, not branch outcomes; never the last line
-    (nothing would follow the gap)."""
-    return [i for i in range(MIN_PREFIX, len(steps) - 1)
-            if steps.count(steps[i]) == 1 and steps[i] not in _NEVER_MUTATE and not after_branch[i]]
+def _swap_candidates(s: _Session) -> list[tuple[list[int], list[int]]]:
+    """Pairs of different steps 1 or 2 steps apart, the first one movable, neither of them right
+    before a branch (the moved step would land where several lines are normal) nor the last."""
+    units = s.units()
+    names = [s.lines[u[0]].unit_name for u in units]
+    ok = [not any(s.lines[i].quiet for i in u) for u in units]
+    return [(units[a], units[b]) for a in range(len(units)) for b in range(a + 1, min(a + 3, len(units) - 1))
+            if _movable(s, units[a]) and names[a] != names[b] and ok[a] and ok[b]]
+
+
+def _drop_candidates(s: _Session) -> list[list[int]]:
+    """Movable steps of two or more lines, not the last step (nothing would follow the gap)."""
+    units = s.units()
+    return [u for u in units[:-1] if len(u) >= 2 and _movable(s, u)]
+
+
+def _swap(s: _Session, a: list[int], b: list[int]) -> None:
+    """Step b's lines take the first places of both steps, then a's: what is logged moves, times stay."""
+    places = sorted(a + b)
+    moved = [s.lines[i] for i in b + a]
+    times = [s.lines[i].t for i in places]
+    for i, ln, t in zip(places, moved, times):
+        ln.t = t
+        s.lines[i] = ln
 
 
 def _inject_sessions(rng: np.random.Generator, test: list[_Session], lo: int, hi: int,
@@ -591,10 +666,10 @@ def _inject_sessions(rng: np.random.Generator, test: list[_Session], lo: int, hi
         if i is None:
             break
         s = test[i]
-        p = int(rng.integers(1, len(s.lines)))  # between two existing steps
-        level, text = _UNSEEN[int(rng.integers(len(_UNSEEN)))](rng, s.lines[p - 1][1])
-        t = int(rng.integers(s.lines[p - 1][0], s.lines[p][0] + 1))
-        s.lines.insert(p, [t, s.lines[p - 1][1], level, f"{text} sid={s.sid}", "unseen", "unseen", False])
+        p = int(rng.integers(1, len(s.lines)))  # between two existing lines
+        level, text = _UNSEEN[int(rng.integers(len(_UNSEEN)))](rng, s.lines[p - 1].comp)
+        t = int(rng.integers(s.lines[p - 1].t, s.lines[p].t + 1))
+        s.lines.insert(p, _Line(t, s.lines[p - 1].comp, level, f"{text} sid={s.sid}", "unseen", kind="unseen"))
         events.append(("unseen", s.host, s.start, s.end,
                        f"unseen message in {s.wf} session {s.sid}: {text.split(':')[0]}"))
 
@@ -608,24 +683,24 @@ def _inject_sessions(rng: np.random.Generator, test: list[_Session], lo: int, hi
             if i is None:
                 continue
             s = test[i]
-            steps = s.steps()
             if kind == "order":
-                pairs = _swap_candidates(steps, s.after_branch())
-                near = [p for p in pairs if p[1] - p[0] == 1]
-                pairs = near if near and rng.random() < 0.7 else pairs
+                pairs = _swap_candidates(s)
                 if not pairs:
                     continue
-                x, y = pairs[int(rng.integers(len(pairs)))]
-                for k in (1, 2, 3, 4):  # swap what is logged, keep the timestamps
-                    s.lines[x][k], s.lines[y][k] = s.lines[y][k], s.lines[x][k]
-                desc = f"steps '{steps[x]}' and '{steps[y]}' swapped (lines {x + 1}, {y + 1}) in {wf} session {s.sid}"
+                a, b = pairs[int(rng.integers(len(pairs)))]
+                na, nb = s.lines[a[0]].unit_name, s.lines[b[0]].unit_name
+                desc = (f"steps '{na}' and '{nb}' swapped (lines {','.join(str(x + 1) for x in a)} and "
+                        f"{','.join(str(x + 1) for x in b)}) in {wf} session {s.sid}")
+                _swap(s, a, b)
             else:
-                drops = _drop_candidates(steps, s.after_branch())
+                drops = _drop_candidates(s)
                 if not drops:
                     continue
-                x = drops[int(rng.integers(len(drops)))]
-                s.lines.pop(x)
-                desc = f"step '{steps[x]}' missing (line {x + 1}) in {wf} session {s.sid}"
+                u = drops[int(rng.integers(len(drops)))]
+                gone = [s.lines[x].step for x in u]
+                desc = (f"step '{s.lines[u[0]].unit_name}' missing ({'+'.join(gone)} before line "
+                        f"{u[0] + 1}) in {wf} session {s.sid}")
+                s.lines = [ln for x, ln in enumerate(s.lines) if x not in u]
             s.label(kind)
             events.append((kind, s.host, s.start, s.end, desc))
             done += 1
@@ -636,13 +711,14 @@ def _fmt_ts(ms: int) -> str:
     return f"{(T0 + timedelta(seconds=s)).strftime('%Y-%m-%dT%H:%M:%S')}.{m:03d}Z"
 
 
-def _render(hosts: list[_Host], sessions: list[_Session], misc: list[tuple[str, list]]) -> tuple[str, list[tuple]]:
+def _render(hosts: list[_Host], sessions: list[_Session],
+            misc: list[tuple[str, _Line]]) -> tuple[str, list[tuple[str, str]]]:
     """Log text plus per-line (sid, kind) in log order."""
     pids = {h.name: h.pids for h in hosts}
     recs = [(ln, s.host, s.sid) for s in sessions for ln in s.lines] + [(ln, host, "") for host, ln in misc]
-    recs.sort(key=lambda r: r[0][0])  # stable: ties keep session order
-    out = [f"{_fmt_ts(ln[0])} {host} {ln[1]}[{pids[host][ln[1]]}]: {ln[2]} {ln[3]}\n" for ln, host, _ in recs]
-    return "".join(out), [(sid, ln[5]) for ln, _, sid in recs]
+    recs.sort(key=lambda r: r[0].t)  # stable: ties keep session order
+    out = [f"{_fmt_ts(ln.t)} {host} {ln.comp}[{pids[host][ln.comp]}]: {ln.level} {ln.text}\n" for ln, host, _ in recs]
+    return "".join(out), [(sid, ln.kind) for ln, _, sid in recs]
 
 
 def _csv(rows: list[tuple]) -> str:
@@ -698,8 +774,8 @@ def generate(out_dir: Path, seed: int = 7, hosts: int = 6, train_minutes: int = 
     # Sessions straddling the split or the end are dropped: each part is self-contained.
     train = [s for s in sessions if s.end < split]
     test = [s for s in sessions if s.start >= split and s.end < end]
-    train_misc = [m for m in misc if m[1][0] < split]
-    test_misc = [m for m in misc if m[1][0] >= split]
+    train_misc = [m for m in misc if m[1].t < split]
+    test_misc = [m for m in misc if m[1].t >= split]
     by_name = {h.name: h for h in fleet}
     lo, hi = split + 10 * MIN, end - 2 * MIN  # quiet first 10 min; room for sessions to finish
     test, events = _inject_windows(rng, by_name, test, lo, hi, new_sid)
