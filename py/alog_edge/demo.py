@@ -21,8 +21,8 @@ T = TypeVar("T")
 # Narrow MSCRED levels: the demo has ~120 templates (120x120 signature matrices) and must train in
 # a minute or two on 2 cores; the paper's widths (32, 64, 128, 256) cost about 60x more.
 DEMO_MSCRED = dict(channels=(4, 8, 16, 32))
-DEMO_MSCRED_TRAIN = train.TrainConfig(epochs=10, batch_size=16, lr=2e-3, patience=2)
-DEMO_MSCRED_STRIDE = 40
+DEMO_MSCRED_TRAIN = train.TrainConfig(epochs=8, batch_size=16, lr=2e-3, patience=2)
+DEMO_MSCRED_STRIDE = 60
 
 
 @dataclass
