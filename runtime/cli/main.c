@@ -15,16 +15,8 @@
 #include <cjson/cJSON.h>
 
 #include "alog_edge.h"
+#include "cli.h"
 
-#if defined(__aarch64__)
-#define AE_TARGET "aarch64"
-#elif defined(__x86_64__)
-#define AE_TARGET "x86_64"
-#else
-#define AE_TARGET "unknown"
-#endif
-
-enum { EXIT_OK = 0, EXIT_ERROR = 1, EXIT_USAGE = 2, EXIT_REFUSED_LINES = 3 };
 
 static const char USAGE[] =
     "usage: alog-edge <command> [arguments]\n"
@@ -85,14 +77,6 @@ static int usage_error(const char *fmt, const char *arg)
     return EXIT_USAGE;
 }
 
-static char *join_path(const char *dir, const char *name)
-{
-    size_t len = strlen(dir) + 1 + strlen(name) + 1;
-    char *path = malloc(len);
-    if (path != NULL)
-        snprintf(path, len, "%s/%s", dir, name);
-    return path;
-}
 
 static int compare_names(const void *a, const void *b)
 {
@@ -283,170 +267,6 @@ done:
 /* ---------------------------------------------------------------------------------------------
  * match
  */
-
-/* A growable output line. */
-typedef struct out_line {
-    char *data;
-    size_t len, cap;
-    int failed;
-} out_line;
-
-static void out_put(out_line *o, const char *s, size_t n)
-{
-    if (o->failed)
-        return;
-    if (o->len + n > o->cap) {
-        size_t cap = o->cap ? o->cap : 1024;
-        while (cap < o->len + n)
-            cap *= 2;
-        char *data = realloc(o->data, cap);
-        if (data == NULL) {
-            o->failed = 1;
-            return;
-        }
-        o->data = data;
-        o->cap = cap;
-    }
-    memcpy(o->data + o->len, s, n);
-    o->len += n;
-}
-
-static void out_str(out_line *o, const char *s)
-{
-    out_put(o, s, strlen(s));
-}
-
-static void out_size(out_line *o, unsigned long long v)
-{
-    char num[32];
-    int n = snprintf(num, sizeof num, "%llu", v);
-    out_put(o, num, (size_t)n);
-}
-
-/* A JSON string as Python's json.dumps(..., ensure_ascii=False) writes it (valid UTF-8 in). */
-static void out_json_string(out_line *o, const char *s, size_t n)
-{
-    static const char hex[] = "0123456789abcdef";
-    out_put(o, "\"", 1);
-    size_t run = 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c >= 0x20 && c != '"' && c != '\\')
-            continue;
-        out_put(o, s + run, i - run);
-        run = i + 1;
-        char esc[7] = {'\\', 0, 0, 0, 0, 0, 0};
-        size_t len = 2;
-        switch (c) {
-        case '"': esc[1] = '"'; break;
-        case '\\': esc[1] = '\\'; break;
-        case '\n': esc[1] = 'n'; break;
-        case '\r': esc[1] = 'r'; break;
-        case '\t': esc[1] = 't'; break;
-        case '\b': esc[1] = 'b'; break;
-        case '\f': esc[1] = 'f'; break;
-        default:
-            esc[1] = 'u';
-            esc[2] = '0';
-            esc[3] = '0';
-            esc[4] = hex[c >> 4];
-            esc[5] = hex[c & 15];
-            len = 6;
-        }
-        out_put(o, esc, len);
-    }
-    out_put(o, s + run, n - run);
-    out_put(o, "\"", 1);
-}
-
-/* Lines of a stream, with their "\n"; lines longer than the limit are skipped, not kept. */
-typedef struct line_reader {
-    FILE *f;
-    char *buf;
-    size_t cap, start, end;
-    int eof;
-} line_reader;
-
-enum { READ_LINE = 1, READ_TOO_LONG = 2, READ_EOF = 0, READ_ERROR = -1 };
-
-/* Read more bytes behind buf[end]; @return bytes read, 0 at EOF, -1 on an error. */
-static long reader_fill(line_reader *r)
-{
-    if (r->start > 0) {
-        memmove(r->buf, r->buf + r->start, r->end - r->start);
-        r->end -= r->start;
-        r->start = 0;
-    }
-    if (r->end == r->cap) {
-        size_t cap = r->cap * 2;
-        char *buf = realloc(r->buf, cap);
-        if (buf == NULL) {
-            errno = ENOMEM;
-            return -1;
-        }
-        r->buf = buf;
-        r->cap = cap;
-    }
-    size_t n = fread(r->buf + r->end, 1, r->cap - r->end, r->f);
-    r->end += n;
-    if (n == 0) {
-        if (ferror(r->f))
-            return -1;
-        r->eof = 1;
-    }
-    return (long)n;
-}
-
-/*
- * The next line: READ_LINE with *line / *len (with its "\n" when it has one); READ_TOO_LONG
- * with *len its length for a line above AE_LINE_MAX_BYTES (skipped); READ_EOF; READ_ERROR.
- */
-static int reader_next(line_reader *r, const char **line, size_t *len)
-{
-    size_t scanned = r->start;
-    for (;;) {
-        char *nl = memchr(r->buf + scanned, '\n', r->end - scanned);
-        if (nl != NULL) {
-            *line = r->buf + r->start;
-            *len = (size_t)(nl - *line) + 1;
-            r->start += *len;
-            return READ_LINE;
-        }
-        if (r->end - r->start > AE_LINE_MAX_BYTES) {
-            /* Too long: skip to the end of the line, counting its bytes. */
-            size_t skipped = r->end - r->start;
-            r->start = r->end = 0;
-            for (;;) {
-                if (reader_fill(r) < 0)
-                    return READ_ERROR;
-                if (r->end == 0 && r->eof)
-                    break;
-                nl = memchr(r->buf, '\n', r->end);
-                if (nl != NULL) {
-                    skipped += (size_t)(nl - r->buf);
-                    r->start = (size_t)(nl - r->buf) + 1;
-                    break;
-                }
-                skipped += r->end;
-                r->end = 0;
-            }
-            *len = skipped;
-            return READ_TOO_LONG;
-        }
-        if (r->eof) {
-            if (r->end == r->start)
-                return READ_EOF;
-            *line = r->buf + r->start;
-            *len = r->end - r->start;
-            r->start = r->end;
-            return READ_LINE;
-        }
-        size_t seen = r->end - r->start; /* scan only the new bytes next time */
-        if (reader_fill(r) < 0)
-            return READ_ERROR;
-        scanned = r->start + seen;
-    }
-}
 
 static int match_usage_error(const char *fmt, const char *arg)
 {

@@ -415,6 +415,274 @@ int ae_line_is_blank(const char *line, size_t len);
  */
 void ae_matcher_free(ae_matcher *matcher);
 
+/* ---------------------------------------------------------------------------------------------
+ * Models: a model directory loaded (vocab.json, parser.json, deeplog.onnx, mscred.onnx and their
+ * .onnx.meta.json files, as `invoke convert` writes them)
+ *
+ * An ae_model is read-only after loading, except for the onnxruntime sessions it owns: use it
+ * from one thread at a time, or one model per thread. A directory may hold either model or both;
+ * a model whose .onnx exists must have its meta.json, and every meta must agree with the vocab
+ * (vocab_size / feature_dim = N + 1, unk_index = N) and with the ONNX file's declared inputs.
+ */
+
+typedef struct ae_model ae_model;
+
+typedef struct ae_model_params {
+    int threads;               /* intra-op threads of each onnxruntime session (>= 1) */
+    int load_deeplog;          /* 1: load deeplog.onnx when present; 0: skip it */
+    int load_mscred;           /* 1: load mscred.onnx when present; 0: skip it */
+    int top_k;                 /* DeepLog top g; 0 = the meta's top_k */
+    double mscred_threshold;   /* MSCRED alarm threshold; negative = the meta's threshold */
+    int log_severity;          /* onnxruntime's log level (see ae_session_params) */
+} ae_model_params;
+
+/* What a loaded model directory holds (ae_model_info_get). */
+typedef struct ae_model_info {
+    size_t num_templates;      /* N: vocab entries; N is the unknown index */
+    int has_deeplog;
+    size_t deeplog_window;     /* h: keys before the predicted one */
+    int top_k;                 /* g in use (params or meta) */
+    size_t deeplog_seen_keys;  /* keys seen in training (the others are anomalous) */
+    int has_mscred;
+    size_t mscred_window;      /* buckets per window (the ONNX input's window_size) */
+    size_t mscred_stride;      /* buckets between two scored windows (the model's step gap) */
+    size_t feature_dim;        /* N + 1 */
+    double threshold;          /* alarm threshold in use (params or meta) */
+    double broken_cell_level;
+    double bucket_seconds;     /* > 0: time buckets of this length */
+    size_t bucket_lines;       /* > 0: buckets of this many lines (logs without timestamps) */
+    int per_host;              /* 1: one count series per host; 0: one for the stream */
+} ae_model_info;
+
+/*
+ * Default model parameters: 1 thread, both models, the meta's top_k and threshold, log severity 3.
+ * @return the parameters by value.
+ */
+ae_model_params ae_model_default_params(void);
+
+/*
+ * Load a model directory. `params` may be NULL for ae_model_default_params().
+ * @return AE_OK and *out set (free it with ae_model_free); otherwise *out is NULL and err holds
+ *         "<file>: <what is wrong>": AE_ERR_IO (a missing file or directory), AE_ERR_FORMAT (a bad
+ *         vocab, parser.json or meta.json, a meta that disagrees with the vocab or the model, a
+ *         directory with neither model), AE_ERR_ONNXRUNTIME (an ONNX file onnxruntime cannot load,
+ *         e.g. truncated), AE_ERR_TOO_LARGE, AE_ERR_NO_MEMORY or AE_ERR_INVALID_ARGUMENT.
+ */
+ae_status ae_model_load(const char *dir, const ae_model_params *params, ae_model **out, char *err,
+                        size_t err_len);
+
+/*
+ * Describe a loaded model.
+ * @return AE_OK and *info filled; AE_ERR_INVALID_ARGUMENT for a NULL argument.
+ */
+ae_status ae_model_info_get(const ae_model *model, ae_model_info *info);
+
+/*
+ * The model's vocab (owned by the model).
+ * @return the vocab, valid until ae_model_free; NULL for a NULL model.
+ */
+const ae_vocab *ae_model_vocab(const ae_model *model);
+
+/*
+ * The model's matcher (owned by the model; it keeps per-line scratch, so one thread at a time).
+ * @return the matcher, valid until ae_model_free; NULL for a NULL model.
+ */
+ae_matcher *ae_model_matcher(ae_model *model);
+
+/*
+ * The message of the model's last failure (a DeepLog or MSCRED call).
+ * @return a NUL-terminated message valid until the next call on the model; "" if none.
+ */
+const char *ae_model_errmsg(const ae_model *model);
+
+/*
+ * Free a model and everything it owns.
+ * @return nothing; a NULL model is a no-op.
+ */
+void ae_model_free(ae_model *model);
+
+/* Why a key or window was flagged. */
+typedef enum ae_reason {
+    AE_REASON_NONE = 0,   /* normal */
+    AE_REASON_UNSEEN,     /* DeepLog: the key never occurred in training (the unknown key included) */
+    AE_REASON_TOP_K,      /* DeepLog: the key is not among the top g predictions of the h before it */
+    AE_REASON_SCORE       /* MSCRED: the window's score is above the threshold */
+} ae_reason;
+
+/*
+ * The name of a reason: "", "unseen", "top_k", "score".
+ * @return a string with static storage.
+ */
+const char *ae_reason_name(ae_reason reason);
+
+/* DeepLog's verdict on one key of a session. */
+typedef struct ae_key_verdict {
+    int anomalous;
+    ae_reason reason;      /* AE_REASON_UNSEEN wins over AE_REASON_TOP_K */
+    int64_t rank;          /* classes whose logit is strictly larger than the key's; -1 for the
+                              first h keys of a session, which are not predicted */
+    float probability;     /* softmax probability of the key; NAN where rank is -1 */
+} ae_key_verdict;
+
+/*
+ * DeepLog on one whole session of `n` keys (indices 0..N; N is unknown), as the Python evaluation
+ * does: every key is checked against the seen keys; key i >= h is also ranked among the
+ * predictions for keys i-h..i-1. The windows run through onnxruntime in batches of at most
+ * `batch_size` (0 = 256).
+ * @return AE_OK and out[0..n) filled; AE_ERR_INVALID_ARGUMENT (no DeepLog model, a key above N,
+ *         NULL pointers with n > 0), AE_ERR_ONNXRUNTIME, AE_ERR_NO_MEMORY; detail in
+ *         ae_model_errmsg.
+ */
+ae_status ae_deeplog_score(ae_model *model, const size_t *keys, size_t n, size_t batch_size,
+                           ae_key_verdict *out);
+
+/*
+ * MSCRED on `n` windows of raw counts, each mscred_window x feature_dim floats, row-major
+ * (bucket, then key; the last column counts unknown lines).
+ * @return AE_OK and scores[0..n) set (the model's anomaly_score: poorly reconstructed cells);
+ *         AE_ERR_INVALID_ARGUMENT (no MSCRED model, NULL pointers), AE_ERR_ONNXRUNTIME,
+ *         AE_ERR_NO_MEMORY; detail in ae_model_errmsg.
+ */
+ae_status ae_mscred_score(ae_model *model, const float *counts, size_t n, float *scores);
+
+/* ---------------------------------------------------------------------------------------------
+ * Detectors: raw log lines of one stream in, anomalies out
+ *
+ * A detector keys each line with the model's matcher, finds its fields with parser.json (host
+ * from host_field, timestamp from the timestamp fields and format, session ids from
+ * session_regex in the content; several ids: the line joins each session), and judges it:
+ * - DeepLog per session: the session's key is the session id, else the host, else "<stream>"
+ *   (as `invoke build-deeplog`); the first h keys of a session are only checked for unseen keys.
+ * - MSCRED per count series (per host, "<all>" for lines without one, or the whole stream):
+ *   buckets of bucket_seconds by the line's timestamp (lines without one take the last timestamp
+ *   seen) or of bucket_lines lines; bucket b counts from the series' first bucket; a window of
+ *   mscred_window buckets is scored when bucket b closes and b + 1 - mscred_window is a
+ *   non-negative multiple of mscred_stride. A bucket closes when a later bucket of its series
+ *   begins, or at ae_detector_finish. Lines older than the open bucket count in it.
+ * Events go to the params' callback. With batch_size > 1, DeepLog windows wait until batch_size of
+ * them are pending (or ae_detector_flush / ae_detector_finish) and run in one onnxruntime call;
+ * with batch_size 1 (follow mode) each key is judged as it arrives. Events of one call come in
+ * line order.
+ */
+
+typedef struct ae_detector ae_detector;
+
+/* One verdict. Pointers are valid during the callback only. */
+typedef struct ae_event {
+    const char *model;        /* "deeplog" or "mscred" */
+    int anomalous;            /* 0 only when the params ask for every verdict (report_all) */
+    ae_reason reason;
+    /* deeplog */
+    uint64_t line_no;         /* the line's number as given to ae_detector_push */
+    const char *session;
+    size_t key;               /* template index; N = unknown */
+    const char *template_;    /* NULL for the unknown key */
+    int64_t rank;             /* -1 when not predicted (the first h keys of a session) */
+    float probability;        /* NAN when not predicted */
+    const char *line;         /* the raw line without its line end */
+    size_t line_len;
+    /* both: deeplog the line's host, mscred the series ("<all>" for the whole stream or lines
+       without a host); NULL for a deeplog line without a host */
+    const char *host;
+    /* mscred */
+    int64_t bucket;           /* index of the window's last bucket in its series */
+    int64_t slot_start_us;    /* start of the slot the window judges (its last stride buckets), */
+    int64_t end_us;           /* and the end of its last bucket, microseconds since the epoch (UTC);
+                                 INT64_MIN for line buckets */
+    uint64_t first_line_no;   /* first and last line counted in the slot (0 if none) */
+    uint64_t last_line_no;
+    float score;
+    double threshold;
+} ae_event;
+
+/*
+ * Receives each verdict.
+ * @return 0 to go on; non-zero stops the detector call, which then returns AE_ERR_IO (e.g. a
+ *         write error on the output).
+ */
+typedef int (*ae_event_fn)(const ae_event *event, void *user);
+
+typedef struct ae_detector_params {
+    ae_event_fn on_event;     /* required */
+    void *user;               /* passed to on_event */
+    size_t batch_size;        /* DeepLog windows per onnxruntime call; 1 = judge each key at once */
+    int deeplog;              /* 1: run DeepLog (when the model has it) */
+    int mscred;               /* 1: run MSCRED (when the model has it) */
+    int report_all;           /* 1: also report normal keys and windows (anomalous = 0) */
+    size_t max_sessions;      /* sessions kept; the least recently seen is dropped beyond it */
+    int year;                 /* year for timestamps without one (syslog); 0 = the current year */
+} ae_detector_params;
+
+/*
+ * Default detector parameters: no callback (set one), batch_size 256, both models, anomalies only,
+ * max_sessions 100000, year 0.
+ * @return the parameters by value.
+ */
+ae_detector_params ae_detector_default_params(void);
+
+/*
+ * A new detector for one stream of lines. The model is borrowed and must outlive the detector; it
+ * must not be used by another thread meanwhile.
+ * @return AE_OK and *out set (free it with ae_detector_free); AE_ERR_INVALID_ARGUMENT (no callback,
+ *         batch_size 0, max_sessions 0) or AE_ERR_NO_MEMORY, with the reason in err.
+ */
+ae_status ae_detector_new(ae_model *model, const ae_detector_params *params, ae_detector **out,
+                          char *err, size_t err_len);
+
+/*
+ * Feed one raw line (`len` bytes, may end in "\n"; need not be NUL-terminated) with its line
+ * number. Blank lines are skipped; a line the matcher refuses (NUL byte, invalid UTF-8, too long)
+ * is skipped too and reported by the status.
+ * @return AE_OK; AE_ERR_NOT_FOUND for a blank line; the matcher's AE_ERR_FORMAT or AE_ERR_TOO_LARGE
+ *         for a refused line (detail in ae_detector_errmsg; the detector goes on with the next line);
+ *         AE_ERR_ONNXRUNTIME, AE_ERR_NO_MEMORY, or AE_ERR_IO when the callback asked to stop.
+ */
+ae_status ae_detector_push(ae_detector *detector, const char *line, size_t len, uint64_t line_no);
+
+/*
+ * Judge every pending DeepLog key now (end of a burst); buckets stay open.
+ * @return AE_OK, or as ae_detector_push.
+ */
+ae_status ae_detector_flush(ae_detector *detector);
+
+/*
+ * End of input: flush, then close every open bucket and score the windows that end there.
+ * The detector may be fed again afterwards (a new series begins for each host).
+ * @return AE_OK, or as ae_detector_push.
+ */
+ae_status ae_detector_finish(ae_detector *detector);
+
+/* Counters of a detector since it was made. */
+typedef struct ae_detector_stats {
+    uint64_t lines;           /* lines pushed */
+    uint64_t blank;           /* blank lines skipped */
+    uint64_t refused;         /* lines the matcher refused */
+    uint64_t unknown;         /* lines of the unknown key */
+    uint64_t keys_judged;     /* DeepLog verdicts (one per line and session) */
+    uint64_t deeplog_anomalies;
+    uint64_t windows_scored;  /* MSCRED windows */
+    uint64_t mscred_alarms;
+    size_t sessions;          /* sessions held now */
+} ae_detector_stats;
+
+/*
+ * The detector's counters.
+ * @return AE_OK and *stats filled; AE_ERR_INVALID_ARGUMENT for a NULL argument.
+ */
+ae_status ae_detector_stats_get(const ae_detector *detector, ae_detector_stats *stats);
+
+/*
+ * The message of the detector's last failure or refused line.
+ * @return a NUL-terminated message valid until the next call on the detector; "" if none.
+ */
+const char *ae_detector_errmsg(const ae_detector *detector);
+
+/*
+ * Free a detector (without flushing: call ae_detector_finish first to get pending verdicts).
+ * @return nothing; a NULL detector is a no-op.
+ */
+void ae_detector_free(ae_detector *detector);
+
 #ifdef __cplusplus
 }
 #endif
