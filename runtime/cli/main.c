@@ -31,14 +31,27 @@ static const char USAGE[] =
     "                     key every line of FILE (default: stdin) with the model directory's\n"
     "                     parser.json and vocab.json, as `invoke match` does: one JSON line per\n"
     "                     non-blank line (see alog-edge match --help)\n"
+    "  run [--follow] [--max-idle S] [--batch N] [--all] [--no-deeplog] [--no-mscred]\n"
+    "      [--top-k K] [--threshold X] [--threads N] [--year Y] <model_dir> [FILE|-]\n"
+    "                     judge every line of FILE (default: stdin; --follow: as it grows)\n"
+    "                     with DeepLog and MSCRED: one JSON line per anomaly (see alog-edge\n"
+    "                     run --help)\n"
+    "  score [--templates FILE] [--top-k K] [--batch N] [--detail] <model_dir> [FILE|-]\n"
+    "                     judge sessions of keys (DeepLog's HDFS format) with DeepLog: one\n"
+    "                     JSON line per session (see alog-edge score --help)\n"
+    "  selftest <model_dir>\n"
+    "                     load the model directory and replay golden.json: exit 0 when this\n"
+    "                     device computes what the converting machine did, 4 when not\n"
+    "  bench <model_dir> <log>\n"
+    "                     measure matching and detection speed, latency, memory and load time\n"
     "\n"
     "options:\n"
     "  -h, --help         print this help and exit\n"
     "  -V, --version      print the version and exit\n"
     "\n"
     "Errors are one line on stderr (error: <file>: <what is wrong>). Exit status: 0 success,\n"
-    "1 error (bad model directory, unreadable input, write error), 2 usage error, 3 (match) some\n"
-    "input lines were refused (reported) and the others matched.\n";
+    "1 error (bad model directory, unreadable input, write error), 2 usage error, 3 (match, run)\n"
+    "some input lines were refused (reported) and the others were processed.\n";
 
 static const char MATCH_USAGE[] =
     "usage: alog-edge match [--explain] <model_dir> [FILE|-]\n"
@@ -347,7 +360,7 @@ static int cmd_match(int argc, char **argv)
         }
     }
     r.cap = 64 * 1024;
-    if ((r.buf = malloc(r.cap)) == NULL)
+    if ((r.buf = calloc(1, r.cap)) == NULL) /* zeroed: see reader_fill */
         goto oom;
     static char out_buffer[1 << 16];
     setvbuf(stdout, out_buffer, _IOFBF, sizeof out_buffer);
@@ -473,6 +486,14 @@ int main(int argc, char **argv)
     }
     if (strcmp(command, "match") == 0)
         return cmd_match(argc - 2, argv + 2);
+    if (strcmp(command, "run") == 0)
+        return cmd_run(argc - 2, argv + 2);
+    if (strcmp(command, "score") == 0)
+        return cmd_score(argc - 2, argv + 2);
+    if (strcmp(command, "selftest") == 0)
+        return cmd_selftest(argc - 2, argv + 2);
+    if (strcmp(command, "bench") == 0)
+        return cmd_bench(argc - 2, argv + 2);
     if (strcmp(command, "info") == 0) {
         if (argc != 3)
             return usage_error("%s needs exactly one argument: the model directory", "info");

@@ -23,6 +23,9 @@ long reader_fill(line_reader *r)
             errno = ENOMEM;
             return -1;
         }
+        /* Zeroed, like the first buffer: PCRE2's JIT code may read a few bytes past a line's
+         * end, which valgrind would report if they were never written. */
+        memset(buf + r->cap, 0, cap - r->cap);
         r->buf = buf;
         r->cap = cap;
     }

@@ -421,8 +421,15 @@ void ae_matcher_free(ae_matcher *matcher);
  *
  * An ae_model is read-only after loading, except for the onnxruntime sessions it owns: use it
  * from one thread at a time, or one model per thread. A directory may hold either model or both;
- * a model whose .onnx exists must have its meta.json, and every meta must agree with the vocab
- * (vocab_size / feature_dim = N + 1, unk_index = N) and with the ONNX file's declared inputs.
+ * a model whose .onnx exists must have its meta.json (and a meta.json its .onnx), and every meta
+ * must agree with the vocab (vocab_size / feature_dim = N + 1, unk_index = N) and with the ONNX
+ * file's declared inputs (input_sequence / input_features with a dynamic batch axis; fixed axes
+ * equal to seq_len, window_size and feature_dim).
+ *
+ * parser.json's timestamp format is "ISO8601" (read as pandas' to_datetime(format="ISO8601",
+ * utc=True) does) or a strptime format with the directives %Y %y %m %d %H %I %p %M %S %f %j %b
+ * %B %a %A %% (pandas' dialect: %f takes up to 9 digits, names ignore case, a space matches any
+ * run of whitespace); other directives (%z, %Z, %c, ...) are refused when loading.
  */
 
 typedef struct ae_model ae_model;
@@ -562,12 +569,17 @@ ae_status ae_mscred_score(ae_model *model, const float *counts, size_t n, float 
  * Events go to the params' callback. With batch_size > 1, DeepLog windows wait until batch_size of
  * them are pending (or ae_detector_flush / ae_detector_finish) and run in one onnxruntime call;
  * with batch_size 1 (follow mode) each key is judged as it arrives. Events of one call come in
- * line order.
+ * line order, the same for every batch_size; the windows a line closes come before its keys.
+ * Lines before the first timestamp of the stream take that timestamp's bucket (Python's back
+ * fill); when none ever comes, ae_detector_finish drops their counts.
+ * When the callback stops a call or onnxruntime fails, the verdicts queued for that call are
+ * dropped (the detector's state stays consistent and it may be fed on).
  */
 
 typedef struct ae_detector ae_detector;
 
-/* One verdict. Pointers are valid during the callback only. */
+/* One verdict. Pointers are valid during the callback only. The fields of the other model are
+ * 0 or NULL, rank -1, probability and score NAN, threshold NAN, times INT64_MIN. */
 typedef struct ae_event {
     const char *model;        /* "deeplog" or "mscred" */
     int anomalous;            /* 0 only when the params ask for every verdict (report_all) */
@@ -623,8 +635,9 @@ ae_detector_params ae_detector_default_params(void);
 /*
  * A new detector for one stream of lines. The model is borrowed and must outlive the detector; it
  * must not be used by another thread meanwhile.
- * @return AE_OK and *out set (free it with ae_detector_free); AE_ERR_INVALID_ARGUMENT (no callback,
- *         batch_size 0, max_sessions 0) or AE_ERR_NO_MEMORY, with the reason in err.
+ * @return AE_OK and *out set (free it with ae_detector_free); AE_ERR_INVALID_ARGUMENT (a NULL
+ *         model or params, no callback, batch_size 0, max_sessions 0, a year outside 0..9999, or
+ *         no model left to run) or AE_ERR_NO_MEMORY, with the reason in err.
  */
 ae_status ae_detector_new(ae_model *model, const ae_detector_params *params, ae_detector **out,
                           char *err, size_t err_len);

@@ -118,4 +118,182 @@ ae_status ae_matcher_load_limited(const char *parser_path, size_t max_bytes,
                                   const ae_vocab *vocab, ae_matcher **out, char *err,
                                   size_t err_len);
 
+/*
+ * Match line_regex's named group `name` on every later line and keep its span (fields.c reads
+ * the host and timestamp groups this way, without a second run of the line regex).
+ * @return AE_OK and *slot (for ae_matcher_kept); AE_ERR_NOT_FOUND if line_regex has no such
+ *         group; AE_ERR_TOO_LARGE beyond AE_MATCHER_MAX_KEPT groups.
+ */
+#define AE_MATCHER_MAX_KEPT 16
+ae_status ae_matcher_keep_group(ae_matcher *matcher, const char *name, size_t *slot);
+
+/*
+ * The span of kept group `slot` in the line of the last ae_matcher_match(_detail) that returned
+ * AE_OK: bytes [*start, *start + *len) of that line.
+ * @return 1 if line_regex matched and the group took part; 0 otherwise.
+ */
+int ae_matcher_kept(const ae_matcher *matcher, size_t slot, size_t *start, size_t *len);
+
+/* ---------------------------------------------------------------------------------------------
+ * Log timestamps (timestamp.c) and the fields of a line (fields.c)
+ */
+
+/* A parser.json timestamp format: "ISO8601" or a strptime format, read as pandas does. */
+typedef struct ae_timefmt ae_timefmt;
+
+/*
+ * Compile a format (for a yearless one, the caller passes "%Y " + format and prefixes the text
+ * with the year and a space, as parse.timestamps does).
+ * @return AE_OK and *out; AE_ERR_FORMAT (an unsupported or repeated directive, a lone "%") or
+ *         AE_ERR_NO_MEMORY, with the reason in why.
+ */
+ae_status ae_timefmt_new(const char *format, ae_timefmt **out, char *why, size_t why_len);
+
+/*
+ * Parse valid UTF-8 text: microseconds since the epoch, UTC for ISO 8601 text with an offset,
+ * naive (taken as UTC) otherwise, truncated to the microsecond.
+ * @return 1 and *us; 0 when pandas would give NaT.
+ */
+int ae_timefmt_parse(ae_timefmt *fmt, const char *text, size_t len, int64_t *us);
+
+/*
+ * @return nothing; NULL is a no-op.
+ */
+void ae_timefmt_free(ae_timefmt *fmt);
+
+/* A piece of text that is not NUL-terminated. */
+typedef struct ae_strspan {
+    const char *p;
+    size_t len;
+} ae_strspan;
+
+/* What parser.json says about a line's host, timestamp and session ids (fields.c). */
+typedef struct ae_fields ae_fields;
+
+/*
+ * Read host_field, session_regex and timestamp {fields, format, yearless} from a parser.json
+ * that `matcher` was loaded from, and ask the matcher to keep the groups they name.
+ * @return AE_OK and *out; AE_ERR_FORMAT (a mistyped field, a group line_regex lacks, a bad
+ *         session_regex or timestamp format), AE_ERR_IO, AE_ERR_NO_MEMORY, with
+ *         "<path>: <what>" in err.
+ */
+ae_status ae_fields_load(const char *parser_path, ae_matcher *matcher, ae_fields **out,
+                         char *err, size_t err_len);
+
+/* @return 1 if parser.json gives timestamps (a format and fields), 0 otherwise. */
+int ae_fields_has_timestamp(const ae_fields *fields);
+
+/*
+ * The host of the line of the matcher's last AE_OK match (`line` is that line).
+ * @return 1 and *host (pointing into line); 0 when there is none (no host_field, or the format
+ *         did not match).
+ */
+int ae_fields_host(const ae_fields *fields, const ae_matcher *matcher, const char *line,
+                   ae_strspan *host);
+
+/*
+ * The timestamp of the line of the matcher's last AE_OK match; `year` completes a yearless
+ * format.
+ * @return 1 and *us; 0 when missing or unparsable; -1 when out of memory.
+ */
+int ae_fields_timestamp(ae_fields *fields, const ae_matcher *matcher, const char *line,
+                        int year, int64_t *us);
+
+/*
+ * The session keys a content names, as parse.sessions + dataset.session_of_lines make them:
+ * session_regex's matches (group 1 if it has groups), duplicates dropped keeping order, joined
+ * by spaces and split at every space again.
+ * @return AE_OK with *ids (pointing into content, valid until the next call) and *n (0: none);
+ *         AE_ERR_TOO_LARGE (the regex engine gave up) or AE_ERR_NO_MEMORY, with the reason in
+ *         why.
+ */
+ae_status ae_fields_sessions(ae_fields *fields, const char *content, size_t len,
+                             const ae_strspan **ids, size_t *n, char *why, size_t why_len);
+
+/*
+ * @return nothing; NULL is a no-op.
+ */
+void ae_fields_free(ae_fields *fields);
+
+/* ---------------------------------------------------------------------------------------------
+ * A string -> index hash map (strmap.c): open addressing, linear probing, deletion by backward
+ * shift. Keys are borrowed: they must outlive their entries.
+ */
+
+typedef struct ae_strmap_slot {
+    uint64_t hash;
+    const char *key;
+    size_t len;
+    uint32_t value;
+    uint32_t used;
+} ae_strmap_slot;
+
+typedef struct ae_strmap {
+    ae_strmap_slot *slots;
+    size_t mask, count;
+} ae_strmap;
+
+/* The hash ae_strmap uses for a key. @return the hash. */
+uint64_t ae_strmap_hash(const char *key, size_t len);
+
+/* @return 1 and *value if the key is there, 0 otherwise. */
+int ae_strmap_get(const ae_strmap *map, const char *key, size_t len, uint64_t hash,
+                  uint32_t *value);
+
+/* Insert an absent key. @return 0, or -1 when out of memory. */
+int ae_strmap_put(ae_strmap *map, const char *key, size_t len, uint64_t hash, uint32_t value);
+
+/* Remove a key if present. @return nothing. */
+void ae_strmap_del(ae_strmap *map, const char *key, size_t len, uint64_t hash);
+
+/* @return nothing; frees the slots (not the keys). */
+void ae_strmap_free(ae_strmap *map);
+
+/* ---------------------------------------------------------------------------------------------
+ * onnxruntime runs over caller-owned buffers (ortsession.c)
+ */
+
+/* Session options beyond ae_session_params (ae_session_open uses the defaults: both on). */
+typedef struct ae_session_tuning {
+    int cpu_arena;   /* onnxruntime's CPU memory arena */
+    int mem_pattern; /* onnxruntime's memory pattern planning */
+} ae_session_tuning;
+
+/*
+ * ae_session_open with tuning.
+ * @return as ae_session_open.
+ */
+ae_status ae_session_open_tuned(const char *path, const ae_session_params *params,
+                                const ae_session_tuning *tuning, ae_session **out, char *err,
+                                size_t err_len);
+
+/*
+ * A run of one named input to some named outputs (not necessarily all of them) whose
+ * onnxruntime values wrap the caller's buffers and are kept while the buffers and shapes stay
+ * the same: a repeated run allocates nothing on this side of onnxruntime.
+ */
+typedef struct ae_bound_run ae_bound_run;
+
+/*
+ * @return AE_OK and *out; AE_ERR_INVALID_ARGUMENT (a name the model lacks, more than
+ *         AE_BOUND_MAX_OUTPUTS outputs) or AE_ERR_NO_MEMORY, with the reason in err.
+ */
+#define AE_BOUND_MAX_OUTPUTS 4
+ae_status ae_bound_run_new(ae_session *session, const char *input,
+                           const char *const *outputs, size_t n_outputs, ae_bound_run **out,
+                           char *err, size_t err_len);
+
+/*
+ * Run: `input` is read in place; each output is written straight into outputs[i].data, whose
+ * dims the caller sets to the shape the model produces (a mismatch fails in onnxruntime).
+ * @return AE_OK; AE_ERR_INVALID_ARGUMENT (wrong dtype, size); AE_ERR_ONNXRUNTIME;
+ *         AE_ERR_NO_MEMORY; the detail in ae_session_errmsg of the session.
+ */
+ae_status ae_bound_run_exec(ae_bound_run *run, const ae_tensor *input, const ae_tensor *outputs);
+
+/*
+ * @return nothing; NULL is a no-op.
+ */
+void ae_bound_run_free(ae_bound_run *run);
+
 #endif /* ALOG_EDGE_INTERNAL_H */

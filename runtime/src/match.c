@@ -31,6 +31,9 @@ static int buf_reserve(ae_buf *b, size_t need)
     char *data = realloc(b->data, cap);
     if (data == NULL)
         return -1;
+    /* Zeroed once as it grows: PCRE2's JIT code may read a few bytes past the masked text,
+     * which valgrind would report if they were never written. */
+    memset(data + b->cap, 0, cap - b->cap);
     b->data = data;
     b->cap = cap;
     return 0;
@@ -392,10 +395,17 @@ ae_status ae_matcher_match_detail(ae_matcher *m, const char *line, size_t len,
     if (rc == PCRE2_ERROR_NOMATCH) {
         d->content = line;
         d->content_len = len;
+        for (size_t i = 0; i < m->n_kept; i++)
+            m->kept_span[i][0] = m->kept_span[i][1] = PCRE2_UNSET;
     } else if (rc < 0) {
         return regex_error(m, rc, "line_regex");
     } else {
         PCRE2_SIZE *ov = pcre2_get_ovector_pointer(m->md);
+        /* The masks below reuse the match data: keep the spans the caller asked for now. */
+        for (size_t i = 0; i < m->n_kept; i++) {
+            m->kept_span[i][0] = ov[2 * m->kept_group[i]];
+            m->kept_span[i][1] = ov[2 * m->kept_group[i] + 1];
+        }
         size_t a = ov[2 * m->content_group], b = ov[2 * m->content_group + 1];
         d->format_matched = 1;
         if (a == PCRE2_UNSET || b < a || b > len)
@@ -474,4 +484,36 @@ const char *ae_matcher_mode(const ae_matcher *m)
 size_t ae_matcher_template_count(const ae_matcher *m)
 {
     return m == NULL ? 0 : m->n_tpls;
+}
+
+ae_status ae_matcher_keep_group(ae_matcher *m, const char *name, size_t *slot)
+{
+    if (m == NULL || name == NULL || slot == NULL)
+        return AE_ERR_INVALID_ARGUMENT;
+    int number = pcre2_substring_number_from_name(m->line_re, (PCRE2_SPTR)name);
+    if (number <= 0)
+        return AE_ERR_NOT_FOUND;
+    for (size_t i = 0; i < m->n_kept; i++)
+        if (m->kept_group[i] == (uint32_t)number) {
+            *slot = i;
+            return AE_OK;
+        }
+    if (m->n_kept == AE_MATCHER_MAX_KEPT)
+        return AE_ERR_TOO_LARGE;
+    m->kept_group[m->n_kept] = (uint32_t)number;
+    m->kept_span[m->n_kept][0] = m->kept_span[m->n_kept][1] = PCRE2_UNSET;
+    *slot = m->n_kept++;
+    return AE_OK;
+}
+
+int ae_matcher_kept(const ae_matcher *m, size_t slot, size_t *start, size_t *len)
+{
+    if (m == NULL || slot >= m->n_kept)
+        return 0;
+    size_t a = m->kept_span[slot][0], b = m->kept_span[slot][1];
+    if (a == PCRE2_UNSET || b == PCRE2_UNSET || b < a)
+        return 0;
+    *start = a;
+    *len = b - a;
+    return 1;
 }

@@ -119,6 +119,10 @@ struct ae_matcher {
     pcre2_match_data *md;
     pcre2_code *line_re;
     uint32_t content_group;
+    /* groups whose spans each match keeps (ae_matcher_keep_group): host, timestamp fields */
+    uint32_t kept_group[AE_MATCHER_MAX_KEPT];
+    size_t kept_span[AE_MATCHER_MAX_KEPT][2]; /* start, end; PCRE2_UNSET when not taking part */
+    size_t n_kept;
 
     ae_mask *masks;
     size_t n_masks;

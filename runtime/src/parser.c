@@ -17,6 +17,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "jsonfile.h"
 #include "match_impl.h"
 
 typedef struct loader {
@@ -246,18 +247,6 @@ void ae_matcher_free(ae_matcher *m)
  * JSON helpers
  */
 
-static const char *kind(const cJSON *item)
-{
-    if (item == NULL) return "missing";
-    if (cJSON_IsObject(item)) return "an object";
-    if (cJSON_IsArray(item)) return "an array";
-    if (cJSON_IsString(item)) return "a string";
-    if (cJSON_IsNumber(item)) return "a number";
-    if (cJSON_IsBool(item)) return "a boolean";
-    if (cJSON_IsNull(item)) return "null";
-    return "an unknown value";
-}
-
 static const cJSON *field(const cJSON *obj, const char *name)
 {
     return cJSON_GetObjectItemCaseSensitive(obj, name);
@@ -275,7 +264,7 @@ static ae_status get_string(loader *L, const cJSON *obj, const char *name, const
     if (item == NULL)
         return lfail(L, AE_ERR_FORMAT, "%s%s is missing", where, name);
     if (!cJSON_IsString(item))
-        return lfail(L, AE_ERR_FORMAT, "%s%s is %s, not a string", where, name, kind(item));
+        return lfail(L, AE_ERR_FORMAT, "%s%s is %s, not a string", where, name, ae_json_kind(item));
     *out = item->valuestring;
     return AE_OK;
 }
@@ -407,7 +396,7 @@ static ae_status drain_insert(loader *L, uint32_t t, const cJSON *tokens, const 
     for (const cJSON *tok = tokens->child; tok != NULL; tok = tok->next, i++) {
         if (!cJSON_IsString(tok))
             return lfail(L, AE_ERR_FORMAT, "%s.tokens[%zu] is %s, not a string", where, i,
-                         kind(tok));
+                         ae_json_kind(tok));
         const char *s = tok->valuestring;
         size_t len = strlen(s);
         if (len == m->param_str.len && memcmp(s, m->param_str.p, len) == 0) {
@@ -679,7 +668,7 @@ static ae_status load_templates(loader *L, const cJSON *templates)
         char where[64];
         snprintf(where, sizeof where, "templates[%zu]", t);
         if (!cJSON_IsObject(e)) {
-            status = lfail(L, AE_ERR_FORMAT, "%s is %s, not an object", where, kind(e));
+            status = lfail(L, AE_ERR_FORMAT, "%s is %s, not an object", where, ae_json_kind(e));
             break;
         }
         ae_tpl *tpl = &m->tpls[t];
@@ -695,7 +684,7 @@ static ae_status load_templates(loader *L, const cJSON *templates)
                                where, id->valuedouble);
             else
                 status = lfail(L, AE_ERR_FORMAT, "%s.cluster_id is %s, not a positive integer",
-                               where, kind(id));
+                               where, ae_json_kind(id));
             break;
         }
         uint32_t seen = ae_imap_get(&ids, (uint64_t)tpl->cluster_id);
@@ -726,7 +715,7 @@ static ae_status load_templates(loader *L, const cJSON *templates)
             if (!cJSON_IsArray(tokens)) {
                 status = lfail(L, AE_ERR_FORMAT, "%s.tokens is %s, not an array of strings "
                                "(mode \"drain\" needs every template's tokens)", where,
-                               kind(tokens));
+                               ae_json_kind(tokens));
                 break;
             }
             if ((status = drain_insert(L, (uint32_t)t, tokens, where)) != AE_OK)
@@ -761,7 +750,7 @@ static ae_status build(loader *L, const cJSON *root)
     ae_status status;
     if (!cJSON_IsObject(root))
         return lfail(L, AE_ERR_FORMAT, "expected a JSON object (a parser.json), found %s",
-                     kind(root));
+                     ae_json_kind(root));
     if ((status = check_unique_keys(L, root, "")) != AE_OK)
         return status;
     for (size_t i = 0; i < sizeof REQUIRED / sizeof REQUIRED[0]; i++)
@@ -771,7 +760,7 @@ static ae_status build(loader *L, const cJSON *root)
 
     const cJSON *version = field(root, "format_version");
     if (!cJSON_IsNumber(version))
-        return lfail(L, AE_ERR_FORMAT, "format_version is %s, not a number", kind(version));
+        return lfail(L, AE_ERR_FORMAT, "format_version is %s, not a number", ae_json_kind(version));
     if (version->valuedouble != (double)AE_PARSER_FORMAT_VERSION)
         return lfail(L, AE_ERR_FORMAT,
                      "format_version %g is not supported (this runtime reads version %d)",
@@ -781,7 +770,7 @@ static ae_status build(loader *L, const cJSON *root)
         return status;
     if (!cJSON_IsObject(field(root, "drain")))
         return lfail(L, AE_ERR_FORMAT, "drain is %s, not an object",
-                     kind(field(root, "drain")));
+                     ae_json_kind(field(root, "drain")));
 
     const char *mode;
     if ((status = get_string(L, root, "mode", "", NULL, &mode)) != AE_OK)
@@ -820,7 +809,7 @@ static ae_status build(loader *L, const cJSON *root)
     m->param_str.len = strlen(param);
     const cJSON *masking = field(root, "masking");
     if (!cJSON_IsArray(masking))
-        return lfail(L, AE_ERR_FORMAT, "masking is %s, not an array", kind(masking));
+        return lfail(L, AE_ERR_FORMAT, "masking is %s, not an array", ae_json_kind(masking));
     size_t n_masks = (size_t)cJSON_GetArraySize(masking), i = 0;
     if (m->mode == AE_MODE_DRAIN && n_masks > 0 &&
         (m->masks = calloc(n_masks, sizeof *m->masks)) == NULL)
@@ -829,7 +818,7 @@ static ae_status build(loader *L, const cJSON *root)
         char where[64];
         snprintf(where, sizeof where, "masking[%zu].", i);
         if (!cJSON_IsObject(rule))
-            return lfail(L, AE_ERR_FORMAT, "masking[%zu] is %s, not an object", i, kind(rule));
+            return lfail(L, AE_ERR_FORMAT, "masking[%zu] is %s, not an object", i, ae_json_kind(rule));
         const char *pattern, *with;
         if ((status = get_string(L, rule, "regex_pattern", where, NULL, &pattern)) != AE_OK ||
             (status = get_string(L, rule, "mask_with", where, NULL, &with)) != AE_OK)
@@ -862,7 +851,7 @@ static ae_status build(loader *L, const cJSON *root)
     const cJSON *delims = field(root, "extra_delimiters");
     if (delims != NULL && !cJSON_IsNull(delims)) {
         if (!cJSON_IsArray(delims))
-            return lfail(L, AE_ERR_FORMAT, "extra_delimiters is %s, not an array", kind(delims));
+            return lfail(L, AE_ERR_FORMAT, "extra_delimiters is %s, not an array", ae_json_kind(delims));
         size_t n = (size_t)cJSON_GetArraySize(delims);
         if (n > 0 && (m->delims = calloc(n, sizeof *m->delims)) == NULL)
             return oom(L);
@@ -870,7 +859,7 @@ static ae_status build(loader *L, const cJSON *root)
         for (const cJSON *d = delims->child; d != NULL; d = d->next, i++) {
             if (!cJSON_IsString(d))
                 return lfail(L, AE_ERR_FORMAT, "extra_delimiters[%zu] is %s, not a string", i,
-                             kind(d));
+                             ae_json_kind(d));
             size_t len = strlen(d->valuestring);
             if (len == 0)
                 return lfail(L, AE_ERR_FORMAT, "extra_delimiters[%zu] is empty", i);
@@ -898,7 +887,7 @@ static ae_status build(loader *L, const cJSON *root)
 
     const cJSON *templates = field(root, "templates");
     if (!cJSON_IsArray(templates))
-        return lfail(L, AE_ERR_FORMAT, "templates is %s, not an array", kind(templates));
+        return lfail(L, AE_ERR_FORMAT, "templates is %s, not an array", ae_json_kind(templates));
     return load_templates(L, templates);
 }
 

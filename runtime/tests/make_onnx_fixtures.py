@@ -11,6 +11,15 @@ OUTDIR/model_dir/mscred.onnx     MSCRED's interface: input_features float32 [bat
                                  -> reconstruction (same shape), anomaly_score float32 [batch_size]
 OUTDIR/model_dir/vocab.json      the C form, 3 templates
 OUTDIR/training_form/vocab.json  the training form, which the runtime refuses
+OUTDIR/full_model/               a whole model directory as `invoke convert` writes it, tiny:
+    vocab.json                   5 templates (keys 0..4, 5 = unknown)
+    parser.json                  "<Timestamp> <Host> <Component>: <Content>", ISO 8601 timestamps,
+                                 host field Host, session ids sid=xxxx, mode "drain"
+    deeplog.onnx (+ .meta.json)  logits = mean over the window of embedding rows: row r puts 1 on
+                                 the key after r in the cycle 0 1 2 3 (4 and 5 -> 0); seq_len 3,
+                                 top_k 2, seen_keys 0..3
+    mscred.onnx (+ .meta.json)   anomaly_score = the sum of the window's counts; window 4,
+                                 6 features, gap 2, threshold 10, 10 s buckets per host
 """
 from __future__ import annotations
 
@@ -73,6 +82,68 @@ def mscred_model(window: int = 5, features: int = 3) -> onnx.GraphProto:
          helper.make_tensor_value_info("anomaly_score", TensorProto.FLOAT, ["batch_size"])])
 
 
+FULL_TEMPLATES = ["start job <*>", "step <*> done", "copy <*> to <*>", "finish job <*>",
+                  "rare event <*>"]
+NEXT_KEY = {0: 1, 1: 2, 2: 3, 3: 0, 4: 0, 5: 0}
+
+
+def full_deeplog_model() -> onnx.GraphProto:
+    classes = len(FULL_TEMPLATES) + 1
+    rows = [[1.0 if col == NEXT_KEY[row] else 0.0 for col in range(classes)] for row in range(classes)]
+    embedding = helper.make_tensor("embedding", TensorProto.FLOAT, [classes, classes],
+                                   [v for row in rows for v in row])
+    return helper.make_graph(
+        [helper.make_node("Gather", ["embedding", "input_sequence"], ["embedded"], axis=0),
+         helper.make_node("ReduceMean", ["embedded"], ["predictions"], axes=[1], keepdims=0)],
+        "deeplog",
+        [helper.make_tensor_value_info("input_sequence", TensorProto.INT64,
+                                       ["batch_size", "sequence_length"])],
+        [helper.make_tensor_value_info("predictions", TensorProto.FLOAT, ["batch_size", classes])],
+        initializer=[embedding])
+
+
+def full_model(out: Path) -> None:
+    n = len(FULL_TEMPLATES)
+    _save(full_deeplog_model(), out / "deeplog.onnx")
+    _save(mscred_model(window=4, features=n + 1), out / "mscred.onnx")
+    (out / "vocab.json").write_text(json.dumps({str(i): t for i, t in enumerate(FULL_TEMPLATES)}))
+    parser = {
+        "format_version": 1, "preset": "test",
+        "log_format": "<Timestamp> <Host> <Component>: <Content>",
+        "line_regex": r"^(?P<Timestamp>.*?)\s+(?P<Host>.*?)\s+(?P<Component>.*?):\s+(?P<Content>.*?)$",
+        "headers": ["Timestamp", "Host", "Component", "Content"], "content_group": "Content",
+        "host_field": "Host", "level_field": None, "session_regex": r"\bsid=([0-9a-f]{4})\b",
+        "timestamp": {"fields": ["Timestamp"], "format": "ISO8601", "yearless": False},
+        "masking": [], "mask_prefix": "<", "mask_suffix": ">", "param_str": "<*>",
+        "extra_delimiters": [], "drain": {"sim_th": 0.4, "depth": 4}, "mode": "drain",
+        "match_strategy": "always",
+        "templates": [{"cluster_id": i + 1, "template": t, "tokens": t.split()}
+                      for i, t in enumerate(FULL_TEMPLATES)],
+    }
+    (out / "parser.json").write_text(json.dumps(parser, indent=2))
+    deeplog_meta = {
+        "format_version": 1, "model_type": "deeplog", "file": "deeplog.onnx",
+        "vocab_size": n + 1, "num_templates": n, "unk_index": n, "seq_len": 3, "window": 3,
+        "top_k": 2, "seen_keys": [0, 1, 2, 3], "threshold": None,
+        "input_names": ["input_sequence"], "output_names": ["predictions"],
+        "dynamic_axes": {"input_sequence": {"0": "batch_size", "1": "sequence_length"},
+                         "predictions": {"0": "batch_size"}},
+        "opset_version": OPSET, "notes": "test fixture",
+    }
+    (out / "deeplog.onnx.meta.json").write_text(json.dumps(deeplog_meta, indent=2))
+    mscred_meta = {
+        "format_version": 1, "model_type": "mscred", "file": "mscred.onnx",
+        "feature_dim": n + 1, "num_templates": n, "unk_index": n, "window_size": 4,
+        "threshold": 10.0, "broken_cell_level": 0.5, "scales": [2], "steps": 2, "gap": 2,
+        "counts": {"bucket_seconds": 10.0, "bucket_lines": None, "per_host": True},
+        "top_k": None, "input_names": ["input_features"],
+        "output_names": ["reconstruction", "anomaly_score"],
+        "dynamic_axes": {"input_features": {"0": "batch_size"}}, "opset_version": OPSET,
+        "notes": "test fixture",
+    }
+    (out / "mscred.onnx.meta.json").write_text(json.dumps(mscred_meta, indent=2))
+
+
 def main(out: Path) -> None:
     _save(add_model(), out / "add.onnx")
     _save(deeplog_model(), out / "model_dir" / "deeplog.onnx")
@@ -80,6 +151,7 @@ def main(out: Path) -> None:
     templates = ["Receiving block <*> src: <*>", 'quoted "<*>" \\ caf\u00e9', "PacketResponder <*>"]
     (out / "model_dir" / "vocab.json").write_text(
         json.dumps({str(i): t for i, t in enumerate(templates)}, ensure_ascii=False), "utf-8")
+    full_model(out / "full_model")
     (out / "training_form").mkdir(parents=True, exist_ok=True)
     (out / "training_form" / "vocab.json").write_text(
         json.dumps({t: i for i, t in enumerate(templates)}), "utf-8")

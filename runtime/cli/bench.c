@@ -1,0 +1,484 @@
+/*
+ * bench.c - `alog-edge bench`: throughput, latency, memory and load time on a real log.
+ *
+ * Every figure is measured on the calling thread (onnxruntime with --threads, default 1) over
+ * repeated passes of the log held in memory, so disk speed does not enter.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "alog_edge.h"
+#include "cli.h"
+
+static const char BENCH_USAGE[] =
+    "usage: alog-edge bench [--seconds S] [--batch N] [--threads N] [--json] <model_dir> <log>\n"
+    "\n"
+    "Measures, on <log> held in memory:\n"
+    "  load           ae_model_load of <model_dir> and load to the first verdict\n"
+    "  match          template matching alone, lines/s\n"
+    "  deeplog        matching + DeepLog with batched onnxruntime calls, lines/s and keys/s\n"
+    "  both           matching + DeepLog + MSCRED, lines/s\n"
+    "  windows        DeepLog windows/s at the batch size (onnxruntime plus the runtime's part)\n"
+    "  follow         per-line latency in follow mode (match + one DeepLog call per key):\n"
+    "                 p50, p99, max\n"
+    "  mscred         one MSCRED window (scored when a bucket closes, every stride buckets)\n"
+    "  memory         RSS after loading and peak RSS (VmHWM) of the process\n"
+    "\n"
+    "options:\n"
+    "  --seconds S    time per throughput figure (default 2)\n"
+    "  --batch N      DeepLog windows per onnxruntime call (default 256)\n"
+    "  --threads N    onnxruntime intra-op threads (default 1: one core)\n"
+    "  --json         one JSON object on stdout instead of the table\n"
+    "  -h, --help     print this help and exit\n"
+    "\n"
+    "Exit status: 0 done; 1 error (one line on stderr); 2 usage error.\n";
+
+static int bench_usage_error(const char *fmt, const char *arg)
+{
+    fputs("error: ", stderr);
+    fprintf(stderr, fmt, arg);
+    fputs(" (see alog-edge bench --help)\n", stderr);
+    return EXIT_USAGE;
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* A field of /proc/self/status in kB (VmRSS, VmHWM); 0 where /proc is missing. */
+static long status_kb(const char *field)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    if (f == NULL)
+        return 0;
+    char line[256];
+    long kb = 0;
+    size_t n = strlen(field);
+    while (fgets(line, sizeof line, f) != NULL)
+        if (strncmp(line, field, n) == 0 && line[n] == ':') {
+            kb = strtol(line + n + 1, NULL, 10);
+            break;
+        }
+    fclose(f);
+    return kb;
+}
+
+typedef struct log_lines {
+    char *text;
+    size_t *start, *len;
+    size_t count;
+} log_lines;
+
+static int load_lines(const char *path, log_lines *out)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) {
+        fprintf(stderr, "error: %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    size_t cap = 1 << 20, n = 0;
+    char *text = malloc(cap);
+    for (;;) {
+        if (text == NULL)
+            break;
+        n += fread(text + n, 1, cap - n, f);
+        if (n < cap)
+            break;
+        char *more = realloc(text, cap * 2);
+        if (more == NULL) {
+            free(text);
+            text = NULL;
+            break;
+        }
+        text = more;
+        cap *= 2;
+    }
+    int read_failed = ferror(f);
+    fclose(f);
+    if (text == NULL || read_failed) {
+        fprintf(stderr, "error: %s: %s\n", path, text == NULL ? "out of memory" : "read error");
+        free(text);
+        return -1;
+    }
+    size_t lines = 0;
+    for (size_t i = 0; i < n; i++)
+        lines += text[i] == '\n';
+    lines += n > 0 && text[n - 1] != '\n';
+    out->text = text;
+    out->start = malloc((lines ? lines : 1) * sizeof *out->start);
+    out->len = malloc((lines ? lines : 1) * sizeof *out->len);
+    if (out->start == NULL || out->len == NULL) {
+        fputs("error: out of memory\n", stderr);
+        return -1;
+    }
+    size_t at = 0, k = 0;
+    while (at < n) {
+        const char *nl = memchr(text + at, '\n', n - at);
+        size_t end = nl ? (size_t)(nl - text) : n;
+        if (end - at <= AE_LINE_MAX_BYTES) {
+            out->start[k] = at;
+            out->len[k] = end - at;
+            k++;
+        }
+        at = end + 1;
+    }
+    out->count = k;
+    if (k == 0) {
+        fprintf(stderr, "error: %s: holds no lines\n", path);
+        return -1;
+    }
+    return 0;
+}
+
+typedef struct bench_counts {
+    unsigned long long events;
+    int first_seen;
+} bench_counts;
+
+static int count_event(const ae_event *event, void *user)
+{
+    (void)event;
+    bench_counts *c = user;
+    c->events++;
+    c->first_seen = 1;
+    return 0;
+}
+
+/* Feed every line through a fresh detector, pass after pass, for at least `seconds`.
+ * @return lines/s, or -1 on an error (printed); *keys_per_s gets DeepLog verdicts/s. */
+static double detector_rate(ae_model *model, const log_lines *log, int deeplog, int mscred,
+                            size_t batch, double seconds, double *keys_per_s)
+{
+    bench_counts counts = {0, 0};
+    ae_detector_params p = ae_detector_default_params();
+    p.on_event = count_event;
+    p.user = &counts;
+    p.batch_size = batch;
+    p.deeplog = deeplog;
+    p.mscred = mscred;
+    unsigned long long lines = 0, judged = 0;
+    double t0 = now_s(), elapsed = 0;
+    do {
+        char err[512];
+        ae_detector *d = NULL;
+        if (ae_detector_new(model, &p, &d, err, sizeof err) != AE_OK) {
+            fprintf(stderr, "error: %s\n", err);
+            return -1;
+        }
+        for (size_t i = 0; i < log->count; i++) {
+            ae_status st = ae_detector_push(d, log->text + log->start[i], log->len[i], i + 1);
+            if (st == AE_ERR_ONNXRUNTIME || st == AE_ERR_NO_MEMORY || st == AE_ERR_IO) {
+                fprintf(stderr, "error: %s\n", ae_detector_errmsg(d));
+                ae_detector_free(d);
+                return -1;
+            }
+        }
+        ae_status st = ae_detector_finish(d);
+        ae_detector_stats stats;
+        ae_detector_stats_get(d, &stats);
+        if (st != AE_OK) {
+            fprintf(stderr, "error: %s\n", ae_detector_errmsg(d));
+            ae_detector_free(d);
+            return -1;
+        }
+        ae_detector_free(d);
+        lines += log->count;
+        judged += stats.keys_judged;
+        elapsed = now_s() - t0;
+    } while (elapsed < seconds);
+    if (keys_per_s != NULL)
+        *keys_per_s = (double)judged / elapsed;
+    return (double)lines / elapsed;
+}
+
+static int compare_doubles(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+typedef struct bench_result {
+    size_t lines;
+    double load_ms, first_verdict_ms;
+    double match_lps, deeplog_lps, deeplog_kps, both_lps, windows_ps;
+    size_t windows_batch;
+    double p50_us, p99_us, max_us, mscred_window_ms;
+    long rss_load_kb, rss_peak_kb;
+    int has_deeplog, has_mscred;
+} bench_result;
+
+static int run_bench(const char *model_dir, const log_lines *log, double seconds, size_t batch,
+                     int threads, bench_result *r)
+{
+    char err[1024];
+    ae_model_params mp = ae_model_default_params();
+    mp.threads = threads;
+    ae_model *model = NULL;
+    int rc = -1;
+    size_t *key_buf = NULL;
+    ae_key_verdict *verdicts = NULL;
+    double *lat = NULL;
+    ae_detector *d = NULL;
+
+    /* load, and load to the first verdict (follow mode: the first key judged) */
+    double t0 = now_s();
+    if (ae_model_load(model_dir, &mp, &model, err, sizeof err) != AE_OK) {
+        fprintf(stderr, "error: %s\n", err);
+        return -1;
+    }
+    r->load_ms = (now_s() - t0) * 1e3;
+    bench_counts first = {0, 0};
+    ae_detector_params fp = ae_detector_default_params();
+    fp.on_event = count_event;
+    fp.user = &first;
+    fp.batch_size = 1;
+    fp.report_all = 1;
+    if (ae_detector_new(model, &fp, &d, err, sizeof err) != AE_OK) {
+        fprintf(stderr, "error: %s\n", err);
+        goto done;
+    }
+    for (size_t i = 0; i < log->count && !first.first_seen; i++)
+        ae_detector_push(d, log->text + log->start[i], log->len[i], i + 1);
+    r->first_verdict_ms = first.first_seen ? (now_s() - t0) * 1e3 : NAN;
+    ae_detector_free(d);
+    d = NULL;
+    r->rss_load_kb = status_kb("VmRSS");
+
+    ae_model_info info;
+    ae_model_info_get(model, &info);
+    r->has_deeplog = info.has_deeplog;
+    r->has_mscred = info.has_mscred;
+    r->lines = log->count;
+
+    /* matching alone */
+    ae_matcher *matcher = ae_model_matcher(model);
+    unsigned long long matched = 0;
+    t0 = now_s();
+    double elapsed = 0;
+    key_buf = malloc(log->count * sizeof *key_buf);
+    if (key_buf == NULL)
+        goto oom;
+    size_t n_keys = 0;
+    do {
+        n_keys = 0;
+        for (size_t i = 0; i < log->count; i++) {
+            size_t key;
+            if (ae_matcher_match(matcher, log->text + log->start[i], log->len[i], &key, NULL) ==
+                AE_OK)
+                key_buf[n_keys++] = key;
+        }
+        matched += log->count;
+        elapsed = now_s() - t0;
+    } while (elapsed < seconds);
+    r->match_lps = (double)matched / elapsed;
+
+    if (info.has_deeplog) {
+        r->deeplog_lps = detector_rate(model, log, 1, 0, batch, seconds, &r->deeplog_kps);
+        if (r->deeplog_lps < 0)
+            goto done;
+        /* windows/s: the log's keys as one sequence, every window of h keys scored */
+        if (n_keys > info.deeplog_window) {
+            verdicts = malloc(n_keys * sizeof *verdicts);
+            if (verdicts == NULL)
+                goto oom;
+            unsigned long long windows = 0;
+            t0 = now_s();
+            do {
+                if (ae_deeplog_score(model, key_buf, n_keys, batch, verdicts) != AE_OK) {
+                    fprintf(stderr, "error: %s\n", ae_model_errmsg(model));
+                    goto done;
+                }
+                windows += n_keys - info.deeplog_window;
+                elapsed = now_s() - t0;
+            } while (elapsed < seconds);
+            r->windows_ps = (double)windows / elapsed;
+            r->windows_batch = batch;
+        }
+    }
+    if (info.has_mscred) {
+        r->both_lps = detector_rate(model, log, info.has_deeplog, 1, batch, seconds, NULL);
+        if (r->both_lps < 0)
+            goto done;
+    }
+
+    /* follow mode: one push per line, each key judged at once by DeepLog (MSCRED's windows close
+     * every few hundred lines and are timed on their own below) */
+    bench_counts sink = {0, 0};
+    ae_detector_params lp = ae_detector_default_params();
+    lp.on_event = count_event;
+    lp.user = &sink;
+    lp.batch_size = 1;
+    lp.mscred = 0;
+    if (ae_detector_new(model, &lp, &d, err, sizeof err) != AE_OK) {
+        fprintf(stderr, "error: %s\n", err);
+        goto done;
+    }
+    size_t n_lat = log->count < 200000 ? log->count : 200000;
+    lat = malloc(n_lat * sizeof *lat);
+    if (lat == NULL)
+        goto oom;
+    for (size_t i = 0; i < n_lat; i++) {
+        double s = now_s();
+        ae_status st = ae_detector_push(d, log->text + log->start[i], log->len[i], i + 1);
+        lat[i] = (now_s() - s) * 1e6;
+        if (st == AE_ERR_ONNXRUNTIME || st == AE_ERR_NO_MEMORY || st == AE_ERR_IO) {
+            fprintf(stderr, "error: %s\n", ae_detector_errmsg(d));
+            goto done;
+        }
+    }
+    qsort(lat, n_lat, sizeof *lat, compare_doubles);
+    r->p50_us = lat[n_lat / 2];
+    r->p99_us = lat[(size_t)((double)(n_lat - 1) * 0.99)];
+    r->max_us = lat[n_lat - 1];
+    if (info.has_mscred) {
+        /* one MSCRED window: what closing a bucket costs, once per stride buckets per host */
+        size_t cells = info.mscred_window * info.feature_dim;
+        float *window = calloc(cells, sizeof *window), score;
+        if (window == NULL)
+            goto oom;
+        for (size_t i = 0; i < cells; i++)
+            window[i] = (float)(i % 7 == 0);
+        unsigned long long n = 0;
+        t0 = now_s();
+        do {
+            if (ae_mscred_score(model, window, 1, &score) != AE_OK) {
+                fprintf(stderr, "error: %s\n", ae_model_errmsg(model));
+                free(window);
+                goto done;
+            }
+            n++;
+            elapsed = now_s() - t0;
+        } while (elapsed < seconds / 4);
+        free(window);
+        r->mscred_window_ms = elapsed / (double)n * 1e3;
+    }
+    r->rss_peak_kb = status_kb("VmHWM");
+    rc = 0;
+    goto done;
+oom:
+    fputs("error: out of memory\n", stderr);
+done:
+    ae_detector_free(d);
+    free(lat);
+    free(verdicts);
+    free(key_buf);
+    ae_model_free(model);
+    return rc;
+}
+
+static void print_json(const char *model_dir, const char *log_path, const bench_result *r,
+                       size_t batch, int threads)
+{
+    out_line o = {0};
+    out_str(&o, "{\"model_dir\": ");
+    out_json_string(&o, model_dir, strlen(model_dir));
+    out_str(&o, ", \"log\": ");
+    out_json_string(&o, log_path, strlen(log_path));
+    char buf[1024];
+    snprintf(buf, sizeof buf,
+             ", \"target\": \"%s\", \"threads\": %d, \"batch\": %zu, \"lines\": %zu"
+             ", \"load_ms\": %.3f, \"first_verdict_ms\": %.3f, \"match_lines_per_s\": %.0f"
+             ", \"deeplog_lines_per_s\": %.0f, \"deeplog_keys_per_s\": %.0f"
+             ", \"both_lines_per_s\": %.0f, \"deeplog_windows_per_s\": %.0f"
+             ", \"follow_p50_us\": %.2f, \"follow_p99_us\": %.2f, \"follow_max_us\": %.2f"
+             ", \"mscred_window_ms\": %.3f"
+             ", \"rss_after_load_kb\": %ld, \"peak_rss_kb\": %ld}\n",
+             AE_TARGET, threads, batch, r->lines, r->load_ms,
+             isnan(r->first_verdict_ms) ? -1.0 : r->first_verdict_ms, r->match_lps,
+             r->deeplog_lps, r->deeplog_kps, r->both_lps, r->windows_ps, r->p50_us, r->p99_us,
+             r->max_us, r->mscred_window_ms, r->rss_load_kb, r->rss_peak_kb);
+    out_str(&o, buf);
+    if (!o.failed)
+        fwrite(o.data, 1, o.len, stdout);
+    free(o.data);
+}
+
+static void print_table(const char *model_dir, const char *log_path, const bench_result *r,
+                        size_t batch, int threads)
+{
+    printf("alog-edge bench: %s (%zu lines), models %s, %s, %d thread%s\n", log_path, r->lines,
+           model_dir, AE_TARGET, threads, threads == 1 ? "" : "s");
+    printf("  load                      %8.1f ms  (to the first verdict %.1f ms)\n", r->load_ms,
+           r->first_verdict_ms);
+    printf("  match                     %10.0f lines/s\n", r->match_lps);
+    if (r->has_deeplog) {
+        printf("  match + DeepLog (b%zu)    %10.0f lines/s  (%.0f keys/s)\n", batch, r->deeplog_lps,
+               r->deeplog_kps);
+        printf("  DeepLog windows (b%zu)    %10.0f windows/s\n", batch, r->windows_ps);
+    }
+    if (r->has_mscred) {
+        printf("  match + both models       %10.0f lines/s\n", r->both_lps);
+        printf("  MSCRED, one window        %10.2f ms\n", r->mscred_window_ms);
+    }
+    printf("  follow mode, per line     p50 %.1f us, p99 %.1f us, max %.1f us (match + DeepLog)\n",
+           r->p50_us, r->p99_us, r->max_us);
+    printf("  memory                    RSS after load %.1f MB, peak %.1f MB\n",
+           (double)r->rss_load_kb / 1024.0, (double)r->rss_peak_kb / 1024.0);
+}
+
+int cmd_bench(int argc, char **argv)
+{
+    const char *model_dir = NULL, *log_path = NULL;
+    double seconds = 2.0;
+    long batch = 256, threads = 1;
+    int json = 0;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            fputs(BENCH_USAGE, stdout);
+            return EXIT_OK;
+        } else if (strcmp(a, "--json") == 0) {
+            json = 1;
+        } else if (strcmp(a, "--seconds") == 0 || strcmp(a, "--batch") == 0 ||
+                   strcmp(a, "--threads") == 0) {
+            if (i + 1 >= argc)
+                return bench_usage_error("bench: %s needs a value", a);
+            char *end = NULL;
+            const char *v = argv[++i];
+            if (strcmp(a, "--seconds") == 0) {
+                seconds = strtod(v, &end);
+                if (end == v || *end != '\0' || !(seconds > 0 && seconds <= 3600))
+                    return bench_usage_error("bench: --seconds %s is not in (0, 3600]", v);
+            } else {
+                long n = strtol(v, &end, 10);
+                if (end == v || *end != '\0' || n < 1 || n > 65536)
+                    return bench_usage_error("bench: %s is not a whole number in 1..65536", v);
+                *(strcmp(a, "--batch") == 0 ? &batch : &threads) = n;
+            }
+        } else if (a[0] == '-' && a[1] != '\0') {
+            return bench_usage_error("bench: unknown option %s", a);
+        } else if (model_dir == NULL) {
+            model_dir = a;
+        } else if (log_path == NULL) {
+            log_path = a;
+        } else {
+            return bench_usage_error("bench: unexpected argument %s", a);
+        }
+    }
+    if (log_path == NULL)
+        return bench_usage_error("%s needs the model directory and a log file", "bench");
+
+    log_lines log = {0};
+    bench_result r;
+    memset(&r, 0, sizeof r);
+    int rc = EXIT_ERROR;
+    if (load_lines(log_path, &log) == 0 &&
+        run_bench(model_dir, &log, seconds, (size_t)batch, (int)threads, &r) == 0) {
+        if (json)
+            print_json(model_dir, log_path, &r, (size_t)batch, (int)threads);
+        else
+            print_table(model_dir, log_path, &r, (size_t)batch, (int)threads);
+        rc = fflush(stdout) == 0 ? EXIT_OK : EXIT_ERROR;
+    }
+    free(log.text);
+    free(log.start);
+    free(log.len);
+    return rc;
+}

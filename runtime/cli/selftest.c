@@ -1,0 +1,408 @@
+/*
+ * selftest.c - `alog-edge selftest`: load the model directory, then replay golden.json with
+ * onnxruntime and compare every output with what onnxruntime gave when the models were converted.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "alog_edge.h"
+#include "cli.h"
+
+static const char SELFTEST_USAGE[] =
+    "usage: alog-edge selftest [--tolerance X] <model_dir>\n"
+    "\n"
+    "Proves that this device computes what the converting machine computed: loads the whole\n"
+    "model directory (vocab, parser, models, meta files; every check of `run`), then runs each\n"
+    "case of <model_dir>/golden.json through onnxruntime and compares every output element with\n"
+    "the recorded one. One JSON line per case on stdout:\n"
+    "\n"
+    "  {\"case\": \"deeplog.onnx: real windows\", \"max_abs_diff\": 2.4e-07, \"tolerance\": 1e-05,\n"
+    "   \"pass\": true}\n"
+    "\n"
+    "and a one-line summary on stderr.\n"
+    "\n"
+    "options:\n"
+    "  --tolerance X   largest accepted absolute difference (default: golden.json's tolerance)\n"
+    "  -h, --help      print this help and exit\n"
+    "\n"
+    "Exit status: 0 every case passed; 4 some output differed beyond the tolerance; 1 error (a\n"
+    "bad model directory or golden.json: one line on stderr); 2 usage error.\n";
+
+enum { EXIT_SELFTEST_FAILED = 4 };
+
+#define GOLDEN_MAX_BYTES (256u * 1024u * 1024u)
+#define MAX_CASE_TENSORS 8
+
+static int selftest_usage_error(const char *fmt, const char *arg)
+{
+    fputs("error: ", stderr);
+    fprintf(stderr, fmt, arg);
+    fputs(" (see alog-edge selftest --help)\n", stderr);
+    return EXIT_USAGE;
+}
+
+/* A tensor of golden.json: {"dtype": "float32", "shape": [..], "data": [..]}. */
+typedef struct golden_tensor {
+    const char *name;
+    ae_tensor t;
+} golden_tensor;
+
+static char *read_all(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return NULL;
+    size_t cap = 1 << 20, n = 0;
+    char *buf = malloc(cap + 1);
+    while (buf != NULL) {
+        n += fread(buf + n, 1, cap - n, f);
+        if (n < cap || cap >= GOLDEN_MAX_BYTES)
+            break;
+        char *more = realloc(buf, cap * 2 + 1);
+        if (more == NULL) {
+            free(buf);
+            buf = NULL;
+            break;
+        }
+        buf = more;
+        cap *= 2;
+    }
+    int failed = ferror(f) || (buf != NULL && n == cap);
+    fclose(f);
+    if (failed) {
+        free(buf);
+        return NULL;
+    }
+    buf[n] = '\0';
+    *len = n;
+    return buf;
+}
+
+/* Fill t from a JSON tensor; @return NULL or what is wrong. */
+static const char *tensor_from_json(const cJSON *j, ae_tensor *t)
+{
+    const cJSON *dtype = cJSON_GetObjectItemCaseSensitive(j, "dtype");
+    const cJSON *shape = cJSON_GetObjectItemCaseSensitive(j, "shape");
+    const cJSON *data = cJSON_GetObjectItemCaseSensitive(j, "data");
+    if (!cJSON_IsString(dtype) || !cJSON_IsArray(shape) || !cJSON_IsArray(data))
+        return "a tensor needs dtype, shape and data";
+    if (strcmp(dtype->valuestring, "float32") == 0)
+        t->dtype = AE_DTYPE_FLOAT32;
+    else if (strcmp(dtype->valuestring, "int64") == 0)
+        t->dtype = AE_DTYPE_INT64;
+    else
+        return "a tensor's dtype is neither float32 nor int64";
+    int rank = cJSON_GetArraySize(shape);
+    if (rank < 1 || rank > AE_TENSOR_MAX_RANK)
+        return "a tensor's shape has no axes or too many";
+    size_t count = 1;
+    t->rank = (size_t)rank;
+    for (int i = 0; i < rank; i++) {
+        const cJSON *d = cJSON_GetArrayItem(shape, i);
+        if (!cJSON_IsNumber(d) || d->valuedouble < 0 || d->valuedouble > 1e9 ||
+            d->valuedouble != floor(d->valuedouble))
+            return "a tensor's shape holds something other than sizes";
+        t->dims[i] = (int64_t)d->valuedouble;
+        count *= (size_t)t->dims[i];
+    }
+    if ((size_t)cJSON_GetArraySize(data) != count)
+        return "a tensor's data does not have the size of its shape";
+    t->size = count * ae_dtype_size(t->dtype);
+    t->data = malloc(t->size ? t->size : 1);
+    if (t->data == NULL)
+        return "out of memory";
+    size_t i = 0;
+    for (const cJSON *v = data->child; v != NULL; v = v->next, i++) {
+        if (!cJSON_IsNumber(v))
+            return "a tensor's data holds something other than numbers";
+        if (t->dtype == AE_DTYPE_FLOAT32)
+            ((float *)t->data)[i] = (float)v->valuedouble;
+        else
+            ((int64_t *)t->data)[i] = (int64_t)v->valuedouble;
+    }
+    return NULL;
+}
+
+/* The largest absolute difference of got against want (same dtype and size checked by caller). */
+static double max_abs_diff(const ae_tensor *got, const ae_tensor *want, size_t count)
+{
+    double worst = 0.0;
+    for (size_t i = 0; i < count; i++) {
+        double a = got->dtype == AE_DTYPE_FLOAT32 ? ((const float *)got->data)[i]
+                                                  : (double)((const int64_t *)got->data)[i];
+        double b = want->dtype == AE_DTYPE_FLOAT32 ? ((const float *)want->data)[i]
+                                                   : (double)((const int64_t *)want->data)[i];
+        double d = fabs(a - b);
+        if (!(d <= worst)) /* NaN counts as the worst */
+            worst = isnan(d) ? INFINITY : d;
+    }
+    return worst;
+}
+
+typedef struct selftest_state {
+    const char *model_dir;
+    const char *golden_path;
+    char *session_file;
+    ae_session *session;
+} selftest_state;
+
+/* Run one case; @return 1 passed, 0 failed, -1 error (message printed). */
+static int run_case(selftest_state *s, const cJSON *c, double tolerance, double *worst_all)
+{
+    const cJSON *model = cJSON_GetObjectItemCaseSensitive(c, "model");
+    const cJSON *name = cJSON_GetObjectItemCaseSensitive(c, "name");
+    const cJSON *inputs = cJSON_GetObjectItemCaseSensitive(c, "inputs");
+    const cJSON *outputs = cJSON_GetObjectItemCaseSensitive(c, "outputs");
+    if (!cJSON_IsString(model) || !cJSON_IsString(name) || !cJSON_IsObject(inputs) ||
+        !cJSON_IsObject(outputs) || strchr(model->valuestring, '/') != NULL) {
+        fprintf(stderr, "error: %s: a case needs model (a file name), name, inputs and outputs\n",
+                s->golden_path);
+        return -1;
+    }
+    char err[1024];
+    if (s->session_file == NULL || strcmp(s->session_file, model->valuestring) != 0) {
+        ae_session_free(s->session);
+        s->session = NULL;
+        free(s->session_file);
+        s->session_file = strdup(model->valuestring);
+        char *path = join_path(s->model_dir, model->valuestring);
+        ae_status st = path == NULL || s->session_file == NULL
+                           ? AE_ERR_NO_MEMORY
+                           : ae_session_open(path, NULL, &s->session, err, sizeof err);
+        free(path);
+        if (st != AE_OK) {
+            fprintf(stderr, "error: %s\n", st == AE_ERR_NO_MEMORY ? "out of memory" : err);
+            return -1;
+        }
+    }
+    size_t n_in = ae_session_input_count(s->session), n_out = ae_session_output_count(s->session);
+    golden_tensor in[MAX_CASE_TENSORS], want[MAX_CASE_TENSORS];
+    ae_tensor in_t[MAX_CASE_TENSORS], got[MAX_CASE_TENSORS];
+    memset(in, 0, sizeof in);
+    memset(want, 0, sizeof want);
+    memset(got, 0, sizeof got);
+    int result = -1;
+    const char *why = NULL;
+    if (n_in > MAX_CASE_TENSORS || n_out > MAX_CASE_TENSORS ||
+        (size_t)cJSON_GetArraySize(inputs) != n_in) {
+        why = "the case's inputs are not the model's inputs";
+        goto done;
+    }
+    for (size_t i = 0; i < n_in; i++) {
+        const ae_tensor_info *info = ae_session_input(s->session, i);
+        const cJSON *j = cJSON_GetObjectItemCaseSensitive(inputs, info->name);
+        if (j == NULL) {
+            why = "the case lacks one of the model's inputs";
+            goto done;
+        }
+        if ((why = tensor_from_json(j, &in[i].t)) != NULL)
+            goto done;
+        in_t[i] = in[i].t;
+    }
+    /* Outputs: every model output gets a buffer; the case lists the ones it recorded. */
+    size_t recorded = 0;
+    for (size_t i = 0; i < n_out; i++) {
+        const ae_tensor_info *info = ae_session_output(s->session, i);
+        const cJSON *j = cJSON_GetObjectItemCaseSensitive(outputs, info->name);
+        if (j != NULL) {
+            if ((why = tensor_from_json(j, &want[i].t)) != NULL)
+                goto done;
+            want[i].name = info->name;
+            recorded++;
+        }
+    }
+    if (recorded == 0 || recorded != (size_t)cJSON_GetArraySize(outputs)) {
+        why = "the case's outputs are not outputs of the model";
+        goto done;
+    }
+    /* Output buffers: the recorded size, or none yet; a run that finds a buffer too small has set
+     * the output's dims, so the buffer grows to fit and the run is repeated. */
+    for (size_t i = 0; i < n_out; i++) {
+        got[i].size = want[i].name != NULL ? want[i].t.size : 1;
+        if ((got[i].data = malloc(got[i].size)) == NULL) {
+            why = "out of memory";
+            goto done;
+        }
+    }
+    for (size_t attempt = 0;; attempt++) {
+        ae_status st = ae_session_run(s->session, in_t, n_in, got, n_out);
+        if (st == AE_OK)
+            break;
+        int grew = 0;
+        for (size_t i = 0; st == AE_ERR_INVALID_ARGUMENT && attempt < n_out && i < n_out; i++) {
+            size_t need = ae_dtype_size(got[i].dtype);
+            for (size_t a = 0; a < got[i].rank; a++)
+                need *= (size_t)got[i].dims[a];
+            if (need > got[i].size) {
+                void *bigger = realloc(got[i].data, need);
+                if (bigger == NULL) {
+                    why = "out of memory";
+                    goto done;
+                }
+                got[i].data = bigger;
+                got[i].size = need;
+                grew = 1;
+            }
+        }
+        if (!grew) {
+            fprintf(stderr, "error: %s/%s: case \"%s\": %s\n", s->model_dir, model->valuestring,
+                    name->valuestring, ae_session_errmsg(s->session));
+            goto done;
+        }
+    }
+    double worst = 0.0;
+    int shape_ok = 1;
+    for (size_t i = 0; i < n_out; i++) {
+        if (want[i].name == NULL)
+            continue;
+        size_t count = want[i].t.size / ae_dtype_size(want[i].t.dtype);
+        if (got[i].rank != want[i].t.rank ||
+            memcmp(got[i].dims, want[i].t.dims, got[i].rank * sizeof got[i].dims[0]) != 0) {
+            shape_ok = 0;
+            continue;
+        }
+        double d = max_abs_diff(&got[i], &want[i].t, count);
+        if (d > worst)
+            worst = d;
+    }
+    int pass = shape_ok && worst <= tolerance;
+    if (!shape_ok)
+        worst = INFINITY;
+    if (worst > *worst_all)
+        *worst_all = worst;
+    out_line o = {0};
+    out_str(&o, "{\"case\": ");
+    size_t label_len = strlen(model->valuestring) + 2 + strlen(name->valuestring) + 1;
+    char *label = malloc(label_len);
+    if (label != NULL) {
+        snprintf(label, label_len, "%s: %s", model->valuestring, name->valuestring);
+        out_json_string(&o, label, strlen(label));
+        free(label);
+    }
+    char num[64];
+    if (isinf(worst))
+        snprintf(num, sizeof num, "null");
+    else
+        snprintf(num, sizeof num, "%.9g", worst);
+    out_str(&o, ", \"max_abs_diff\": ");
+    out_str(&o, num);
+    snprintf(num, sizeof num, "%.9g", tolerance);
+    out_str(&o, ", \"tolerance\": ");
+    out_str(&o, num);
+    out_str(&o, shape_ok ? "" : ", \"error\": \"output shape differs\"");
+    out_str(&o, pass ? ", \"pass\": true}\n" : ", \"pass\": false}\n");
+    if (o.failed || label == NULL) {
+        why = "out of memory";
+        free(o.data);
+        goto done;
+    }
+    fwrite(o.data, 1, o.len, stdout);
+    free(o.data);
+    result = pass;
+done:
+    if (why != NULL)
+        fprintf(stderr, "error: %s: case \"%s\": %s\n", s->golden_path, name->valuestring, why);
+    for (size_t i = 0; i < MAX_CASE_TENSORS; i++) {
+        free(in[i].t.data);
+        free(want[i].t.data);
+        free(got[i].data);
+    }
+    return result;
+}
+
+int cmd_selftest(int argc, char **argv)
+{
+    const char *model_dir = NULL;
+    double tolerance = -1.0;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            fputs(SELFTEST_USAGE, stdout);
+            return EXIT_OK;
+        } else if (strcmp(a, "--tolerance") == 0) {
+            char *end = NULL;
+            if (i + 1 >= argc)
+                return selftest_usage_error("selftest: %s needs a value", a);
+            tolerance = strtod(argv[++i], &end);
+            if (end == argv[i] || *end != '\0' || !(tolerance >= 0) || isinf(tolerance))
+                return selftest_usage_error("selftest: --tolerance %s is not a number >= 0",
+                                            argv[i]);
+        } else if (a[0] == '-' && a[1] != '\0') {
+            return selftest_usage_error("selftest: unknown option %s", a);
+        } else if (model_dir == NULL) {
+            model_dir = a;
+        } else {
+            return selftest_usage_error("selftest: unexpected argument %s", a);
+        }
+    }
+    if (model_dir == NULL)
+        return selftest_usage_error("%s needs the model directory", "selftest");
+
+    char err[1024];
+    ae_model *model = NULL;
+    if (ae_model_load(model_dir, NULL, &model, err, sizeof err) != AE_OK) {
+        fprintf(stderr, "error: %s\n", err);
+        return EXIT_ERROR;
+    }
+    ae_model_free(model); /* loading proved the directory; the cases get sessions of their own */
+
+    int rc = EXIT_ERROR;
+    selftest_state s = {model_dir, NULL, NULL, NULL};
+    char *golden_path = join_path(model_dir, "golden.json");
+    char *text = NULL;
+    cJSON *golden = NULL;
+    size_t len = 0;
+    if (golden_path == NULL) {
+        fputs("error: out of memory\n", stderr);
+        goto done;
+    }
+    s.golden_path = golden_path;
+    if ((text = read_all(golden_path, &len)) == NULL) {
+        fprintf(stderr, "error: %s: cannot be read (missing, unreadable or larger than %u bytes)\n",
+                golden_path, GOLDEN_MAX_BYTES);
+        goto done;
+    }
+    if ((golden = cJSON_ParseWithLength(text, len)) == NULL) {
+        fprintf(stderr, "error: %s: malformed JSON\n", golden_path);
+        goto done;
+    }
+    const cJSON *cases = cJSON_GetObjectItemCaseSensitive(golden, "cases");
+    const cJSON *tol = cJSON_GetObjectItemCaseSensitive(golden, "tolerance");
+    if (!cJSON_IsArray(cases) || cJSON_GetArraySize(cases) == 0 || !cJSON_IsNumber(tol) ||
+        !(tol->valuedouble >= 0)) {
+        fprintf(stderr, "error: %s: needs a non-empty \"cases\" list and a \"tolerance\"\n",
+                golden_path);
+        goto done;
+    }
+    if (tolerance < 0)
+        tolerance = tol->valuedouble;
+    int passed = 0, failed = 0;
+    double worst = 0.0;
+    for (const cJSON *c = cases->child; c != NULL; c = c->next) {
+        int r = run_case(&s, c, tolerance, &worst);
+        if (r < 0)
+            goto done;
+        if (r)
+            passed++;
+        else
+            failed++;
+    }
+    if (fflush(stdout) != 0) {
+        fputs("error: writing to stdout failed\n", stderr);
+        goto done;
+    }
+    fprintf(stderr, "selftest: %d of %d cases passed (largest difference %.3g, tolerance %.3g)\n",
+            passed, passed + failed, worst, tolerance);
+    rc = failed ? EXIT_SELFTEST_FAILED : EXIT_OK;
+done:
+    cJSON_Delete(golden);
+    free(text);
+    free(golden_path);
+    free(s.session_file);
+    ae_session_free(s.session);
+    return rc;
+}

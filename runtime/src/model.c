@@ -1,0 +1,459 @@
+/*
+ * model.c - loading a model directory: vocab.json, parser.json (matcher and line fields), and
+ * each of deeplog.onnx / mscred.onnx present with its .onnx.meta.json, checked against the vocab
+ * and against the inputs and outputs the ONNX file declares.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "jsonfile.h"
+#include "model_impl.h"
+
+/* Largest meta.json (seen_keys holds up to N numbers). */
+#define AE_META_MAX_BYTES (64u * 1024u * 1024u)
+/* Bounds that keep buffer sizes sane: a larger model is not one for a small device. */
+#define AE_MAX_WINDOW (1 << 16)
+
+/* Measured on the demo models (run over 25k lines): the CPU arena on and memory patterns off
+ * gave the smallest peak RSS (53 MB with both models, 37 MB DeepLog only, against 57-58 MB
+ * and 39-47 MB otherwise; without the arena glibc's heap keeps MSCRED's freed blocks) and the
+ * fastest batched DeepLog. */
+static const ae_session_tuning TUNING = {1, 0};
+
+ae_model_params ae_model_default_params(void)
+{
+    ae_model_params p;
+    p.threads = 1;
+    p.load_deeplog = 1;
+    p.load_mscred = 1;
+    p.top_k = 0;
+    p.mscred_threshold = -1.0;
+    p.log_severity = 3;
+    return p;
+}
+
+void ae_model_free(ae_model *m)
+{
+    if (m == NULL)
+        return;
+    ae_deeplog_batch_free(&m->batch); /* bound runs go before their sessions */
+    ae_bound_run_free(m->mscred_run);
+    ae_session_free(m->deeplog);
+    ae_session_free(m->mscred);
+    free(m->seen);
+    ae_fields_free(m->fields);
+    ae_matcher_free(m->matcher);
+    ae_vocab_free(m->vocab);
+    free(m);
+}
+
+static char *join(const char *dir, const char *name)
+{
+    size_t len = strlen(dir) + 1 + strlen(name) + 1;
+    char *path = malloc(len);
+    if (path != NULL)
+        snprintf(path, len, "%s/%s", dir, name);
+    return path;
+}
+
+/* A loader's context: the file being read, for messages. */
+typedef struct loader {
+    ae_model *m;
+    const char *file;
+    char *err;
+    size_t err_len;
+} loader;
+
+static ae_status fail(loader *L, ae_status status, const char *fmt, ...) AE_PRINTF(3, 4);
+
+static ae_status fail(loader *L, ae_status status, const char *fmt, ...)
+{
+    char msg[768];
+    va_list ap;
+    va_start(ap, fmt);
+    if (vsnprintf(msg, sizeof msg, fmt, ap) < 0)
+        msg[0] = '\0';
+    va_end(ap);
+    return ae_fail(status, L->err, L->err_len, "%s: %s", L->file, msg);
+}
+
+/* A required integer field in [min, max]. */
+static ae_status get_int(loader *L, const cJSON *meta, const char *name, int64_t min,
+                         int64_t max, int64_t *value)
+{
+    const cJSON *item = cJSON_GetObjectItemCaseSensitive(meta, name);
+    if (item == NULL)
+        return fail(L, AE_ERR_FORMAT, "%s is missing", name);
+    if (!ae_json_int(item, min, max, value)) {
+        if (cJSON_IsNumber(item))
+            return fail(L, AE_ERR_FORMAT, "%s is %g, not an integer in %lld..%lld", name,
+                        item->valuedouble, (long long)min, (long long)max);
+        return fail(L, AE_ERR_FORMAT, "%s is %s, not an integer", name, ae_json_kind(item));
+    }
+    return AE_OK;
+}
+
+/* A required number field (finite). */
+static ae_status get_number(loader *L, const cJSON *meta, const char *name, double *value)
+{
+    const cJSON *item = cJSON_GetObjectItemCaseSensitive(meta, name);
+    if (item == NULL)
+        return fail(L, AE_ERR_FORMAT, "%s is missing", name);
+    if (!cJSON_IsNumber(item) || !isfinite(item->valuedouble))
+        return fail(L, AE_ERR_FORMAT, "%s is %s, not a number", name, ae_json_kind(item));
+    *value = item->valuedouble;
+    return AE_OK;
+}
+
+/* model_type must name the model the file belongs to. */
+static ae_status check_type(loader *L, const cJSON *meta, const char *type)
+{
+    if (!cJSON_IsObject(meta))
+        return fail(L, AE_ERR_FORMAT, "expected a JSON object, found %s", ae_json_kind(meta));
+    const cJSON *item = cJSON_GetObjectItemCaseSensitive(meta, "model_type");
+    if (item == NULL)
+        return fail(L, AE_ERR_FORMAT, "model_type is missing");
+    if (!cJSON_IsString(item))
+        return fail(L, AE_ERR_FORMAT, "model_type is %s, not a string", ae_json_kind(item));
+    if (strcmp(item->valuestring, type) != 0)
+        return fail(L, AE_ERR_FORMAT, "model_type is \"%.60s\", expected \"%s\"",
+                    item->valuestring, type);
+    return AE_OK;
+}
+
+/* The vocabulary-dependent fields: `size_field` (N + 1 classes or features) and unk_index. */
+static ae_status check_vocab(loader *L, const cJSON *meta, const char *size_field)
+{
+    ae_model *m = L->m;
+    int64_t size = 0, unk = 0;
+    ae_status status = get_int(L, meta, size_field, 1, (int64_t)1 << 40, &size);
+    if (status != AE_OK)
+        return status;
+    if ((uint64_t)size != (uint64_t)m->n + 1)
+        return fail(L, AE_ERR_FORMAT,
+                    "%s is %lld, but vocab.json has %zu templates (expected %zu: the templates "
+                    "and the unknown key)", size_field, (long long)size, m->n, m->n + 1);
+    if ((status = get_int(L, meta, "unk_index", 0, (int64_t)1 << 40, &unk)) != AE_OK)
+        return status;
+    if ((uint64_t)unk != (uint64_t)m->n)
+        return fail(L, AE_ERR_FORMAT, "unk_index is %lld, but vocab.json has %zu templates "
+                    "(expected %zu)", (long long)unk, m->n, m->n);
+    return AE_OK;
+}
+
+static ae_status deeplog_meta(loader *L, const cJSON *meta, const ae_model_params *p)
+{
+    ae_model *m = L->m;
+    ae_status status;
+    int64_t h = 0, top_k = 0;
+    if ((status = check_type(L, meta, "deeplog")) != AE_OK ||
+        (status = check_vocab(L, meta, "vocab_size")) != AE_OK ||
+        (status = get_int(L, meta, "seq_len", 1, AE_MAX_WINDOW, &h)) != AE_OK ||
+        (status = get_int(L, meta, "top_k", 1, (int64_t)1 << 40, &top_k)) != AE_OK)
+        return status;
+    m->h = (size_t)h;
+    m->top_k = p->top_k > 0 ? p->top_k : (top_k > INT32_MAX ? INT32_MAX : (int)top_k);
+    const cJSON *seen = cJSON_GetObjectItemCaseSensitive(meta, "seen_keys");
+    if (!cJSON_IsArray(seen))
+        return fail(L, AE_ERR_FORMAT, "seen_keys is %s, not an array of keys",
+                    ae_json_kind(seen));
+    if ((m->seen = calloc(m->n + 1, 1)) == NULL)
+        return fail(L, AE_ERR_NO_MEMORY, "out of memory");
+    size_t i = 0;
+    for (const cJSON *k = seen->child; k != NULL; k = k->next, i++) {
+        int64_t key = 0;
+        if (!ae_json_int(k, 0, (int64_t)m->n, &key))
+            return fail(L, AE_ERR_FORMAT, "seen_keys[%zu] is not a key in 0..%zu", i, m->n);
+        m->n_seen += !m->seen[key];
+        m->seen[key] = 1;
+    }
+    return AE_OK;
+}
+
+static ae_status mscred_meta(loader *L, const cJSON *meta, const ae_model_params *p)
+{
+    ae_model *m = L->m;
+    ae_status status;
+    int64_t window = 0, gap = 0;
+    double threshold = 0;
+    if ((status = check_type(L, meta, "mscred")) != AE_OK ||
+        (status = check_vocab(L, meta, "feature_dim")) != AE_OK ||
+        (status = get_int(L, meta, "window_size", 1, AE_MAX_WINDOW, &window)) != AE_OK ||
+        (status = get_int(L, meta, "gap", 1, AE_MAX_WINDOW, &gap)) != AE_OK ||
+        (status = get_number(L, meta, "threshold", &threshold)) != AE_OK)
+        return status;
+    m->features = m->n + 1;
+    m->window = (size_t)window;
+    m->stride = (size_t)gap;
+    m->threshold = p->mscred_threshold >= 0 ? p->mscred_threshold : threshold;
+    const cJSON *level = cJSON_GetObjectItemCaseSensitive(meta, "broken_cell_level");
+    m->broken_cell_level = cJSON_IsNumber(level) ? level->valuedouble : NAN;
+
+    const cJSON *counts = cJSON_GetObjectItemCaseSensitive(meta, "counts");
+    if (!cJSON_IsObject(counts))
+        return fail(L, AE_ERR_FORMAT, "counts is %s, not an object {bucket_seconds, "
+                    "bucket_lines, per_host}", ae_json_kind(counts));
+    const cJSON *seconds = cJSON_GetObjectItemCaseSensitive(counts, "bucket_seconds");
+    const cJSON *lines = cJSON_GetObjectItemCaseSensitive(counts, "bucket_lines");
+    const cJSON *per_host = cJSON_GetObjectItemCaseSensitive(counts, "per_host");
+    if (!cJSON_IsBool(per_host))
+        return fail(L, AE_ERR_FORMAT, "counts.per_host is %s, not a boolean",
+                    ae_json_kind(per_host));
+    m->per_host = cJSON_IsTrue(per_host);
+    /* counts.CountSpec: time buckets when bucket_seconds is set, else line buckets. */
+    if (seconds != NULL && !cJSON_IsNull(seconds)) {
+        double us = cJSON_IsNumber(seconds) ? nearbyint(seconds->valuedouble * 1e6) : 0;
+        if (!cJSON_IsNumber(seconds) || !(us >= 1 && us <= 1e15))
+            return fail(L, AE_ERR_FORMAT,
+                        "counts.bucket_seconds is %s, not a number of seconds >= 1e-6",
+                        ae_json_kind(seconds));
+        m->bucket_seconds = seconds->valuedouble;
+        m->bucket_us = (int64_t)us;
+        if (!ae_fields_has_timestamp(m->fields))
+            return fail(L, AE_ERR_FORMAT, "counts.bucket_seconds needs timestamps, but "
+                        "parser.json has no timestamp format and fields");
+    } else {
+        int64_t n = 0;
+        if (!ae_json_int(lines, 1, (int64_t)1 << 40, &n))
+            return fail(L, AE_ERR_FORMAT, "counts has neither bucket_seconds nor a positive "
+                        "integer bucket_lines");
+        m->bucket_lines = (size_t)n;
+    }
+    return AE_OK;
+}
+
+/* The declared input/output of an ONNX file by name, with its type and rank checked. */
+static ae_status tensor(loader *L, ae_session *s, int input, const char *name, ae_dtype dtype,
+                        size_t rank, const ae_tensor_info **out)
+{
+    size_t n = input ? ae_session_input_count(s) : ae_session_output_count(s);
+    *out = NULL;
+    for (size_t i = 0; i < n && *out == NULL; i++) {
+        const ae_tensor_info *t = input ? ae_session_input(s, i) : ae_session_output(s, i);
+        if (strcmp(t->name, name) == 0)
+            *out = t;
+    }
+    if (*out == NULL || (input && n != 1))
+        return fail(L, AE_ERR_FORMAT, "expected %s \"%s\"%s", input ? "one input" : "an output",
+                    name, *out == NULL ? ", which the model lacks" : ", found more inputs");
+    if ((*out)->dtype != dtype || (*out)->rank != rank)
+        return fail(L, AE_ERR_FORMAT, "%s \"%s\" is %s of rank %zu, expected %s of rank %zu",
+                    input ? "input" : "output", name, ae_dtype_name((*out)->dtype),
+                    (*out)->rank, ae_dtype_name(dtype), rank);
+    if ((*out)->dims[0] != AE_DIM_DYNAMIC)
+        return fail(L, AE_ERR_FORMAT, "%s \"%s\" has a fixed batch axis of %lld: export it with "
+                    "a dynamic batch_size", input ? "input" : "output", name,
+                    (long long)(*out)->dims[0]);
+    return AE_OK;
+}
+
+/* A fixed axis must have the size the meta gives; a dynamic one takes it. */
+static ae_status check_dim(loader *L, const ae_tensor_info *t, size_t axis, size_t want,
+                           const char *what)
+{
+    if (t->dims[axis] != AE_DIM_DYNAMIC && (uint64_t)t->dims[axis] != (uint64_t)want)
+        return fail(L, AE_ERR_FORMAT, "\"%s\" has %lld on axis %zu, but the meta's %s is %zu",
+                    t->name, (long long)t->dims[axis], axis, what, want);
+    return AE_OK;
+}
+
+static ae_status deeplog_onnx(loader *L)
+{
+    ae_model *m = L->m;
+    const ae_tensor_info *in, *out;
+    ae_status status;
+    if ((status = tensor(L, m->deeplog, 1, AE_DEEPLOG_INPUT, AE_DTYPE_INT64, 2, &in)) != AE_OK ||
+        (status = tensor(L, m->deeplog, 0, AE_DEEPLOG_OUTPUT, AE_DTYPE_FLOAT32, 2, &out)) !=
+            AE_OK ||
+        (status = check_dim(L, in, 1, m->h, "seq_len")) != AE_OK ||
+        (status = check_dim(L, out, 1, m->n + 1, "vocab_size")) != AE_OK)
+        return status;
+    return AE_OK;
+}
+
+static ae_status mscred_onnx(loader *L)
+{
+    ae_model *m = L->m;
+    const ae_tensor_info *in, *out;
+    ae_status status;
+    if ((status = tensor(L, m->mscred, 1, AE_MSCRED_INPUT, AE_DTYPE_FLOAT32, 4, &in)) != AE_OK ||
+        (status = tensor(L, m->mscred, 0, AE_MSCRED_OUTPUT, AE_DTYPE_FLOAT32, 1, &out)) !=
+            AE_OK ||
+        (status = check_dim(L, in, 1, 1, "channel count")) != AE_OK ||
+        (status = check_dim(L, in, 2, m->window, "window_size")) != AE_OK ||
+        (status = check_dim(L, in, 3, m->features, "feature_dim")) != AE_OK)
+        return status;
+    return AE_OK;
+}
+
+/* 1 if path exists, 0 if it does not; -1 (with err set) when it cannot be told. */
+static int exists(const char *path, char *err, size_t err_len)
+{
+    struct stat st;
+    if (stat(path, &st) == 0)
+        return 1;
+    if (errno == ENOENT)
+        return 0;
+    ae_fail(AE_ERR_IO, err, err_len, "%s: %s", path, strerror(errno));
+    return -1;
+}
+
+/* One model: its meta, its session, the two checked against each other. */
+static ae_status load_one(ae_model *m, const char *dir, const char *name, int deeplog,
+                          const ae_model_params *p, int *found, char *err, size_t err_len)
+{
+    char meta_name[64];
+    snprintf(meta_name, sizeof meta_name, "%s.meta.json", name);
+    char *onnx_path = join(dir, name), *meta_path = join(dir, meta_name);
+    ae_status status = AE_OK;
+    cJSON *meta = NULL;
+    *found = 0;
+    if (onnx_path == NULL || meta_path == NULL) {
+        status = ae_fail(AE_ERR_NO_MEMORY, err, err_len, "%s: out of memory", dir);
+        goto done;
+    }
+    int here = exists(onnx_path, err, err_len);
+    if (here < 0) {
+        status = AE_ERR_IO;
+        goto done;
+    }
+    *found = here;
+    if (!(deeplog ? p->load_deeplog : p->load_mscred))
+        goto done;
+    if (!here) { /* a meta without its model: the model went missing */
+        int meta_here = exists(meta_path, err, err_len);
+        if (meta_here != 0)
+            status = meta_here < 0 ? AE_ERR_IO
+                                   : ae_fail(AE_ERR_IO, err, err_len, "%s: No such file or "
+                                             "directory (%s is there)", onnx_path, meta_name);
+        goto done;
+    }
+    /* The meta first: its messages are clearer than onnxruntime's. */
+    if ((status = ae_json_load(meta_path, AE_META_MAX_BYTES, &meta, err, err_len)) != AE_OK)
+        goto done;
+    loader L = {m, meta_path, err, err_len};
+    if ((status = deeplog ? deeplog_meta(&L, meta, p) : mscred_meta(&L, meta, p)) != AE_OK)
+        goto done;
+    ae_session **session = deeplog ? &m->deeplog : &m->mscred;
+    if ((status = ae_session_open_tuned(onnx_path, &m->session_params, &TUNING, session, err,
+                                        err_len)) != AE_OK)
+        goto done;
+    L.file = onnx_path;
+    status = deeplog ? deeplog_onnx(&L) : mscred_onnx(&L);
+done:
+    cJSON_Delete(meta);
+    free(onnx_path);
+    free(meta_path);
+    return status;
+}
+
+static ae_status load(ae_model *m, const char *dir, const ae_model_params *p, char *err,
+                      size_t err_len)
+{
+    char *vocab_path = join(dir, "vocab.json"), *parser_path = join(dir, "parser.json");
+    ae_status status = AE_OK;
+    if (vocab_path == NULL || parser_path == NULL)
+        status = ae_fail(AE_ERR_NO_MEMORY, err, err_len, "%s: out of memory", dir);
+    if (status == AE_OK)
+        status = ae_vocab_load(vocab_path, &m->vocab, err, err_len);
+    if (status == AE_OK)
+        status = ae_matcher_load(parser_path, m->vocab, &m->matcher, err, err_len);
+    if (status == AE_OK)
+        status = ae_fields_load(parser_path, m->matcher, &m->fields, err, err_len);
+    free(vocab_path);
+    free(parser_path);
+    if (status != AE_OK)
+        return status;
+    m->n = ae_vocab_size(m->vocab);
+    int has_deeplog = 0, has_mscred = 0;
+    if ((status = load_one(m, dir, "deeplog.onnx", 1, p, &has_deeplog, err, err_len)) != AE_OK ||
+        (status = load_one(m, dir, "mscred.onnx", 0, p, &has_mscred, err, err_len)) != AE_OK)
+        return status;
+    if (!has_deeplog && !has_mscred)
+        return ae_fail(AE_ERR_FORMAT, err, err_len,
+                       "%s: holds neither deeplog.onnx nor mscred.onnx", dir);
+    if (m->deeplog == NULL && m->mscred == NULL)
+        return ae_fail(AE_ERR_INVALID_ARGUMENT, err, err_len,
+                       "%s: the parameters skip every model the directory holds", dir);
+    return AE_OK;
+}
+
+ae_status ae_model_load(const char *dir, const ae_model_params *params, ae_model **out,
+                        char *err, size_t err_len)
+{
+    if (err != NULL && err_len > 0)
+        err[0] = '\0';
+    if (out == NULL)
+        return ae_fail(AE_ERR_INVALID_ARGUMENT, err, err_len, "ae_model_load: out is NULL");
+    *out = NULL;
+    if (dir == NULL)
+        return ae_fail(AE_ERR_INVALID_ARGUMENT, err, err_len, "ae_model_load: dir is NULL");
+    ae_model_params p = params != NULL ? *params : ae_model_default_params();
+    if (p.threads < 1 || p.top_k < 0 || p.log_severity < 0 || p.log_severity > 4 ||
+        isnan(p.mscred_threshold))
+        return ae_fail(AE_ERR_INVALID_ARGUMENT, err, err_len,
+                       "%s: invalid model parameters (threads >= 1, top_k >= 0, log severity "
+                       "0..4, a threshold that is a number)", dir);
+    struct stat st;
+    if (stat(dir, &st) != 0)
+        return ae_fail(AE_ERR_IO, err, err_len, "%s: %s", dir, strerror(errno));
+    if (!S_ISDIR(st.st_mode))
+        return ae_fail(AE_ERR_IO, err, err_len, "%s: not a directory, expected a model directory",
+                       dir);
+    ae_model *m = calloc(1, sizeof *m);
+    if (m == NULL)
+        return ae_fail(AE_ERR_NO_MEMORY, err, err_len, "%s: out of memory", dir);
+    m->session_params = ae_session_default_params();
+    m->session_params.intra_op_threads = p.threads;
+    m->session_params.log_severity = p.log_severity;
+    m->threshold = NAN;
+    m->broken_cell_level = NAN;
+    ae_status status = load(m, dir, &p, err, err_len);
+    if (status != AE_OK) {
+        ae_model_free(m);
+        return status;
+    }
+    *out = m;
+    return AE_OK;
+}
+
+ae_status ae_model_info_get(const ae_model *m, ae_model_info *info)
+{
+    if (m == NULL || info == NULL)
+        return AE_ERR_INVALID_ARGUMENT;
+    memset(info, 0, sizeof *info);
+    info->num_templates = m->n;
+    info->has_deeplog = m->deeplog != NULL;
+    info->deeplog_window = m->h;
+    info->top_k = m->top_k;
+    info->deeplog_seen_keys = m->n_seen;
+    info->has_mscred = m->mscred != NULL;
+    info->mscred_window = m->window;
+    info->mscred_stride = m->stride;
+    info->feature_dim = m->mscred != NULL ? m->features : m->n + 1;
+    info->threshold = m->threshold;
+    info->broken_cell_level = m->broken_cell_level;
+    info->bucket_seconds = m->bucket_seconds;
+    info->bucket_lines = m->bucket_lines;
+    info->per_host = m->per_host;
+    return AE_OK;
+}
+
+const ae_vocab *ae_model_vocab(const ae_model *m)
+{
+    return m == NULL ? NULL : m->vocab;
+}
+
+ae_matcher *ae_model_matcher(ae_model *m)
+{
+    return m == NULL ? NULL : m->matcher;
+}
+
+const char *ae_model_errmsg(const ae_model *m)
+{
+    return m == NULL ? "" : m->errmsg;
+}

@@ -1,0 +1,84 @@
+/*
+ * model_impl.h - a loaded model directory, shared by model.c (loading), scoring.c (running the
+ * models) and detector.c (streams). Not part of the public API.
+ */
+#ifndef ALOG_EDGE_MODEL_IMPL_H
+#define ALOG_EDGE_MODEL_IMPL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "internal.h"
+
+/* The input and output names fixed by the design (`invoke convert`). */
+#define AE_DEEPLOG_INPUT "input_sequence"
+#define AE_DEEPLOG_OUTPUT "predictions"
+#define AE_MSCRED_INPUT "input_features"
+#define AE_MSCRED_OUTPUT "anomaly_score"
+
+/* Batch buffers over which one bound run works. */
+typedef struct ae_deeplog_batch {
+    ae_bound_run *run;
+    int64_t *x;       /* [rows, h] keys */
+    float *logits;    /* [rows, N + 1] */
+    size_t cap_rows;
+} ae_deeplog_batch;
+
+struct ae_model {
+    ae_vocab *vocab;
+    ae_matcher *matcher;
+    ae_fields *fields;
+    size_t n;            /* templates; the unknown key */
+    ae_session_params session_params;
+
+    /* DeepLog */
+    ae_session *deeplog;
+    size_t h;            /* seq_len: keys before the predicted one */
+    int top_k;
+    unsigned char *seen; /* [N + 1]: 1 for a key seen in training */
+    size_t n_seen;
+    ae_deeplog_batch batch; /* for ae_deeplog_score */
+
+    /* MSCRED */
+    ae_session *mscred;
+    ae_bound_run *mscred_run; /* for ae_mscred_score */
+    size_t window;       /* buckets per window */
+    size_t stride;       /* the model's gap */
+    size_t features;     /* N + 1 */
+    double threshold;
+    double broken_cell_level;
+    double bucket_seconds;
+    int64_t bucket_us;   /* > 0: time buckets */
+    size_t bucket_lines; /* > 0: line buckets */
+    int per_host;
+
+    char errmsg[512];
+};
+
+/* DeepLog's logits for `rows` windows of h keys (x, row-major) into batch->logits; the batch
+ * buffers must hold them (ae_deeplog_batch_reserve).
+ * @return AE_OK, AE_ERR_ONNXRUNTIME or AE_ERR_NO_MEMORY with the detail in model->errmsg. */
+ae_status ae_deeplog_batch_run(ae_model *model, ae_deeplog_batch *batch, size_t rows);
+
+/* Grow a batch's buffers to `rows` rows (and make its bound run).
+ * @return AE_OK or AE_ERR_NO_MEMORY / AE_ERR_INVALID_ARGUMENT with model->errmsg set. */
+ae_status ae_deeplog_batch_reserve(ae_model *model, ae_deeplog_batch *batch, size_t rows);
+
+/* @return nothing; frees the buffers and the bound run (before the model's session). */
+void ae_deeplog_batch_free(ae_deeplog_batch *batch);
+
+/* The rank (classes with a strictly larger logit) and softmax probability of `key` among
+ * `classes` logits. @return nothing. */
+void ae_deeplog_judge(const float *logits, size_t classes, size_t key, int64_t *rank,
+                      float *probability);
+
+/* MSCRED's anomaly_score of `n` windows through `run`.
+ * @return AE_OK or AE_ERR_ONNXRUNTIME / AE_ERR_NO_MEMORY with model->errmsg set. */
+ae_status ae_mscred_run(ae_model *model, ae_bound_run *run, const float *counts, size_t n,
+                        float *scores);
+
+/* A bound run of the model's MSCRED (anomaly_score only).
+ * @return AE_OK and *out, or an error with model->errmsg set. */
+ae_status ae_mscred_bind(ae_model *model, ae_bound_run **out);
+
+#endif /* ALOG_EDGE_MODEL_IMPL_H */

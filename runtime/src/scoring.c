@@ -1,0 +1,209 @@
+/*
+ * scoring.c - running the models: DeepLog's rule on key windows (evaluate.deeplog_verdicts) and
+ * MSCRED's anomaly score on count windows, through bound runs that allocate nothing per call.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model_impl.h"
+
+/* MSCRED windows per onnxruntime call in ae_mscred_score: its intermediate tensors are large,
+ * so a bigger batch costs memory and gains little (see detector.c). */
+#define AE_MSCRED_BATCH 1
+
+const char *ae_reason_name(ae_reason reason)
+{
+    switch (reason) {
+    case AE_REASON_NONE: return "";
+    case AE_REASON_UNSEEN: return "unseen";
+    case AE_REASON_TOP_K: return "top_k";
+    case AE_REASON_SCORE: return "score";
+    }
+    return "";
+}
+
+void ae_deeplog_judge(const float *logits, size_t classes, size_t key, int64_t *rank,
+                      float *probability)
+{
+    float target = logits[key], max = logits[0];
+    int64_t above = 0;
+    for (size_t c = 0; c < classes; c++) {
+        above += logits[c] > target;
+        if (logits[c] > max)
+            max = logits[c];
+    }
+    double sum = 0;
+    for (size_t c = 0; c < classes; c++)
+        sum += exp((double)logits[c] - max);
+    *rank = above;
+    *probability = (float)(exp((double)target - max) / sum);
+}
+
+void ae_deeplog_batch_free(ae_deeplog_batch *b)
+{
+    if (b == NULL)
+        return;
+    ae_bound_run_free(b->run);
+    free(b->x);
+    free(b->logits);
+    memset(b, 0, sizeof *b);
+}
+
+ae_status ae_deeplog_batch_reserve(ae_model *m, ae_deeplog_batch *b, size_t rows)
+{
+    if (b->run == NULL) {
+        const char *outputs[] = {AE_DEEPLOG_OUTPUT};
+        ae_status status = ae_bound_run_new(m->deeplog, AE_DEEPLOG_INPUT, outputs, 1, &b->run,
+                                            m->errmsg, sizeof m->errmsg);
+        if (status != AE_OK)
+            return status;
+    }
+    if (rows <= b->cap_rows)
+        return AE_OK;
+    size_t classes = m->n + 1;
+    if (rows > SIZE_MAX / sizeof(float) / classes / 2 || rows > SIZE_MAX / sizeof(int64_t) / m->h)
+        return ae_fail(AE_ERR_NO_MEMORY, m->errmsg, sizeof m->errmsg, "batch too large");
+    int64_t *x = realloc(b->x, rows * m->h * sizeof *x);
+    if (x != NULL)
+        b->x = x;
+    float *logits = x != NULL ? realloc(b->logits, rows * classes * sizeof *logits) : NULL;
+    if (logits == NULL)
+        return ae_fail(AE_ERR_NO_MEMORY, m->errmsg, sizeof m->errmsg, "out of memory");
+    b->logits = logits;
+    b->cap_rows = rows;
+    return AE_OK;
+}
+
+ae_status ae_deeplog_batch_run(ae_model *m, ae_deeplog_batch *b, size_t rows)
+{
+    ae_tensor in, out;
+    memset(&in, 0, sizeof in);
+    memset(&out, 0, sizeof out);
+    in.dtype = AE_DTYPE_INT64;
+    in.rank = 2;
+    in.dims[0] = (int64_t)rows;
+    in.dims[1] = (int64_t)m->h;
+    in.data = b->x;
+    in.size = b->cap_rows * m->h * sizeof *b->x;
+    out.dtype = AE_DTYPE_FLOAT32;
+    out.rank = 2;
+    out.dims[0] = (int64_t)rows;
+    out.dims[1] = (int64_t)(m->n + 1);
+    out.data = b->logits;
+    out.size = b->cap_rows * (m->n + 1) * sizeof *b->logits;
+    ae_status status = ae_bound_run_exec(b->run, &in, &out);
+    if (status != AE_OK)
+        ae_fail(status, m->errmsg, sizeof m->errmsg, "deeplog.onnx: %s",
+                ae_session_errmsg(m->deeplog));
+    return status;
+}
+
+ae_status ae_deeplog_score(ae_model *m, const size_t *keys, size_t n, size_t batch_size,
+                           ae_key_verdict *out)
+{
+    if (m == NULL)
+        return AE_ERR_INVALID_ARGUMENT;
+    m->errmsg[0] = '\0';
+    if (m->deeplog == NULL)
+        return ae_fail(AE_ERR_INVALID_ARGUMENT, m->errmsg, sizeof m->errmsg,
+                       "the model directory has no DeepLog model loaded");
+    if (n > 0 && (keys == NULL || out == NULL))
+        return ae_fail(AE_ERR_INVALID_ARGUMENT, m->errmsg, sizeof m->errmsg,
+                       "keys or out is NULL");
+    for (size_t i = 0; i < n; i++)
+        if (keys[i] > m->n)
+            return ae_fail(AE_ERR_INVALID_ARGUMENT, m->errmsg, sizeof m->errmsg,
+                           "keys[%zu] is %zu, above the unknown key %zu", i, keys[i], m->n);
+    for (size_t i = 0; i < n; i++) {
+        int unseen = keys[i] == m->n || !m->seen[keys[i]];
+        out[i].anomalous = unseen;
+        out[i].reason = unseen ? AE_REASON_UNSEEN : AE_REASON_NONE;
+        out[i].rank = -1;
+        out[i].probability = NAN;
+    }
+    if (n <= m->h)
+        return AE_OK;
+    size_t windows = n - m->h;
+    if (batch_size == 0)
+        batch_size = 256;
+    size_t rows = windows < batch_size ? windows : batch_size;
+    ae_status status = ae_deeplog_batch_reserve(m, &m->batch, rows);
+    if (status != AE_OK)
+        return status;
+    size_t classes = m->n + 1;
+    for (size_t first = 0; first < windows; first += rows) {
+        size_t count = windows - first < rows ? windows - first : rows;
+        for (size_t r = 0; r < count; r++)
+            for (size_t j = 0; j < m->h; j++)
+                m->batch.x[r * m->h + j] = (int64_t)keys[first + r + j];
+        if ((status = ae_deeplog_batch_run(m, &m->batch, count)) != AE_OK)
+            return status;
+        for (size_t r = 0; r < count; r++) {
+            ae_key_verdict *v = &out[first + r + m->h];
+            ae_deeplog_judge(m->batch.logits + r * classes, classes, keys[first + r + m->h],
+                             &v->rank, &v->probability);
+            if (!v->anomalous && v->rank >= m->top_k) {
+                v->anomalous = 1;
+                v->reason = AE_REASON_TOP_K;
+            }
+        }
+    }
+    return AE_OK;
+}
+
+ae_status ae_mscred_bind(ae_model *m, ae_bound_run **out)
+{
+    const char *outputs[] = {AE_MSCRED_OUTPUT};
+    return ae_bound_run_new(m->mscred, AE_MSCRED_INPUT, outputs, 1, out, m->errmsg,
+                            sizeof m->errmsg);
+}
+
+ae_status ae_mscred_run(ae_model *m, ae_bound_run *run, const float *counts, size_t n,
+                        float *scores)
+{
+    ae_tensor in, out;
+    memset(&in, 0, sizeof in);
+    memset(&out, 0, sizeof out);
+    size_t cells = m->window * m->features;
+    in.dtype = AE_DTYPE_FLOAT32;
+    in.rank = 4;
+    in.dims[0] = (int64_t)n;
+    in.dims[1] = 1;
+    in.dims[2] = (int64_t)m->window;
+    in.dims[3] = (int64_t)m->features;
+    in.data = (void *)(uintptr_t)counts; /* onnxruntime only reads its inputs */
+    in.size = n * cells * sizeof *counts;
+    out.dtype = AE_DTYPE_FLOAT32;
+    out.rank = 1;
+    out.dims[0] = (int64_t)n;
+    out.data = scores;
+    out.size = n * sizeof *scores;
+    ae_status status = ae_bound_run_exec(run, &in, &out);
+    if (status != AE_OK)
+        ae_fail(status, m->errmsg, sizeof m->errmsg, "mscred.onnx: %s",
+                ae_session_errmsg(m->mscred));
+    return status;
+}
+
+ae_status ae_mscred_score(ae_model *m, const float *counts, size_t n, float *scores)
+{
+    if (m == NULL)
+        return AE_ERR_INVALID_ARGUMENT;
+    m->errmsg[0] = '\0';
+    if (m->mscred == NULL)
+        return ae_fail(AE_ERR_INVALID_ARGUMENT, m->errmsg, sizeof m->errmsg,
+                       "the model directory has no MSCRED model loaded");
+    if (n > 0 && (counts == NULL || scores == NULL))
+        return ae_fail(AE_ERR_INVALID_ARGUMENT, m->errmsg, sizeof m->errmsg,
+                       "counts or scores is NULL");
+    ae_status status = AE_OK;
+    if (n > 0 && m->mscred_run == NULL)
+        status = ae_mscred_bind(m, &m->mscred_run);
+    size_t cells = m->window * m->features;
+    for (size_t first = 0; first < n && status == AE_OK; first += AE_MSCRED_BATCH) {
+        size_t count = n - first < AE_MSCRED_BATCH ? n - first : AE_MSCRED_BATCH;
+        status = ae_mscred_run(m, m->mscred_run, counts + first * cells, count, scores + first);
+    }
+    return status;
+}
