@@ -333,3 +333,16 @@ def fuzz(c, seconds=60):
     for name in native.FUZZERS:
         run = native.run_fuzzer(REPO, name, int(seconds))
         print(f"{name}: {run.runs} inputs in {run.seconds:.0f}s, {run.new_units} new corpus units, no crash")
+
+
+@task(help={"workspace": W, "batch": "DeepLog windows per onnxruntime call", "seconds": "time per figure",
+            "json": "JSON lines out"})
+@user_errors
+def bench(c, workspace="workspace", batch=256, seconds=2.0, json_=False):
+    """C runtime vs Python pipeline on HDFS_2k and the demo log: throughput, latency, RSS, load time."""
+    from alog_edge import bench as b, native
+    binary = native.build_runtime(REPO, "x86_64") / "bin" / "alog-edge"
+    cases = [b.prepare_hdfs(ws(workspace) / "bench" / "hdfs", REPO.parent / "shared" / "datasets"),
+             b.demo_case(ws(workspace) / "demo")]
+    rows = b.bench_all(binary, cases, int(batch), float(seconds))
+    print("\n".join(json.dumps(r) for r in rows) if json_ else b.format_rows(rows))

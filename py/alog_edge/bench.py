@@ -1,0 +1,244 @@
+"""`invoke bench`: the C runtime (`alog-edge bench --json`) beside the Python pipeline (Drain3 match +
+Python onnxruntime) on the same model directory and log, one core each, with the ratios.
+
+Each side runs in its own process so that its load time and peak RSS are its own. The Python side
+measures the same things the C side does: load (parser + onnxruntime sessions), Drain3's masked
+match per line, DeepLog windows/s at the same batch size, and per-line latency in follow mode
+(match + one onnxruntime call per key).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import AlogError
+
+LOG = __name__
+
+
+def _ort_session(path: Path, threads: int) -> Any:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def _rss_kb(field: str) -> int:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def python_figures(model_dir: Path, log: Path, batch: int = 256, seconds: float = 2.0,
+                   threads: int = 1) -> dict[str, Any]:
+    """The Python pipeline's figures on one log (run in a process of its own)."""
+    from . import logformat, parse
+    from .fileio import read_json
+    from .vocab import load_c_form
+
+    started = time.perf_counter()
+    parser = parse.load_parser(model_dir / "parser.json")
+    fmt = parse.format_from_parser(parser)
+    miner = parse.matcher_from_parser(parser, model_dir / "parser.json")
+    voc = load_c_form(model_dir / "vocab.json")
+    sessions = {kind: _ort_session(model_dir / f"{kind}.onnx", threads)
+                for kind in ("deeplog", "mscred") if (model_dir / f"{kind}.onnx").exists()}
+    load_ms = (time.perf_counter() - started) * 1e3
+    rss_load = _rss_kb("VmRSS")
+
+    regex = __import__("re").compile(fmt.regex)
+    lines = [text for _, text in logformat.read_lines(log) if text.strip()]
+    templates = {int(t["cluster_id"]): t["template"] for t in parser["templates"]}
+
+    def key_of(text: str) -> int:
+        m = regex.match(text)
+        content = m.group("Content") if m else text
+        cluster = miner.match(content, full_search_strategy=parse.MATCH_STRATEGY)
+        return voc.key(templates[cluster.cluster_id] if cluster is not None else content)
+
+    # Drain3's masked match per line, no cache (the C matcher has none either)
+    matched, t0 = 0, time.perf_counter()
+    while True:
+        keys = [key_of(text) for text in lines]
+        matched += len(lines)
+        elapsed = time.perf_counter() - t0
+        if elapsed >= seconds:
+            break
+    out: dict[str, Any] = {"lines": len(lines), "load_ms": round(load_ms, 3),
+                           "match_lines_per_s": round(matched / elapsed), "rss_after_load_kb": rss_load}
+    if "deeplog" in sessions:
+        sess = sessions["deeplog"]
+        h = int(read_json(model_dir / "deeplog.onnx.meta.json")["seq_len"])
+        arr = np.asarray(keys, np.int64)
+        x = np.lib.stride_tricks.sliding_window_view(arr, h)[:-1] if len(arr) > h else arr[:0].reshape(0, h)
+        x = np.ascontiguousarray(x)
+        windows, t0 = 0, time.perf_counter()
+        while len(x):
+            for i in range(0, len(x), batch):
+                sess.run(None, {"input_sequence": x[i:i + batch]})
+            windows += len(x)
+            elapsed = time.perf_counter() - t0
+            if elapsed >= seconds:
+                break
+        out["deeplog_windows_per_s"] = round(windows / elapsed) if len(x) else 0
+        # follow mode: each line matched, then one call for its window
+        lat = []
+        for i, text in enumerate(lines[:20000]):
+            s = time.perf_counter()
+            key_of(text)
+            if i >= h:
+                sess.run(None, {"input_sequence": arr[None, i - h:i]})
+            lat.append((time.perf_counter() - s) * 1e6)
+        lat_arr = np.sort(np.asarray(lat))
+        out["follow_p50_us"] = round(float(lat_arr[len(lat_arr) // 2]), 2)
+        out["follow_p99_us"] = round(float(lat_arr[int((len(lat_arr) - 1) * 0.99)]), 2)
+    if "mscred" in sessions:
+        meta = read_json(model_dir / "mscred.onnx.meta.json")
+        cells = int(meta["window_size"]) * int(meta["feature_dim"])
+        window = (np.arange(cells) % 7 == 0).astype(np.float32).reshape(1, 1, int(meta["window_size"]), -1)
+        n, t0 = 0, time.perf_counter()
+        while True:
+            sessions["mscred"].run(None, {"input_features": window})
+            n += 1
+            elapsed = time.perf_counter() - t0
+            if elapsed >= seconds / 4:
+                break
+        out["mscred_window_ms"] = round(elapsed / n * 1e3, 3)
+    out["peak_rss_kb"] = max(_rss_kb("VmHWM"), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+    return out
+
+
+@dataclass
+class BenchCase:
+    name: str
+    model_dir: Path
+    log: Path
+
+
+def run_c(binary: Path, case: BenchCase, batch: int, seconds: float) -> dict[str, Any]:
+    cmd = [str(binary), "bench", "--json", "--batch", str(batch), "--seconds", str(seconds),
+           str(case.model_dir), str(case.log)]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise AlogError(case.model_dir, f"alog-edge bench failed: {proc.stderr.strip()[:300]}")
+    return json.loads(proc.stdout)
+
+
+def run_python(case: BenchCase, batch: int, seconds: float) -> dict[str, Any]:
+    cmd = [sys.executable, "-m", "alog_edge.bench", str(case.model_dir), str(case.log),
+           "--batch", str(batch), "--seconds", str(seconds)]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise AlogError(case.model_dir, f"the Python benchmark failed: {proc.stderr.strip()[-300:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+ROWS = [  # (label, C field, Python field, unit, higher is better)
+    ("load", "load_ms", "load_ms", "ms", False),
+    ("load to first verdict", "first_verdict_ms", None, "ms", False),
+    ("match", "match_lines_per_s", "match_lines_per_s", "lines/s", True),
+    ("match + DeepLog", "deeplog_lines_per_s", None, "lines/s", True),
+    ("match + both models", "both_lines_per_s", None, "lines/s", True),
+    ("DeepLog windows", "deeplog_windows_per_s", "deeplog_windows_per_s", "windows/s", True),
+    ("MSCRED one window", "mscred_window_ms", "mscred_window_ms", "ms", False),
+    ("follow p50 per line", "follow_p50_us", "follow_p50_us", "us", False),
+    ("follow p99 per line", "follow_p99_us", "follow_p99_us", "us", False),
+    ("RSS after load", "rss_after_load_kb", "rss_after_load_kb", "kB", False),
+    ("peak RSS", "peak_rss_kb", "peak_rss_kb", "kB", False),
+]
+
+
+def compare(name: str, c: dict[str, Any], py: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per figure: C, Python, and how many times better C is."""
+    rows = []
+    for label, c_key, py_key, unit, higher in ROWS:
+        cv = c.get(c_key)
+        if cv is None or (isinstance(cv, (int, float)) and cv <= 0 and c_key != "first_verdict_ms"):
+            continue
+        pv = py.get(py_key) if py_key else None
+        ratio = None
+        if pv:
+            ratio = round(cv / pv if higher else pv / cv, 2)
+        rows.append({"case": name, "figure": label, "unit": unit, "c": cv, "python": pv, "c_advantage": ratio})
+    return rows
+
+
+def format_rows(rows: list[dict[str, Any]]) -> str:
+    def num(v: Any) -> str:
+        if v is None:
+            return "-"
+        return f"{v:,.0f}" if abs(v) >= 100 else f"{v:.2f}"
+
+    out = [f"{'case':8} {'figure':24} {'unit':10} {'C':>12} {'Python':>12} {'C better by':>12}"]
+    for r in rows:
+        adv = f"{r['c_advantage']:.2f}x" if r["c_advantage"] is not None else "-"
+        out.append(f"{r['case']:8} {r['figure']:24} {r['unit']:10} {num(r['c']):>12} {num(r['python']):>12} {adv:>12}")
+    return "\n".join(out)
+
+
+def prepare_hdfs(workdir: Path, datasets: Path) -> BenchCase:
+    """A DeepLog model directory for LogHub's HDFS_2k (parsed, trained briefly, converted), made once."""
+    from . import dataset, export, logformat, parse, train, vocab
+    from .models.deeplog import DeepLogConfig
+
+    log = datasets / "loghub-2k" / "HDFS" / "HDFS_2k.log"
+    model_dir = workdir / "models"
+    if not (model_dir / "deeplog.onnx").exists():
+        parse.parse([log], logformat.PRESETS["hdfs"], workdir)
+        dataset.build_deeplog_inputs(workdir)
+        voc = vocab.load(workdir / "vocab.json")
+        train.train_deeplog(workdir / "sequences.parquet", voc, workdir / "deeplog.pth",
+                            DeepLogConfig(voc.num_classes), train.TrainConfig(epochs=5, seed=7))
+        export.convert(export.ConvertRequest(vocab=workdir / "vocab.json", parser=workdir / "parser.json",
+                                             output_dir=model_dir, deeplog_model=workdir / "deeplog.pth",
+                                             sequences=workdir / "sequences.parquet"))
+    return BenchCase("HDFS_2k", model_dir, log)
+
+
+def demo_case(demo_dir: Path) -> BenchCase:
+    model_dir, log = demo_dir / "models" / "onnx", demo_dir / "data" / "test.log"
+    if not (model_dir / "deeplog.onnx").exists() or not log.exists():
+        raise AlogError(model_dir, "no demo models: run `invoke demo` first")
+    return BenchCase("demo", model_dir, log)
+
+
+def bench_all(binary: Path, cases: list[BenchCase], batch: int = 256, seconds: float = 2.0) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for case in cases:
+        rows += compare(case.name, run_c(binary, case, batch, seconds), run_python(case, batch, seconds))
+    return rows
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(prog="python -m alog_edge.bench",
+                                 description="The Python pipeline's figures as one JSON line.")
+    ap.add_argument("model_dir", type=Path)
+    ap.add_argument("log", type=Path)
+    ap.add_argument("--batch", type=int, default=256)
+    ap.add_argument("--seconds", type=float, default=2.0)
+    args = ap.parse_args(argv)
+    try:
+        print(json.dumps(python_figures(args.model_dir, args.log, args.batch, args.seconds)))
+    except AlogError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

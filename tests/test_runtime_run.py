@@ -1,0 +1,305 @@
+"""The C runtime's detection against the Python side on real data: `alog-edge score` on the HDFS
+sessions, `alog-edge run` on HDFS_2k with both models, follow mode through rotation and
+truncation, selftest, and bad input. Every verdict is compared, none sampled."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from alog_edge import counts, dataset, evaluate, export, logformat, native, parse, runtime, train, vocab
+from alog_edge.models.deeplog import DeepLogConfig
+from alog_edge.models.mscred import MSCREDConfig
+from conftest import REPO
+
+HDFS_SESSIONS_SCORED = 10 ** 6  # every session of hdfs_train (4855), each one compared
+AARCH64_SESSIONS = 120       # under qemu onnxruntime is ~50x slower
+
+
+@pytest.fixture(scope="module")
+def binary() -> Path:
+    return native.build_runtime(REPO, "x86_64") / "bin" / "alog-edge"
+
+
+@pytest.fixture(scope="module")
+def hdfs(tmp_path_factory, datasets):
+    """A model directory with both models on real HDFS data: DeepLog on the HDFS sessions, the HDFS_2k
+    log keyed by the sessions' templates, MSCRED on its counts (10-minute buckets, whole stream)."""
+    ws = tmp_path_factory.mktemp("hdfs")
+    sessions = datasets / "hdfs-sessions"
+    dataset.build_deeplog_inputs(ws, sessions_file=sessions / "hdfs_train",
+                                 templates_file=sessions / "HDFS_templates.csv")
+    voc = vocab.load(ws / "vocab.json")
+    train.train_deeplog(ws / "sequences.parquet", voc, ws / "deeplog.pth", DeepLogConfig(voc.num_classes),
+                        train.TrainConfig(epochs=2, seed=3, threads=1))
+    log = datasets / "loghub-2k" / "HDFS" / "HDFS_2k.log"
+    parse.parse([log], logformat.PRESETS["hdfs"], ws, template_file=sessions / "HDFS_templates.csv")
+    spec = counts.CountSpec(bucket_seconds=600.0, per_host=False)
+    counts.save(counts.count_series(pd.read_parquet(ws / "parsed.parquet"), voc, spec), spec, voc,
+                ws / "counts.parquet")
+    train.train_mscred(ws / "counts.parquet", voc, ws / "mscred.pth", MSCREDConfig(voc.num_classes),
+                       train.TrainConfig(epochs=1, seed=2, threads=1), stride=30)
+    model_dir = ws / "models"
+    export.convert(export.ConvertRequest(vocab=ws / "vocab.json", parser=ws / "parser.json", output_dir=model_dir,
+                                         deeplog_model=ws / "deeplog.pth", mscred_model=ws / "mscred.pth",
+                                         sequences=ws / "sequences.parquet", counts=ws / "counts.parquet"))
+    return ws, model_dir, log, voc
+
+
+def run(binary: Path, *args: str, stdin: bytes | None = None, qemu: list[str] | None = None,
+        timeout: float = 600) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run([*(qemu or []), str(binary), *args], input=stdin, capture_output=True, timeout=timeout)
+
+
+def jsonl(data: bytes) -> list[dict]:
+    return [json.loads(line) for line in data.decode().splitlines()]
+
+
+# --- score: DeepLog on index sequences ------------------------------------------------------
+
+def hdfs_subset(tmp_path: Path, datasets: Path, n: int) -> Path:
+    lines = (datasets / "hdfs-sessions" / "hdfs_train").read_text().splitlines()[:n]
+    out = tmp_path / "sessions"
+    out.write_text("\n".join(lines) + "\n")
+    return out
+
+
+def python_score(model_dir: Path, sessions_file: Path, templates: Path, voc) -> tuple[pd.DataFrame, list]:
+    seqs = dataset.read_hdfs_sessions(sessions_file, parse.read_template_file(templates), voc)
+    meta = json.loads((model_dir / "deeplog.onnx.meta.json").read_text())
+    verdicts = evaluate.deeplog_verdicts(export.OnnxDeepLog(model_dir), [list(k) for k in seqs["keys"]],
+                                         top_k=meta["top_k"], window=meta["seq_len"],
+                                         seen_keys=set(meta["seen_keys"]), unk_index=meta["unk_index"])
+    return seqs, verdicts
+
+
+def assert_score_parity(c_out: list[dict], seqs: pd.DataFrame, verdicts: list, tolerance: float) -> float:
+    assert len(c_out) == len(seqs)
+    worst = 0.0
+    for got, name, keys, want in zip(c_out, seqs["session"], seqs["keys"], verdicts):
+        assert got["session"] == name and got["keys"] == len(keys)
+        assert got["anomalous"] == bool(want.anomalous.any()), name
+        assert got["anomalies"] == int(want.anomalous.sum()), name
+        assert got["reason"] == list(want.reason), name
+        assert got["rank"] == [None if r < 0 else int(r) for r in want.rank], name
+        probs = np.array([np.nan if p is None else p for p in got["probability"]], float)
+        assert np.array_equal(np.isnan(probs), np.isnan(want.probability)), name
+        if len(probs) and not np.isnan(probs).all():
+            worst = max(worst, float(np.nanmax(np.abs(probs - want.probability))))
+    assert worst <= tolerance
+    return worst
+
+
+def test_score_gives_the_python_verdict_and_probabilities_for_every_hdfs_session(binary, hdfs, datasets, tmp_path):
+    _, model_dir, _, voc = hdfs
+    templates = datasets / "hdfs-sessions" / "HDFS_templates.csv"
+    subset = hdfs_subset(tmp_path, datasets, HDFS_SESSIONS_SCORED)
+    proc = run(binary, "score", "--detail", "--templates", str(templates), str(model_dir), str(subset))
+    assert proc.returncode == 0, proc.stderr.decode()
+    seqs, verdicts = python_score(model_dir, subset, templates, voc)
+    worst = assert_score_parity(jsonl(proc.stdout), seqs, verdicts, 1e-5)
+    print(f"\n{len(seqs)} sessions, {sum(len(k) for k in seqs['keys'])} keys: same verdicts, "
+          f"largest probability difference {worst:.2e}")
+    assert sum(v.anomalous.any() for v in verdicts) > 0  # the comparison covers flagged sessions too
+
+
+def test_score_under_qemu_gives_the_same_verdicts_on_aarch64(hdfs, datasets, tmp_path):
+    _, model_dir, _, voc = hdfs
+    prefix = native.build_runtime(REPO, "aarch64")
+    templates = datasets / "hdfs-sessions" / "HDFS_templates.csv"
+    subset = hdfs_subset(tmp_path, datasets, AARCH64_SESSIONS)
+    proc = run(prefix / "bin" / "alog-edge", "score", "--detail", "--templates", str(templates), str(model_dir),
+               str(subset), qemu=native.qemu_command(REPO), timeout=900)
+    assert proc.returncode == 0, proc.stderr.decode()
+    seqs, verdicts = python_score(model_dir, subset, templates, voc)
+    assert_score_parity(jsonl(proc.stdout), seqs, verdicts, 1e-4)
+
+
+def test_score_refuses_an_event_id_outside_the_templates_naming_the_line(binary, hdfs, datasets, tmp_path):
+    _, model_dir, _, _ = hdfs
+    bad = tmp_path / "bad"
+    bad.write_text("blk_1,5 5 22\nblk_2,5 999 3\n")
+    proc = run(binary, "score", "--templates", str(datasets / "hdfs-sessions" / "HDFS_templates.csv"),
+               str(model_dir), str(bad))
+    assert proc.returncode == 1 and proc.stdout == b""
+    err = proc.stderr.decode().strip()
+    assert err.startswith(f"error: {bad}") and "line 2" in err and "999" in err and len(err.splitlines()) == 1
+
+
+# --- run: raw lines, both models ------------------------------------------------------------
+
+def test_run_reports_every_verdict_python_onnxruntime_gives_on_hdfs_2k(binary, hdfs):
+    _, model_dir, log, voc = hdfs
+    c = runtime.run_c(binary, model_dir, log)
+    py = runtime.run_python(model_dir, parse.match([log], model_dir / "parser.json"), voc)
+    result = runtime.compare(py, c)
+    print("\n" + json.dumps(result))
+    assert result["same"], result
+    assert result["keys"] >= 2000 and result["windows"] > 0
+    assert py.keys["anomalous"].any() and not py.keys["anomalous"].all()
+
+
+def test_run_prints_only_anomalies_by_default_with_their_raw_line(binary, hdfs):
+    _, model_dir, log, _ = hdfs
+    proc = run(binary, "run", str(model_dir), str(log))
+    assert proc.returncode == 0, proc.stderr.decode()
+    events = jsonl(proc.stdout)
+    assert events and all(e["anomalous"] for e in events)
+    raw = log.read_text().splitlines()
+    for e in (e for e in events if e["model"] == "deeplog"):
+        assert e["line"] == raw[e["line_no"] - 1] and e["reason"] in ("unseen", "top_k")
+    assert "lines" in proc.stderr.decode()
+
+
+def test_batched_and_one_key_at_a_time_runs_agree(binary, hdfs):
+    _, model_dir, log, _ = hdfs
+    batched = runtime.run_c(binary, model_dir, log, "--batch", "512")
+    single = runtime.run_c(binary, model_dir, log, "--batch", "1")
+    assert runtime.compare(batched, single)["same"]
+
+
+def test_run_under_qemu_gives_the_same_verdicts_on_aarch64(hdfs, tmp_path):
+    _, model_dir, log, voc = hdfs
+    part = tmp_path / "part.log"
+    part.write_text("".join(log.read_text().splitlines(keepends=True)[:400]))
+    prefix = native.build_runtime(REPO, "aarch64")
+    proc = run(prefix / "bin" / "alog-edge", "run", "--all", "--no-mscred", str(model_dir), str(part),
+               qemu=native.qemu_command(REPO), timeout=900)
+    assert proc.returncode == 0, proc.stderr.decode()
+    got = {(e["session"], e["line_no"]): e for e in jsonl(proc.stdout)}
+    py = runtime.run_python(model_dir, parse.match([part], model_dir / "parser.json"), voc, mscred=False).keys
+    assert len(got) == len(py)
+    for row in py.itertuples():
+        e = got[(row.session, row.line_no)]
+        assert e["anomalous"] == bool(row.anomalous) and e["reason"] == row.reason
+        if not np.isnan(row.probability):
+            assert abs(e["probability"] - row.probability) <= 1e-4
+
+
+# --- follow mode ----------------------------------------------------------------------------
+
+def test_follow_judges_every_line_once_through_rotation_and_truncation(binary, hdfs, tmp_path):
+    _, model_dir, log, _ = hdfs
+    lines = log.read_text().splitlines(keepends=True)[:600]
+    path = tmp_path / "live.log"
+    path.write_text("".join(lines[:200]))
+    proc = subprocess.Popen([str(binary), "run", "--follow", "--all", "--no-mscred", "--max-idle", "3",
+                             str(model_dir), str(path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        time.sleep(0.8)
+        with path.open("a") as f:                      # grows
+            f.write("".join(lines[200:300]))
+        time.sleep(0.8)
+        os.rename(path, tmp_path / "live.log.1")       # rotated: a new file under the same name
+        path.write_text("".join(lines[300:450]))
+        time.sleep(0.8)
+        path.write_text("".join(lines[450:600]))       # truncated and rewritten in place
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err.decode()
+    judged = [e for e in jsonl(out) if e["model"] == "deeplog"]
+    texts = [e["line"] for e in judged]
+    # every written line was judged (a line naming several blocks once per block), none twice
+    want = [ln.rstrip("\n") for ln in lines]
+    assert sorted(set(texts)) == sorted(set(want))
+    per_text = pd.Series(texts).value_counts()
+    blocks = {ln.rstrip("\n"): max(1, len(set(__import__("re").findall(r"blk_-?\d+", ln)))) for ln in lines}
+    assert all(per_text[t] == blocks[t] for t in per_text.index)
+
+
+def test_follow_stops_by_itself_after_max_idle(binary, hdfs, tmp_path):
+    _, model_dir, log, _ = hdfs
+    path = tmp_path / "quiet.log"
+    shutil.copy(log, path)
+    started = time.monotonic()
+    proc = run(binary, "run", "--follow", "--max-idle", "1", str(model_dir), str(path), timeout=60)
+    assert proc.returncode == 0 and time.monotonic() - started < 30
+
+
+# --- selftest -------------------------------------------------------------------------------
+
+def test_selftest_passes_on_the_converted_models_and_fails_on_a_changed_output(binary, hdfs, tmp_path):
+    _, model_dir, _, _ = hdfs
+    proc = run(binary, "selftest", str(model_dir))
+    assert proc.returncode == 0, proc.stderr.decode()
+    cases = jsonl(proc.stdout)
+    assert len(cases) >= 4 and all(c["pass"] for c in cases)
+    assert {c["case"].split(":")[0] for c in cases} == {"deeplog.onnx", "mscred.onnx"}
+    changed = tmp_path / "changed"
+    shutil.copytree(model_dir, changed)
+    golden = json.loads((changed / "golden.json").read_text())
+    out = next(iter(golden["cases"][0]["outputs"].values()))
+    out["data"][0] += 0.01
+    (changed / "golden.json").write_text(json.dumps(golden))
+    proc = run(binary, "selftest", str(changed))
+    assert proc.returncode == 4
+    assert [c["pass"] for c in jsonl(proc.stdout)].count(False) == 1
+
+
+# --- bad input ------------------------------------------------------------------------------
+
+def broken_copy(model_dir: Path, tmp_path: Path, name: str, content: bytes | None) -> Path:
+    out = tmp_path / "broken"
+    shutil.copytree(model_dir, out)
+    if content is None:
+        (out / name).unlink()
+    else:
+        (out / name).write_bytes(content)
+    return out
+
+
+@pytest.mark.parametrize("name, content, says", [
+    ("deeplog.onnx", b"", "deeplog.onnx"),
+    ("mscred.onnx", None, "mscred.onnx"),  # its meta.json stays: a model went missing
+    ("vocab.json", b'{"Receiving block <*>": 0}', "vocab.json"),
+    ("vocab.json", b'{"0": "a", "2": "b"}', "vocab.json"),
+    ("parser.json", b'{"format_version": 1,', "parser.json"),
+    ("deeplog.onnx.meta.json", b'{"model_type": "deeplog"', "deeplog.onnx.meta.json"),
+])
+def test_run_refuses_a_broken_model_directory_with_one_line(binary, hdfs, tmp_path, name, content, says):
+    _, model_dir, log, _ = hdfs
+    if name == "deeplog.onnx":  # truncated, not empty
+        content = (model_dir / name).read_bytes()[:1000]
+    broken = broken_copy(model_dir, tmp_path, name, content)
+    proc = run(binary, "run", str(broken), str(log), timeout=60)
+    err = proc.stderr.decode().strip()
+    assert proc.returncode == 1 and proc.stdout == b"", err
+    assert len(err.splitlines()) == 1 and err.startswith("error: ") and says in err
+
+
+def test_run_refuses_a_vocab_that_does_not_fit_the_models(binary, hdfs, tmp_path):
+    _, model_dir, log, _ = hdfs
+    voc = json.loads((model_dir / "vocab.json").read_text())
+    voc[str(len(voc))] = "one template more"
+    broken = broken_copy(model_dir, tmp_path, "vocab.json", json.dumps(voc).encode())
+    proc = run(binary, "run", str(broken), str(log), timeout=60)
+    err = proc.stderr.decode().strip()
+    assert proc.returncode == 1 and len(err.splitlines()) == 1 and "meta.json" in err, err
+
+
+def test_run_survives_hostile_lines_and_reports_them(binary, hdfs, tmp_path):
+    _, model_dir, log, _ = hdfs
+    good = log.read_bytes().splitlines(keepends=True)[:50]
+    hostile = tmp_path / "hostile.log"
+    hostile.write_bytes(b"".join(good[:20]) + b"x" * (1 << 20) + b"y\n" + b"081109 203615 148 INFO a\x00b\n"
+                        + b"081109 203615 148 INFO \xff\xfe\n" + b"\n" + b"".join(good[20:]))
+    proc = run(binary, "run", "--all", str(model_dir), str(hostile), timeout=60)
+    assert proc.returncode == 3, proc.stderr.decode()
+    judged = {e["line_no"] for e in jsonl(proc.stdout) if e["model"] == "deeplog"}
+    assert {21, 22, 23}.isdisjoint(judged) and len(judged) == 50
+    err = proc.stderr.decode()
+    assert all(f"line {n}" in err for n in (21, 22, 23)), err
+
+
+def test_run_on_empty_input_prints_nothing_and_succeeds(binary, hdfs):
+    _, model_dir, _, _ = hdfs
+    proc = run(binary, "run", str(model_dir), "-", stdin=b"")
+    assert proc.returncode == 0 and proc.stdout == b""
