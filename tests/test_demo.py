@@ -44,3 +44,16 @@ def test_the_exported_models_give_the_torch_verdicts(demo):
     for name in ("deeplog.onnx", "mscred.onnx", "vocab.json", "parser.json", "golden.json"):
         assert (ws / "models" / "onnx" / name).is_file(), name
     assert (ws / "mscred_scores.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_c_runtime_reports_what_python_reports_on_every_line_and_window(demo):
+    _, summary = demo
+    rt = summary["runtime"]
+    print(json.dumps(rt["parity"], indent=1))
+    assert rt["parity"]["same"], rt["parity"]
+    assert rt["parity"]["keys"] > 20000 and rt["parity"]["windows"] > 200
+    py, c = summary["evaluation"], rt["evaluation"]
+    for level in ("session_level", "line_level", "recall_by_kind"):
+        assert c["deeplog"][level] == py["deeplog"][level], level
+    assert c["timeline"]["metrics"] == py["timeline"]["metrics"]
+    assert c["timeline"]["recall_by_kind"] == py["timeline"]["recall_by_kind"]

@@ -10,12 +10,13 @@ from typing import Any, Callable, TypeVar
 import numpy as np
 import torch
 
-from . import counts, dataset, demo_data, evaluate, export, logformat, parse, timeline, train, vocab
+from . import counts, dataset, demo_data, evaluate, export, logformat, native, parse, runtime, timeline, train, vocab
 from .errors import AlogError
 from .models.deeplog import DeepLogConfig
 from .models.mscred import MSCREDConfig
 
 log = logging.getLogger(__name__)
+REPO = Path(__file__).resolve().parents[2]
 T = TypeVar("T")
 
 # Narrow MSCRED levels: the demo has ~120 templates (120x120 signature matrices) and must train in
@@ -98,6 +99,9 @@ def run(workdir: Path, seed: int = 7) -> DemoResult:
         deeplog_model=workdir / "deeplog.pth", mscred_model=workdir / "mscred.pth",
         sequences=workdir / "sequences.parquet", counts=workdir / "counts.parquet")))
     parity = _timed(timings, "onnx verdicts", lambda: onnx_verdicts_match(workdir, model_dir, frame))
+    binary = _timed(timings, "build C runtime", lambda: native.build_runtime(REPO, "x86_64")) / "bin" / "alog-edge"
+    device = _timed(timings, "alog-edge run", lambda: runtime.run_and_compare(
+        binary, model_dir, files.test_log, frame, voc, [files.session_labels, files.line_labels], files.events))
     summary = {"parse": {"lines": parsed.lines, "templates": parsed.clusters,
                          "lines_per_s": round(parsed.lines_per_second)},
                "vocab_size": built.vocab_size, "train_sessions": built.sessions,
@@ -107,11 +111,18 @@ def run(workdir: Path, seed: int = 7) -> DemoResult:
                                 "parameters": ms_trained.parameters, "threshold": ms_trained.threshold,
                                 "broken_cell_level": ms_trained.broken_cell_level},
                "evaluation": result.summary(), "convert_seconds": round(converted.seconds, 2),
-               "onnx": parity, "timings_s": timings}
+               "onnx": parity, "runtime": {"binary": str(binary), "seconds": round(device.seconds, 2),
+                                           "parity": device.parity, "evaluation": device.report.summary()},
+               "timings_s": timings}
     header = (f"demo: {parsed.lines} training lines, {parsed.clusters} templates, {built.sessions} sessions\n"
               f"DeepLog trained in {trained.seconds:.0f}s ({trained.epochs_run} epochs); MSCRED in "
               f"{ms_trained.seconds:.0f}s ({ms_trained.epochs_run} epochs, {ms_trained.parameters} parameters)\n"
               f"held-out part: {files.test_log}; score plot: {workdir / 'mscred_scores.png'}\n\n")
     footer = (f"\n\nONNX models in {model_dir} (converted in {converted.seconds:.1f}s): onnxruntime gives the "
               f"same verdicts as torch on {parity['deeplog_sessions']} sessions and {parity['mscred_windows']} windows")
+    same = device.parity["same"]
+    footer += (f"\n\nC runtime: `{binary} run` on the held-out part took {device.seconds:.1f}s and "
+               + ("gives the same verdict as Python onnxruntime on every line and window:"
+                  if same else "DIFFERS from Python onnxruntime (see the JSON output):")
+               + "\n" + device.report.text())
     return DemoResult(header + result.text() + footer, summary, timings)
