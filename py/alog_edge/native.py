@@ -161,8 +161,10 @@ def build_runtime(repo: Path, target: str, sanitize: bool = False) -> Path:
     return prefix
 
 
-def run_ctest(repo: Path, target: str, sanitize: bool = False, memcheck: bool = False) -> None:
-    """Run the C tests of a build made by build_runtime (aarch64: under qemu; memcheck: valgrind)."""
+def run_ctest(repo: Path, target: str, sanitize: bool = False, memcheck: bool = False,
+              only: str | None = None) -> None:
+    """Run the C tests of a build made by build_runtime (aarch64: under qemu; memcheck: valgrind);
+    `only`: a ctest -R regex of the tests to run."""
     paths = Paths(Path(repo).resolve())
     _check_variant(target, sanitize)
     if memcheck and (target != "x86_64" or sanitize):
@@ -177,6 +179,8 @@ def run_ctest(repo: Path, target: str, sanitize: bool = False, memcheck: bool = 
            "-j", str(os.cpu_count() or 2)]
     if memcheck:
         cmd += ["-T", "memcheck"]
+    if only:
+        cmd += ["-R", only]
     started = time.monotonic()
     log.info("running the C tests of %s%s", _variant(target, sanitize),
              " under valgrind" if memcheck else "")
