@@ -158,31 +158,44 @@ def build_mscred(c, workspace="workspace", parsed=None, vocab=None, bucket_secon
             "gap": "buckets between steps (10)", "channels": "encoder channels per level (default 8,16,32,64; "
             "the paper's 32,64,128,256 costs 16x more)", "epochs": "max epochs", "batch_size": "batch size",
             "lr": "learning rate", "seed": "random seed", "val_split": "share of each series (its end) held out",
-            "patience": "epochs without improvement before stopping", "stride": "buckets between training windows",
-            "cell_quantile": "broken-cell level = this quantile of training residuals",
-            "threshold_factor": "alarm threshold = factor x max validation score (paper: 1.5)",
-            "broken_cell_level": "set the broken-cell level instead", "threshold": "set the alarm threshold instead",
-            "workspace": W})
+            "patience": "epochs without improvement before stopping",
+            "stride": "buckets between training windows (default: gap)",
+            "val_stride": "buckets between validation windows (default: gap/2)",
+            "level_margin": "a cell is broken above margin x its largest training residual ...",
+            "level_floor_quantile": "... and above this quantile of all training residuals (the floor)",
+            "threshold_factor": "alarm threshold = factor x a quantile of the validation scores (paper: 1.5)",
+            "threshold_quantile": "... this quantile (paper: 1.0, the max)",
+            "broken_cell_level": "one broken-cell level for every cell instead (the paper's)",
+            "score_scales": "scales whose broken cells the score counts (default: all)",
+            "threshold": "set the alarm threshold instead", "workspace": W})
 @user_errors
 def train_mscred(c, workspace="workspace", counts=None, vocab=None, out=None, scales="10,30,60", steps=5, gap=10,
-                 channels="8,16,32,64", epochs=20, batch_size=16, lr=1e-3, seed=42, val_split=0.1, patience=3,
-                 stride=5, cell_quantile=0.999, threshold_factor=1.5, broken_cell_level=None, threshold=None):
-    """Train MSCRED on normal count windows; store normalisation, broken-cell level and threshold."""
+                 channels="8,16,32,64", epochs=20, batch_size=16, lr=2e-3, seed=42, val_split=0.2, patience=3,
+                 stride=None, val_stride=None, level_margin=1.0, level_floor_quantile=0.999, threshold_factor=1.5,
+                 threshold_quantile=0.98, broken_cell_level=None, threshold=None, score_scales=None):
+    """Train MSCRED on normal count windows; store normalisation, broken-cell levels and threshold."""
     from alog_edge import train, vocab as v
     from alog_edge.models.mscred import MSCREDConfig
     w = ws(workspace)
     voc = v.load(opt(vocab) or w / "vocab.json")
-    cfg = MSCREDConfig(voc.num_classes, tuple(int(x) for x in str(scales).split(",")), int(steps), int(gap),
-                       tuple(int(x) for x in str(channels).split(",")))
+    try:
+        cfg = MSCREDConfig(voc.num_classes, tuple(int(x) for x in str(scales).split(",")), int(steps), int(gap),
+                           tuple(int(x) for x in str(channels).split(",")),
+                           score_scales=tuple(int(x) for x in str(score_scales).split(",")) if score_scales else None)
+    except ValueError as exc:
+        raise Exit(f"error: {exc}", code=1) from None
     res = train.train_mscred(opt(counts) or w / "counts.parquet", voc, opt(out) or w / "mscred.pth", cfg,
                              train.TrainConfig(int(epochs), int(batch_size), float(lr), int(seed), float(val_split),
                                                int(patience)),
-                             stride=int(stride), cell_quantile=float(cell_quantile),
-                             threshold_factor=float(threshold_factor),
+                             stride=int(stride) if stride else None, val_stride=int(val_stride) if val_stride else None,
+                             level_margin=float(level_margin), level_floor_quantile=float(level_floor_quantile),
+                             threshold_factor=float(threshold_factor), threshold_quantile=float(threshold_quantile),
                              broken_cell_level=float(broken_cell_level) if broken_cell_level else None,
                              threshold=float(threshold) if threshold else None)
+    level = (f"broken-cell levels per cell (floor {res.broken_cell_level:.4g})" if res.per_cell
+             else f"broken-cell level {res.broken_cell_level:.4g}")
     print(f"mscred: {res.epochs_run} epochs in {res.seconds:.0f}s on {res.train_windows} windows, "
-          f"{res.parameters} parameters; broken-cell level {res.broken_cell_level:.4g}, threshold {res.threshold:g}")
+          f"{res.parameters} parameters; {level}, threshold {res.threshold:g}")
 
 
 @task(iterable=["logs", "labels"], help={

@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from alog_edge import checkpoint, counts, train, vocab
+from conftest import invoke
 from alog_edge.errors import AlogError
 from alog_edge.models.mscred import MSCRED, MSCREDConfig, signature_matrices
 
@@ -53,6 +54,23 @@ def test_any_batch_size_and_odd_feature_dims_run():
         m = MSCRED(MSCREDConfig(dim, **SMALL)).eval()
         recon, score = m(torch.rand(5, 1, m.config.window_size, dim))
         assert recon.shape == (5, 2, dim, dim) and score.shape == (5,)
+
+
+def test_the_score_counts_broken_cells_of_the_chosen_scales():
+    torch.manual_seed(0)
+    x = torch.rand(3, 1, 12, 5) * 4
+    every = MSCRED(MSCREDConfig(5, **SMALL)).eval()
+    short = MSCRED(MSCREDConfig(5, **{**SMALL, "score_scales": (4,)})).eval()
+    short.load_state_dict(every.state_dict())
+    level = torch.rand(2, 5, 5) * 0.2
+    every.broken_cell_level.copy_(level)
+    short.broken_cell_level.copy_(level)
+    with torch.no_grad():
+        mats = every.matrices(x)
+        broken = ((mats[:, -1] - every.reconstruct(mats)).abs() > level).sum(dim=(2, 3)).float()  # [B, scales]
+        assert torch.equal(every(x)[1], broken.sum(1)) and torch.equal(short(x)[1], broken[:, 0])
+    with pytest.raises(ValueError, match="subset of scales"):
+        MSCREDConfig(5, **{**SMALL, "score_scales": (30,)})
 
 
 def test_each_step_sees_its_own_frame():
@@ -105,14 +123,54 @@ def test_score_rises_when_two_correlated_templates_decouple(trained):
 def test_the_checkpoint_carries_what_scoring_needs(trained):
     ws, voc, res = trained
     payload = torch.load(ws / "mscred.pth", weights_only=True)
-    for key in ("model_args", "state_dict", "normalisation", "broken_cell_level", "threshold", "counts",
-                "vocab_sha256", "window_size", "feature_dim", "versions", "history"):
+    for key in ("model_args", "state_dict", "normalisation", "broken_cell_level", "broken_cell_levels", "threshold",
+                "counts", "vocab_sha256", "window_size", "feature_dim", "versions", "history"):
         assert key in payload, key
-    assert payload["threshold"] == pytest.approx(1.5 * payload["val_score_max"])
+    # 1.5 x (a high quantile of) the validation scores; the paper's rule, 1.5 x their max, is threshold_quantile=1
+    assert payload["threshold"] == pytest.approx(1.5 * payload["val_score_quantile"])
+    assert payload["val_score_quantile"] <= payload["val_score_max"]
     assert payload["normalisation"]["min"] == [0.0, 0.0, 0.0, 0.0]
     assert payload["normalisation"]["scale"][3] == 1.0  # a template never counted keeps scale 1
     model, _ = train.load_mscred(ws / "mscred.pth", voc)
-    assert float(model.broken_cell_level) == pytest.approx(res.broken_cell_level)
+    levels = model.broken_cell_level
+    assert levels.shape == (3, 4, 4) and res.per_cell and payload["broken_cell_levels"]["per_cell"]
+    # one level per cell, none below the floor, and the floor is where the residuals were smallest
+    assert float(levels.min()) == pytest.approx(res.broken_cell_level) == payload["broken_cell_level"]
+    assert float(levels.max()) > res.broken_cell_level
+
+
+def test_per_cell_levels_are_the_largest_training_residual_with_a_margin_and_a_floor():
+    rng = np.random.default_rng(3)
+    residuals = torch.from_numpy(rng.uniform(0, 0.01, (50, 2, 3, 3)).astype(np.float32))
+    residuals[:, 0, 0, 0] = torch.linspace(0, 1, 50)   # a busy cell: its own level
+    residuals[:, 1, 2, 1] = 0.0                         # a quiet cell: the floor
+    levels, floor = train.cell_levels(residuals, margin=1.5, floor_quantile=0.9)
+    assert floor == pytest.approx(float(np.quantile(residuals.numpy(), 0.9)))
+    assert 0.005 < floor < 0.01 and levels.shape == (2, 3, 3)
+    assert levels[0, 0, 0] == pytest.approx(1.5) and levels[1, 2, 1] == pytest.approx(floor)
+    expected = np.maximum(1.5 * residuals.numpy().max(0), floor)
+    assert np.allclose(levels.numpy(), expected) and float(levels.min()) == pytest.approx(floor)
+
+
+def test_one_level_and_the_threshold_can_be_set_instead(trained, tmp_path):
+    ws, voc, _ = trained
+    cfg = MSCREDConfig(voc.num_classes, scales=(5, 10, 20), steps=3, gap=5, channels=(4, 4, 4, 4))
+    res = train.train_mscred(ws / "counts.parquet", voc, tmp_path / "m.pth", cfg,
+                             train.TrainConfig(epochs=1, batch_size=16, seed=5, threads=1),
+                             broken_cell_level=0.25, threshold=7.5)
+    model, payload = train.load_mscred(tmp_path / "m.pth", voc)
+    assert not res.per_cell and res.threshold == payload["threshold"] == 7.5
+    assert torch.all(model.broken_cell_level == 0.25) and payload["broken_cell_level"] == 0.25
+
+
+def test_a_checkpoint_with_one_scalar_level_still_loads(trained, tmp_path):
+    """Checkpoints written before per-cell levels held one level for all cells."""
+    ws, voc, _ = trained
+    payload = torch.load(ws / "mscred.pth", weights_only=True)
+    payload["state_dict"]["broken_cell_level"] = torch.tensor(0.3)
+    checkpoint.save({k: v for k, v in payload.items() if k not in ("format_version", "versions")}, tmp_path / "old.pth")
+    model, _ = train.load_mscred(tmp_path / "old.pth", voc)
+    assert model.broken_cell_level.shape == (3, 4, 4) and torch.all(model.broken_cell_level == 0.3)
 
 
 def test_a_deeplog_checkpoint_is_not_taken_for_mscred(trained, tmp_path):
@@ -154,3 +212,69 @@ def test_counts_follow_the_vocab_order_per_host_and_bucket():
     assert series["h2"].counts.tolist() == [[0, 1, 0]]
     whole = counts.count_series(frame, voc, counts.CountSpec(None, 2, per_host=False))
     assert whole[0].counts.tolist() == [[1, 0, 1], [0, 2, 0]]
+
+
+# --- bad input through the tasks: one line `error: <file>: <problem>`, exit status 1 ----------------------
+
+def _one_error_line(proc) -> str:
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 1 and len(lines) == 1 and lines[0].startswith("error: "), proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def task_ws(trained, tmp_path_factory):
+    """The trained workspace plus what the tasks read: vocab.json and a held-out parsed.parquet."""
+    ws, voc, _ = trained
+    vocab.save(voc, ws / "vocab.json")
+    rng = np.random.default_rng(4)
+    n = 300
+    frame = pd.DataFrame({"line_no": np.arange(1, n + 1, dtype=np.int64),
+                          "timestamp": pd.Timestamp("2026-01-01") + pd.to_timedelta(np.arange(n), "s"),
+                          "session": None, "host": "h1", "template": rng.choice(["a", "b", "c"], n)})
+    frame.to_parquet(ws / "held_out.parquet")
+    return ws, voc
+
+
+def test_a_deeplog_checkpoint_given_as_mscred_is_one_error_line(task_ws, tmp_path):
+    ws, voc = task_ws
+    checkpoint.save({"model_type": "deeplog", "model_args": {}, "state_dict": {}, "vocab_sha256": voc.sha256},
+                    tmp_path / "deeplog.pth")
+    proc = invoke("evaluate", "-w", str(ws), "--parsed", str(ws / "held_out.parquet"),
+                  "--mscred-model", str(tmp_path / "deeplog.pth"))
+    assert _one_error_line(proc) == f"error: {tmp_path / 'deeplog.pth'}: is a deeplog checkpoint, expected mscred"
+
+
+def test_a_vocab_that_does_not_fit_the_model_is_one_error_line(task_ws, tmp_path):
+    ws, _ = task_ws
+    other = vocab.build(["a", "b", "c", "d", "e"])
+    vocab.save(other, tmp_path / "vocab.json")
+    proc = invoke("evaluate", "-w", str(ws), "--parsed", str(ws / "held_out.parquet"), "--vocab",
+                  str(tmp_path / "vocab.json"), "--mscred-model", str(ws / "mscred.pth"))
+    assert "was trained with a different vocab" in _one_error_line(proc)
+    # counts made with one vocab, a model for another: feature_dim 4 against the vocab's 6
+    proc = invoke("train-mscred", "-w", str(ws), "--vocab", str(tmp_path / "vocab.json"), "--out",
+                  str(tmp_path / "m.pth"), "--epochs", "1")
+    line = _one_error_line(proc)
+    assert line.startswith(f"error: {ws / 'counts.parquet'}: was counted with another vocab (feature_dim 4, "
+                           "vocab gives 6)") and "invoke build-mscred" in line
+    assert not (tmp_path / "m.pth").exists()
+
+
+def test_counts_shorter_than_the_window_are_one_error_line(task_ws, tmp_path):
+    ws, voc = task_ws
+    series = [counts.Series("h", np.arange(50).astype("datetime64[s]").astype("datetime64[us]"),
+                            np.ones((50, voc.num_classes), np.float32))]
+    counts.save(series, counts.CountSpec(1.0), voc, tmp_path / "counts.parquet")
+    proc = invoke("train-mscred", "-w", str(ws), "--counts", str(tmp_path / "counts.parquet"), "--out",
+                  str(tmp_path / "m.pth"))
+    assert _one_error_line(proc) == (
+        f"error: {tmp_path / 'counts.parquet'}: the longest count series has 50 buckets, shorter than the window "
+        "(100 = largest scale 60 + 4 steps x gap 10); use smaller buckets or scales")
+    assert not (tmp_path / "m.pth").exists()
+    # held-out data shorter than the trained model's window (the fixture's model: 30 one-second buckets)
+    short = pd.read_parquet(ws / "held_out.parquet").head(20)
+    short.to_parquet(tmp_path / "short.parquet")
+    proc = invoke("evaluate", "-w", str(ws), "--parsed", str(tmp_path / "short.parquet"))
+    assert "no count series reaches the window of 30 buckets" in _one_error_line(proc)

@@ -666,7 +666,8 @@ def deeplog_job(model: nn.Module, payload: dict[str, Any], ckpt: Path, voc: Voca
 
 
 # what the device needs besides the graph: how to bucket counts (`counts`), and what was learned from data
-MSCRED_META_KEYS = ("scales", "steps", "gap", "counts", "normalisation", "val_score_max")
+MSCRED_META_KEYS = ("scales", "steps", "gap", "score_scales", "counts", "normalisation", "broken_cell_levels",
+                    "val_score_max")
 
 
 def mscred_job(model: nn.Module, payload: dict[str, Any], ckpt: Path, voc: Vocab, counts_path: Path | None,
@@ -693,7 +694,8 @@ def mscred_job(model: nn.Module, payload: dict[str, Any], ckpt: Path, voc: Vocab
         "notes": ("input_features are raw per-bucket template counts, window_size buckets x feature_dim "
                   f"templates (column i = vocab key i, column {voc.unk_index} = unknown); normalisation and "
                   "signature matrices are computed inside the graph. anomaly_score is the number of poorly "
-                  "reconstructed cells (above broken_cell_level); a window is anomalous when it exceeds "
+                  "reconstructed cells (each above its own level, inside the graph; broken_cell_level is the "
+                  "lowest) of the score_scales (null: every scale); a window is anomalous when it exceeds "
                   "threshold."),
     }
     return ModelJob(MSCRED, model, ckpt, example, mscred_validation_cases(window_size, feature_dim, real, full),

@@ -190,7 +190,8 @@ class MSCREDTrainResult:
     best_val_loss: float
     train_windows: int
     val_windows: int
-    broken_cell_level: float
+    broken_cell_level: float      # the one level of every cell, or the floor of the per-cell levels
+    per_cell: bool
     threshold: float
     seconds: float
     parameters: int
@@ -245,10 +246,27 @@ def _residuals(model: "MSCRED", mats: torch.Tensor) -> torch.Tensor:
                           for i in range(0, len(mats), 64)])
 
 
+def cell_levels(residuals: torch.Tensor, margin: float, floor_quantile: float) -> tuple[torch.Tensor, float]:
+    """Per-cell broken-cell levels from the residuals of normal windows [n, scales, F, F]: margin x the largest
+    residual each cell had, but at least the floor_quantile quantile of all residuals (cells that were all but
+    always zero in training would otherwise break on the smallest wobble)."""
+    flat = residuals.flatten().numpy()
+    floor = float(np.quantile(flat, floor_quantile))
+    return torch.clamp(residuals.amax(0) * margin, min=floor), floor
+
+
 def train_mscred(counts_path: Path, vocab: Vocab, out_path: Path, model_cfg: "MSCREDConfig", cfg: TrainConfig, *,
-                 stride: int = 5, cell_quantile: float = 0.999, threshold_factor: float = 1.5,
+                 stride: int | None = None, val_stride: int | None = None, level_margin: float = 1.0,
+                 level_floor_quantile: float = 0.999, threshold_factor: float = 1.5, threshold_quantile: float = 0.98,
                  broken_cell_level: float | None = None, threshold: float | None = None) -> MSCREDTrainResult:
-    """Train on normal count windows, then derive the broken-cell level and the alarm threshold."""
+    """Train on normal count windows, then derive the broken-cell levels and the alarm threshold.
+
+    Training windows start every `stride` buckets (default: the step gap, as in the authors' code); the last
+    `cfg.val_split` of each series is held out and cut into windows every `val_stride` buckets (default gap/2).
+    Broken-cell levels: one per cell (see `cell_levels`) from the training windows' residuals, or
+    `broken_cell_level` for every cell (the paper's single level). Alarm threshold: `threshold_factor` x the
+    `threshold_quantile` quantile of the validation windows' scores (1.5 x the max in the paper), or `threshold`.
+    """
     from . import counts as counts_mod
     from .models.mscred import MSCRED
 
@@ -264,6 +282,8 @@ def train_mscred(counts_path: Path, vocab: Vocab, out_path: Path, model_cfg: "MS
         raise AlogError(counts_path, f"the longest count series has {longest} buckets, shorter than the window "
                                      f"({model_cfg.window_size} = largest scale {max(model_cfg.scales)} + "
                                      f"{model_cfg.steps - 1} steps x gap {model_cfg.gap}); use smaller buckets or scales")
+    stride = stride or model_cfg.gap
+    val_stride = val_stride or max(1, model_cfg.gap // 2)
     seed_everything(cfg.seed, cfg.threads)
     model = MSCRED(model_cfg)
     stacked = np.concatenate([s.counts for s in series])
@@ -280,37 +300,49 @@ def train_mscred(counts_path: Path, vocab: Vocab, out_path: Path, model_cfg: "MS
         else:
             train_s.append(s)
     x_train, _ = counts_mod.windows(train_s, model_cfg.window_size, stride)
-    x_val, _ = counts_mod.windows(val_s, model_cfg.window_size, min(stride, model_cfg.gap))
+    x_val, _ = counts_mod.windows(val_s, model_cfg.window_size, val_stride)
     with torch.no_grad():
         train_m = model.matrices(torch.from_numpy(x_train))
         val_m = model.matrices(torch.from_numpy(x_val)) if len(x_val) else train_m[:0]
     history, best = _fit_reconstruction(model, train_m, val_m, cfg)
     model.eval()
-    level = broken_cell_level if broken_cell_level is not None else \
-        float(torch.quantile(_residuals(model, train_m).flatten()[:16_000_000], cell_quantile))
-    model.broken_cell_level.fill_(level)
+    if broken_cell_level is not None:
+        level, floor, per_cell = torch.full_like(model.broken_cell_level, broken_cell_level), broken_cell_level, False
+    else:
+        (level, floor), per_cell = cell_levels(_residuals(model, train_m), level_margin, level_floor_quantile), True
+    model.broken_cell_level.copy_(level)
     check = val_m if len(val_m) else train_m
-    val_scores = (_residuals(model, check) > level).flatten(1).sum(1).float()
-    alarm = threshold if threshold is not None else threshold_factor * float(val_scores.max())
+    val_scores = model.score(_residuals(model, check))
+    alarm = threshold if threshold is not None else \
+        threshold_factor * float(torch.quantile(val_scores, threshold_quantile))
+    levels_info = {"per_cell": per_cell, "floor": floor, "min": float(level.min()), "median": float(level.median()),
+                   "max": float(level.max())}
+    if per_cell:
+        levels_info.update(rule="max(margin x largest training residual of the cell, floor)", margin=level_margin,
+                           floor_quantile=level_floor_quantile)
     payload: dict[str, Any] = {
         "model_type": "mscred",
-        "model_args": {**asdict(model_cfg), "scales": list(model_cfg.scales), "channels": list(model_cfg.channels)},
+        "model_args": {**asdict(model_cfg), "scales": list(model_cfg.scales), "channels": list(model_cfg.channels),
+                       "score_scales": list(model_cfg.score_scales) if model_cfg.score_scales else None},
         "state_dict": model.state_dict(),
-        "train_config": {**asdict(cfg), "stride": stride, "cell_quantile": cell_quantile,
-                         "threshold_factor": threshold_factor},
+        "train_config": {**asdict(cfg), "stride": stride, "val_stride": val_stride, "level_margin": level_margin,
+                         "level_floor_quantile": level_floor_quantile, "threshold_factor": threshold_factor,
+                         "threshold_quantile": threshold_quantile},
         "vocab_sha256": vocab.sha256,
         "vocab_size": vocab.size,
         "feature_dim": model_cfg.feature_dim,
         "window_size": model_cfg.window_size,
         "counts": asdict(spec),
         "normalisation": {"min": low.tolist(), "scale": model.count_scale.tolist()},
-        "broken_cell_level": level,
+        "broken_cell_level": floor,
+        "broken_cell_levels": levels_info,
         "threshold": alarm,
         "val_score_max": float(val_scores.max()),
+        "val_score_quantile": float(torch.quantile(val_scores, threshold_quantile)),
         "history": history,
     }
     checkpoint.save(payload, out_path)
-    return MSCREDTrainResult(len(history), best, len(x_train), len(x_val), level, alarm,
+    return MSCREDTrainResult(len(history), best, len(x_train), len(x_val), floor, per_cell, alarm,
                              time.perf_counter() - started, sum(p.numel() for p in model.parameters()))
 
 
@@ -321,9 +353,15 @@ def load_mscred(path: Path, vocab: Vocab | None = None) -> tuple["MSCRED", dict[
     try:
         args = dict(payload["model_args"])
         args["scales"], args["channels"] = tuple(args["scales"]), tuple(args["channels"])
+        if args.get("score_scales"):
+            args["score_scales"] = tuple(args["score_scales"])
         model = MSCRED(MSCREDConfig(**args))
-        model.load_state_dict(payload["state_dict"])
-    except (TypeError, KeyError, RuntimeError) as exc:
+        state = dict(payload["state_dict"])
+        level = state.get("broken_cell_level")
+        if isinstance(level, torch.Tensor) and level.dim() == 0:  # written before per-cell levels: one for all
+            state["broken_cell_level"] = level.expand_as(model.broken_cell_level).clone()
+        model.load_state_dict(state)
+    except (TypeError, KeyError, ValueError, RuntimeError) as exc:
         raise AlogError(path, f"model_args do not rebuild the model ({str(exc).splitlines()[0][:120]})") from None
     if vocab is not None and model.config.feature_dim != vocab.num_classes:
         raise AlogError(path, f"feature_dim {model.config.feature_dim} disagrees with the vocab ({vocab.num_classes})")

@@ -5,7 +5,12 @@ inside: min-max normalisation with training statistics, signature matrices at
 several scales for a short step window, a 4-level convolutional encoder, one
 attention-based ConvLSTM (with learned peepholes) per level, a deconvolutional
 decoder with skip connections, and the anomaly score: the number of cells of
-the last step's matrices whose residual exceeds the broken-cell level.
+the last step's matrices whose absolute residual exceeds their broken-cell level
+(on every scale, or on the scales `score_scales` names).
+
+The broken-cell level is a buffer of one value per cell ([scales, F, F]), learned
+from normal data after training (see `train.train_mscred`); a single value for
+every cell, as in the paper, is the special case of a constant buffer.
 """
 from __future__ import annotations
 
@@ -25,6 +30,17 @@ class MSCREDConfig:
     gap: int = 10                                 # buckets between two steps
     channels: tuple[int, int, int, int] = (32, 64, 128, 256)
     attention_rescale: float = 5.0                # chi in the paper's attention
+    score_scales: tuple[int, ...] | None = None   # segment lengths whose broken cells count (None: every scale)
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.score_scales or ()) - set(self.scales))
+        if unknown or (self.score_scales is not None and not self.score_scales):
+            raise ValueError(f"score_scales {self.score_scales} must be a non-empty subset of scales {self.scales}")
+
+    @property
+    def score_index(self) -> list[int]:
+        """Positions (in `scales`) of the scales the anomaly score counts."""
+        return [i for i, w in enumerate(self.scales) if self.score_scales is None or w in self.score_scales]
 
     @property
     def window_size(self) -> int:
@@ -118,7 +134,7 @@ class MSCRED(nn.Module):
         # Decision parameters, learned from normal data after training (buffers: exported with the graph).
         self.register_buffer("count_min", torch.zeros(config.feature_dim))
         self.register_buffer("count_scale", torch.ones(config.feature_dim))
-        self.register_buffer("broken_cell_level", torch.tensor(0.1))
+        self.register_buffer("broken_cell_level", torch.full((n, config.feature_dim, config.feature_dim), 0.1))
 
     @staticmethod
     def _pad_even(x: torch.Tensor) -> torch.Tensor:
@@ -150,6 +166,13 @@ class MSCRED(nn.Module):
         """[B, 1, window_size, feature_dim] raw counts -> (reconstruction [B, n, F, F], anomaly_score [B])."""
         mats = self.matrices(input_features)
         recon = self.reconstruct(mats)
-        residual = (mats[:, -1] - recon).abs()
-        score = (residual > self.broken_cell_level).to(torch.float32).flatten(1).sum(1)
-        return recon, score
+        return recon, self.score((mats[:, -1] - recon).abs())
+
+    def score(self, residual: torch.Tensor) -> torch.Tensor:
+        """[B, n, F, F] absolute residuals -> [B] number of broken cells on the scored scales."""
+        broken = (residual > self.broken_cell_level).to(torch.float32)
+        index = self.config.score_index
+        if len(index) < len(self.config.scales):
+            broken = broken[:, index[0]:index[-1] + 1] if index == list(range(index[0], index[-1] + 1)) \
+                else broken[:, index]
+        return broken.flatten(1).sum(1)
