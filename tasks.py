@@ -163,16 +163,16 @@ def build_mscred(c, workspace="workspace", parsed=None, vocab=None, bucket_secon
             "val_stride": "buckets between validation windows (default: gap/2)",
             "level_margin": "a cell is broken above margin x its largest training residual ...",
             "level_floor_quantile": "... and above this quantile of all training residuals (the floor)",
-            "threshold_factor": "alarm threshold = factor x a quantile of the validation scores (paper: 1.5)",
-            "threshold_quantile": "... this quantile (paper: 1.0, the max)",
+            "threshold_factor": "alarm threshold = factor x a quantile of the validation scores (default 2; "
+            "paper: 1.5)", "threshold_quantile": "... this quantile (default 0.95; paper: 1, the max)",
             "broken_cell_level": "one broken-cell level for every cell instead (the paper's)",
             "score_scales": "scales whose broken cells the score counts (default: all)",
             "threshold": "set the alarm threshold instead", "workspace": W})
 @user_errors
 def train_mscred(c, workspace="workspace", counts=None, vocab=None, out=None, scales="10,30,60", steps=5, gap=10,
                  channels="8,16,32,64", epochs=20, batch_size=16, lr=2e-3, seed=42, val_split=0.2, patience=3,
-                 stride=None, val_stride=None, level_margin=1.0, level_floor_quantile=0.999, threshold_factor=1.5,
-                 threshold_quantile=0.98, broken_cell_level=None, threshold=None, score_scales=None):
+                 stride=None, val_stride=None, level_margin=1.05, level_floor_quantile=0.999, threshold_factor=2.0,
+                 threshold_quantile=0.95, broken_cell_level=None, threshold=None, score_scales=None):
     """Train MSCRED on normal count windows; store normalisation, broken-cell levels and threshold."""
     from alog_edge import train, vocab as v
     from alog_edge.models.mscred import MSCREDConfig

@@ -49,6 +49,17 @@ def test_every_part_the_paper_learns_is_a_parameter():
     assert m.config.window_size == 100
 
 
+@pytest.mark.parametrize("templates", [30, 40, 50])
+def test_the_model_for_30_to_50_templates_stays_small(templates, tmp_path):
+    """Parameters and checkpoint bytes: about 0.13-0.17 M and 0.5-0.7 MB with the demo's widths (4, 8, 16, 32),
+    0.46-0.54 M and 1.9-2.2 MB with the task's default (8, 16, 32, 64)."""
+    for channels, params, size in (((4, 8, 16, 32), 180_000, 800_000), ((8, 16, 32, 64), 560_000, 2_300_000)):
+        m = MSCRED(MSCREDConfig(templates + 1, channels=channels))
+        torch.save(m.state_dict(), tmp_path / "m.pth")
+        assert sum(p.numel() for p in m.parameters()) < params
+        assert (tmp_path / "m.pth").stat().st_size < size
+
+
 def test_any_batch_size_and_odd_feature_dims_run():
     for dim in (7, 30, 45):
         m = MSCRED(MSCREDConfig(dim, **SMALL)).eval()
@@ -126,8 +137,9 @@ def test_the_checkpoint_carries_what_scoring_needs(trained):
     for key in ("model_args", "state_dict", "normalisation", "broken_cell_level", "broken_cell_levels", "threshold",
                 "counts", "vocab_sha256", "window_size", "feature_dim", "versions", "history"):
         assert key in payload, key
-    # 1.5 x (a high quantile of) the validation scores; the paper's rule, 1.5 x their max, is threshold_quantile=1
-    assert payload["threshold"] == pytest.approx(1.5 * payload["val_score_quantile"])
+    # 2 x the 95th percentile of the validation scores; the paper's rule, 1.5 x their max, is a flag away
+    assert payload["train_config"]["threshold_factor"] == 2.0 and payload["train_config"]["threshold_quantile"] == 0.95
+    assert payload["threshold"] == pytest.approx(2.0 * payload["val_score_quantile"])
     assert payload["val_score_quantile"] <= payload["val_score_max"]
     assert payload["normalisation"]["min"] == [0.0, 0.0, 0.0, 0.0]
     assert payload["normalisation"]["scale"][3] == 1.0  # a template never counted keeps scale 1
