@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any, Callable, TypeVar
 
 import numpy as np
-import torch
 
 from . import counts, dataset, demo_data, evaluate, export, logformat, native, parse, runtime, timeline, train, vocab
 from .errors import AlogError
@@ -46,17 +45,6 @@ def _timed(timings: dict[str, float], name: str, step: Callable[[], T]) -> T:
     return out
 
 
-class _OnnxMSCRED:
-    """The exported MSCRED behind the torch module's call signature, for `timeline.score_windows`."""
-
-    def __init__(self, model_dir: Path, config: MSCREDConfig) -> None:
-        self.model, self.config = export.open_model(model_dir, "mscred"), config
-
-    def __call__(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        out = self.model.run(x.numpy().astype(np.float32))
-        return torch.from_numpy(out["reconstruction"]), torch.from_numpy(out["anomaly_score"])
-
-
 def onnx_verdicts_match(workdir: Path, model_dir: Path, frame: Any) -> dict[str, Any]:
     """Score the held-out part with the exported models (Python onnxruntime) and with torch: same verdicts?"""
     voc = vocab.load(workdir / "vocab.json")
@@ -72,7 +60,8 @@ def onnx_verdicts_match(workdir: Path, model_dir: Path, frame: Any) -> dict[str,
     series = counts.count_series(frame, voc, spec)
     alarm = float(ms_payload["threshold"])
     torch_w = timeline.score_windows(ms, series, spec, alarm)
-    onnx_w = timeline.score_windows(_OnnxMSCRED(model_dir, ms.config), series, spec, alarm)  # type: ignore[arg-type]
+    onnx_ms = runtime.OnnxMSCRED(model_dir, ms.config.gap, ms.config.window_size)
+    onnx_w = timeline.score_windows(onnx_ms, series, spec, alarm)  # type: ignore[arg-type]
     mscred_same = bool((torch_w["verdict"] == onnx_w["verdict"]).all())
     if not (deeplog_same and mscred_same):
         raise AlogError(model_dir, f"onnxruntime verdicts differ from torch (deeplog same: {deeplog_same}, "

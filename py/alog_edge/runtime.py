@@ -72,13 +72,13 @@ def run_python(model_dir: Path, frame: pd.DataFrame, voc: Vocab, *, mscred: bool
     if mscred and "mscred" in md.meta:
         meta = md.meta["mscred"]
         spec = counts.CountSpec(**meta["counts"])
-        model = _OnnxMSCRED(model_dir, int(meta["gap"]), int(meta["window_size"]))
+        model = OnnxMSCRED(model_dir, int(meta["gap"]), int(meta["window_size"]))
         windows = timeline.score_windows(model, counts.count_series(frame, voc, spec), spec,  # type: ignore[arg-type]
                                          float(meta["threshold"]))
     return Verdicts(keys, windows)
 
 
-class _OnnxMSCRED:
+class OnnxMSCRED:
     """The exported MSCRED behind the torch module's call signature, for `timeline.score_windows`."""
 
     @dataclass

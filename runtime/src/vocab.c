@@ -11,6 +11,7 @@
 #include <cjson/cJSON.h>
 
 #include "internal.h"
+#include "jsonfile.h"
 
 struct ae_vocab {
     size_t n;
@@ -93,17 +94,6 @@ static int parse_index(const char *key, size_t *value)
     return 0;
 }
 
-static const char *json_kind(const cJSON *item)
-{
-    if (cJSON_IsObject(item)) return "an object";
-    if (cJSON_IsArray(item)) return "an array";
-    if (cJSON_IsString(item)) return "a string";
-    if (cJSON_IsNumber(item)) return "a number";
-    if (cJSON_IsBool(item)) return "a boolean";
-    if (cJSON_IsNull(item)) return "null";
-    return "an unknown value";
-}
-
 /* Insert index i into the table; fails (returning the other index + 1) on an equal template. */
 static size_t hash_insert(ae_vocab *v, size_t i)
 {
@@ -128,7 +118,7 @@ static ae_status build(const char *path, const cJSON *root, ae_vocab **out, char
     if (!cJSON_IsObject(root))
         return ae_fail(AE_ERR_FORMAT, err, err_len,
                        "%s: expected a JSON object {\"0\": \"<template>\", ...}, found %s", path,
-                       json_kind(root));
+                       ae_json_kind(root));
     size_t n = 0, numbers = 0;
     for (const cJSON *item = root->child; item != NULL; item = item->next) {
         n++;
@@ -179,7 +169,7 @@ static ae_status build(const char *path, const cJSON *root, ae_vocab **out, char
         if (!cJSON_IsString(item)) {
             status = ae_fail(AE_ERR_FORMAT, err, err_len,
                              "%s: the value of key \"%s\" is %s, not a template string", path,
-                             item->string, json_kind(item));
+                             item->string, ae_json_kind(item));
             goto fail;
         }
         if (index >= n)
