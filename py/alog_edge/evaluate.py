@@ -347,7 +347,7 @@ def evaluate_all(workspace: Path, *, deeplog_path: Path | None = None, mscred_pa
         if events is not None:
             tl = timeline.evaluate_timeline(windows, timeline.load_events(events), lines)
             if plot_path is not None:
-                timeline.plot(tl, alarm, plot_path, timeline.load_events(events))
+                timeline.plot(tl, alarm, plot_path)
         else:
             tl = timeline.TimelineResult(windows.assign(label=-1, kind=""), {}, {})
             if plot_path is not None:

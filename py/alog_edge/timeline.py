@@ -114,26 +114,41 @@ def evaluate_timeline(windows: pd.DataFrame, events: pd.DataFrame, deeplog_lines
     return TimelineResult(w, result_metrics, per_kind)
 
 
-def plot(result: TimelineResult, threshold: float, path: Path, events: pd.DataFrame | None = None) -> None:
-    """Score over time per host, the threshold, and the labelled anomaly intervals."""
+def plot(result: TimelineResult, threshold: float, path: Path) -> None:
+    """Score per window and host, the threshold, the windows that alarm, and the labelled slots shaded by kind
+    (one colour per anomaly kind; a slot is shaded when the evaluation counts it anomalous)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
 
-    groups = sorted(result.windows["group"].unique())
-    fig, axes = plt.subplots(len(groups), 1, figsize=(11, 1.8 * len(groups) + 0.6), sharex=True, squeeze=False)
+    w_all = result.windows
+    groups = sorted(w_all["group"].unique())
+    labelled = w_all[w_all["label"] == 1] if "label" in w_all else w_all[:0]
+    kinds = sorted({k for ks in labelled["kind"] for k in ks.split(";") if k})
+    colour = {k: plt.get_cmap("tab10")((i + 1) % 10) for i, k in enumerate(kinds)}
+    fig, axes = plt.subplots(len(groups), 1, figsize=(11, 1.8 * len(groups) + 0.8), sharex=True, squeeze=False)
     for ax, group in zip(axes[:, 0], groups):
-        w = result.windows[result.windows["group"] == group]
-        ax.plot(w["end"], w["score"], lw=1, color="tab:blue", label="MSCRED score")
-        ax.axhline(threshold, color="tab:red", ls="--", lw=1, label="threshold")
-        if events is not None:
-            for ev in events[(events["host"] == group) | (events["host"] == "")].itertuples():
-                ax.axvspan(ev.start, ev.end, color="tab:orange", alpha=0.25, lw=0)
+        w = w_all[w_all["group"] == group]
+        for row in labelled[labelled["group"] == group].itertuples():
+            first = (row.kind.split(";") or [""])[0]
+            ax.axvspan(row.slot_start, row.end, color=colour.get(first, "tab:gray"), alpha=0.3, lw=0)
+        ax.plot(w["end"], w["score"], lw=1, color="tab:blue")
+        alarms = w[w["verdict"] == 1]
+        ax.plot(alarms["end"], alarms["score"], "o", ms=3, color="tab:red")
+        ax.axhline(threshold, color="tab:red", ls="--", lw=1)
         ax.set_ylabel(group, rotation=0, ha="right", fontsize=8)
-    axes[0, 0].legend(loc="upper right", fontsize=7)
-    axes[0, 0].set_title("MSCRED anomaly score (broken cells) per window; shaded: labelled anomalies", fontsize=9)
-    fig.tight_layout()
+    handles = [plt.Line2D([], [], color="tab:blue", lw=1, label="MSCRED score"),
+               plt.Line2D([], [], color="tab:red", ls="--", lw=1, label=f"threshold {threshold:g}"),
+               plt.Line2D([], [], color="tab:red", marker="o", ls="", ms=3, label="alarm"),
+               *(Patch(color=c, alpha=0.3, label=k) for k, c in colour.items())]
+    top = 1 - 0.75 / fig.get_figheight()
+    title = "MSCRED anomaly score (broken cells) per window" + ("; shaded: labelled slots by kind" if kinds else "")
+    fig.suptitle(title, fontsize=9, y=1 - 0.1 / fig.get_figheight(), va="top")
+    fig.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 1 - 0.35 / fig.get_figheight()),
+               ncol=min(len(handles), 9), fontsize=7, frameon=False)
+    fig.tight_layout(rect=(0, 0, 1, top))
     with AtomicOutputs() as out:
         tmp = out.path(path)
         fig.savefig(tmp, format="png", dpi=90)
