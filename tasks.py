@@ -8,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-from invoke import Exit, task
+from invoke import Exit, Task, task as invoke_task
 
 REPO = Path(__file__).resolve().parent
 sys.path.insert(0, str(REPO / "py"))
@@ -16,6 +16,20 @@ logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
 logging.getLogger("drain3").setLevel(logging.WARNING)
 
 W = "workspace directory (default: workspace/)"
+
+
+class NumbersAsText(Task):
+    """Numeric flags reach the task as text: invoke's own int()/float() would end a typo in a traceback, while
+    the task body's conversion ends in one line (see user_errors)."""
+
+    def arg_opts(self, name, default, taken_names):
+        opts = super().arg_opts(name, default, taken_names)
+        if opts.get("kind") in (int, float):
+            opts["kind"] = str
+        return opts
+
+
+task = functools.partial(invoke_task, klass=NumbersAsText)
 
 
 def user_errors(body):
@@ -27,10 +41,22 @@ def user_errors(body):
             return body(*args, **kwargs)
         except AlogError as exc:
             raise Exit(f"error: {exc}", code=1) from None
+        except ValueError as exc:
+            if not _raised_here(exc):
+                raise
+            # int()/float() on a flag's value in a task body
+            raise Exit(f"error: a flag's value is not a number ({exc})", code=1) from None
         except BrokenPipeError:  # output piped into `head`: stop quietly
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             raise Exit(code=1) from None
     return wrapper
+
+
+def _raised_here(exc: BaseException) -> bool:
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return tb is not None and tb.tb_frame.f_code.co_filename == __file__
 
 
 def ws(workspace: str) -> Path:
@@ -183,6 +209,8 @@ def train_mscred(c, workspace="workspace", counts=None, vocab=None, out=None, sc
                            tuple(int(x) for x in str(channels).split(",")),
                            score_scales=tuple(int(x) for x in str(score_scales).split(",")) if score_scales else None)
     except ValueError as exc:
+        if _raised_here(exc):  # a flag that is not a number: user_errors says so
+            raise
         raise Exit(f"error: {exc}", code=1) from None
     res = train.train_mscred(opt(counts) or w / "counts.parquet", voc, opt(out) or w / "mscred.pth", cfg,
                              train.TrainConfig(int(epochs), int(batch_size), float(lr), int(seed), float(val_split),
@@ -207,11 +235,12 @@ def train_mscred(c, workspace="workspace", counts=None, vocab=None, out=None, sc
     "<workspace>/mscred.pth if present)", "vocab": "vocab.json", "parser": "parser.json", "json": "print one JSON "
     "object", "out": "CSV with session,label,verdict (DeepLog)", "plot": "PNG of the MSCRED score over time",
     "scores": "parquet of window scores and verdicts", "threshold": "override MSCRED's alarm threshold",
+    "broken_cell_level": "override MSCRED's broken-cell levels with one level for every cell",
     "year": "year for timestamps without one", "workspace": W})
 @user_errors
 def evaluate(c, workspace="workspace", logs=None, parsed=None, normal=None, abnormal=None, templates=None,
              labels=None, events=None, model=None, mscred_model=None, vocab=None, parser=None, json_=False, out=None,
-             plot=None, scores=None, threshold=None, year=None):
+             plot=None, scores=None, threshold=None, broken_cell_level=None, year=None):
     """Score held-out data: DeepLog per session and line, MSCRED per time window, and both combined."""
     from alog_edge import evaluate as e
     label_files = [Path(x) for x in labels or []]
@@ -224,7 +253,8 @@ def evaluate(c, workspace="workspace", logs=None, parsed=None, normal=None, abno
                                 vocab_path=opt(vocab), logs=[Path(x) for x in logs or []], parsed=opt(parsed),
                                 parser_path=opt(parser), label_files=label_files, events=opt(events),
                                 year=int(year) if year else None, plot_path=opt(plot), scores_path=opt(scores),
-                                threshold=float(threshold) if threshold else None)
+                                threshold=float(threshold) if threshold else None,
+                                broken_cell_level=float(broken_cell_level) if broken_cell_level else None)
     if out and result.deeplog is not None:
         e.write_session_csv(result.deeplog, Path(out))
     print(json.dumps(result.summary()) if json_ else result.text())

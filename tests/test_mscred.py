@@ -290,3 +290,33 @@ def test_counts_shorter_than_the_window_are_one_error_line(task_ws, tmp_path):
     short.to_parquet(tmp_path / "short.parquet")
     proc = invoke("evaluate", "-w", str(ws), "--parsed", str(tmp_path / "short.parquet"))
     assert "no count series reaches the window of 30 buckets" in _one_error_line(proc)
+
+
+def test_evaluate_overrides_the_threshold_and_the_broken_cell_level(task_ws, tmp_path):
+    """Scores with every cell's level at 0 count each cell with any residual; a huge level counts none."""
+    ws, voc = task_ws
+    model, payload = train.load_mscred(ws / "mscred.pth", voc)
+    cells = len(model.config.score_index) * voc.num_classes ** 2
+    runs = {}
+    for name, flags in (("stored", []), ("zero", ["--broken-cell-level", "0", "--threshold", "10"]),
+                        ("huge", ["--broken-cell-level", "1e9"])):
+        out = tmp_path / f"{name}.parquet"
+        proc = invoke("evaluate", "-w", str(ws), "--parsed", str(ws / "held_out.parquet"), "--scores", str(out),
+                      *flags)
+        assert proc.returncode == 0, proc.stderr
+        runs[name] = pd.read_parquet(out)
+        alarms = int(runs[name]["verdict"].sum())
+        assert f"MSCRED: {alarms} of {len(runs[name])} windows alarm (no events file" in proc.stdout
+    assert (runs["zero"]["score"] >= runs["stored"]["score"]).all()
+    assert (runs["zero"]["score"] > cells * 0.9).all() and (runs["zero"]["verdict"] == 1).all()
+    assert (runs["huge"]["score"] == 0).all() and (runs["huge"]["verdict"] == 0).all()
+    assert ((runs["stored"]["score"] > payload["threshold"]) == (runs["stored"]["verdict"] == 1)).all()
+
+
+@pytest.mark.parametrize("task,flag", [("evaluate", "--threshold"), ("train-mscred", "--lr"),
+                                       ("demo-data", "--seed"), ("train-mscred", "--scales")])
+def test_a_flag_that_is_not_a_number_is_one_error_line(task_ws, task, flag):
+    ws, _ = task_ws
+    proc = invoke(task, "-w", str(ws), flag, "1,x" if flag == "--scales" else "ten")
+    line = _one_error_line(proc)
+    assert line.startswith("error: a flag's value is not a number") and "'" in line

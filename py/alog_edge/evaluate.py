@@ -322,9 +322,11 @@ def evaluate_all(workspace: Path, *, deeplog_path: Path | None = None, mscred_pa
                  vocab_path: Path | None = None, logs: Sequence[Path] = (), parsed: Path | None = None,
                  parser_path: Path | None = None, label_files: Sequence[Path] = (), events: Path | None = None,
                  year: int | None = None, plot_path: Path | None = None, scores_path: Path | None = None,
-                 threshold: float | None = None, frame: pd.DataFrame | None = None) -> Report:
+                 threshold: float | None = None, broken_cell_level: float | None = None,
+                 frame: pd.DataFrame | None = None) -> Report:
     """DeepLog per session/line and, when an MSCRED checkpoint is there, MSCRED per time window beside
-    DeepLog and the combined verdict; window labels come from an events file of anomaly intervals."""
+    DeepLog and the combined verdict; window labels come from an events file of anomaly intervals.
+    `threshold` and `broken_cell_level` (one level for every cell) override the checkpoint's."""
     from . import counts, timeline, train, vocab as vocab_mod
 
     vocab_path = vocab_path or workspace / "vocab.json"
@@ -340,6 +342,8 @@ def evaluate_all(workspace: Path, *, deeplog_path: Path | None = None, mscred_pa
         model, payload = train.load_mscred(mscred_path, vocab)
         spec = counts.CountSpec(**payload["counts"])
         alarm = float(payload["threshold"]) if threshold is None else threshold
+        if broken_cell_level is not None:
+            model.broken_cell_level.fill_(broken_cell_level)
         windows = timeline.score_windows(model, counts.count_series(frame, vocab, spec), spec, alarm)
         lines = None
         if dl is not None and dl.lines is not None:

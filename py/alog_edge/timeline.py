@@ -84,11 +84,21 @@ class TimelineResult:
     recall_by_kind: dict[str, dict[str, float]]
 
     def summary(self) -> dict[str, Any]:
-        return {"level": "window", "windows": len(self.windows),
+        return {"level": "window", "windows": len(self.windows), "alarms": int(self.windows["verdict"].sum()),
                 "metrics": {k: m.as_dict() for k, m in self.metrics.items()},
                 "recall_by_kind": self.recall_by_kind}
 
+    def alarms_by_group(self) -> str:
+        """Without labels: windows, alarms and the highest score per group."""
+        rows = [{"group": g, "windows": len(w), "alarms": int(w["verdict"].sum()), "max score": f"{w['score'].max():g}"}
+                for g, w in self.windows.groupby("group")]
+        return (f"MSCRED: {int(self.windows['verdict'].sum())} of {len(self.windows)} windows alarm "
+                "(no events file: no labels to score them against)\n"
+                + format_table(rows, ["group", "windows", "alarms", "max score"]))
+
     def report(self) -> str:
+        if not self.metrics:
+            return self.alarms_by_group()
         rows = [{"model": k, "level": "window", "precision": f"{m.precision:.4f}", "recall": f"{m.recall:.4f}",
                  "f1": f"{m.f1:.4f}", "tp": m.tp, "fp": m.fp, "fn": m.fn, "tn": m.tn} for k, m in self.metrics.items()]
         text = format_table(rows, ["model", "level", "precision", "recall", "f1", "tp", "fp", "fn", "tn"])
