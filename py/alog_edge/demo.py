@@ -93,7 +93,7 @@ def run(workdir: Path, seed: int = 7) -> DemoResult:
         deeplog_model=workdir / "deeplog.pth", mscred_model=workdir / "mscred.pth",
         sequences=workdir / "sequences.parquet", counts=workdir / "counts.parquet")))
     parity = _timed(timings, "onnx verdicts", lambda: onnx_verdicts_match(workdir, model_dir, frame))
-    binary = _timed(timings, "build C runtime", lambda: native.build_runtime(REPO, "x86_64")) / "bin" / "alog-edge"
+    binary = _timed(timings, "build C runtime", lambda: native.build_runtime(REPO, "x86_64", quiet=True)) / "bin" / "alog-edge"
     device = _timed(timings, "alog-edge run", lambda: runtime.run_and_compare(
         binary, model_dir, files.test_log, frame, voc, [files.session_labels, files.line_labels], files.events))
     summary = {"parse": {"lines": parsed.lines, "templates": parsed.clusters,

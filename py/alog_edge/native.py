@@ -129,8 +129,9 @@ def setup_native(repo: Path) -> None:
     log.info("native setup: ready in %.1fs", time.monotonic() - started)
 
 
-def build_runtime(repo: Path, target: str, sanitize: bool = False) -> Path:
+def build_runtime(repo: Path, target: str, sanitize: bool = False, quiet: bool = False) -> Path:
     """Build the runtime for `target` (x86_64 or aarch64) and install it; returns the install prefix.
+    `quiet`: Conan's and CMake's output only when the build fails.
 
     The prefix (`build/<target>/`, or `build/x86_64-asan/` with `sanitize`) holds `bin/alog-edge`
     (RUNPATH `$ORIGIN/../lib`), `lib/` with the shared libraries it needs (real files and their
@@ -149,7 +150,7 @@ def build_runtime(repo: Path, target: str, sanitize: bool = False) -> Path:
         args += ["-o", "&:sanitize=True",
                  "-c", 'tools.cmake.cmake_layout:build_folder_vars=["settings.arch", "const.asan"]']
     log.info("building the runtime for %s%s", target, " (ASan+UBSan)" if sanitize else "")
-    _conan(paths, *args, what=f"conan build for {_variant(target, sanitize)}")
+    _conan(paths, *args, what=f"conan build for {_variant(target, sanitize)}", quiet=quiet)
     prefix = install_prefix(paths.repo, target, sanitize)
     if prefix.exists():
         shutil.rmtree(prefix)
