@@ -120,7 +120,9 @@ def run(workdir: Path, seed: int = 7) -> DemoResult:
               f"same verdicts as torch on {parity['deeplog_sessions']} sessions and {parity['mscred_windows']} windows")
     same = device.parity["same"]
     footer += (f"\n\nC runtime: `{binary} run` on the held-out part took {device.seconds:.1f}s and "
-               + ("gives the same verdict as Python onnxruntime on every line and window:"
-                  if same else "DIFFERS from Python onnxruntime (see the JSON output):")
-               + "\n" + device.report.text())
+               + ("gives the same verdict as Python onnxruntime on every line and window"
+                  if same else "DIFFERS from Python onnxruntime (see the JSON output)"))
+    c_table = device.report.text()
+    footer += (f" ({device.parity['keys']} keys, {device.parity['windows']} windows); its evaluation is the table above"
+               if c_table == result.text() else ". Its evaluation:\n" + c_table)
     return DemoResult(header + result.text() + footer, summary, timings)
