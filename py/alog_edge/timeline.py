@@ -135,15 +135,14 @@ def plot(result: TimelineResult, threshold: float, path: Path) -> None:
 
     w_all = result.windows
     groups = sorted(w_all["group"].unique())
-    labelled = w_all[w_all["label"] == 1] if "label" in w_all else w_all[:0]
+    labelled = w_all[w_all["label"] == 1]
     kinds = sorted({k for ks in labelled["kind"] for k in ks.split(";") if k})
     colour = {k: plt.get_cmap("tab10")((i + 1) % 10) for i, k in enumerate(kinds)}
     fig, axes = plt.subplots(len(groups), 1, figsize=(11, 1.8 * len(groups) + 0.8), sharex=True, squeeze=False)
     for ax, group in zip(axes[:, 0], groups):
         w = w_all[w_all["group"] == group]
         for row in labelled[labelled["group"] == group].itertuples():
-            first = (row.kind.split(";") or [""])[0]
-            ax.axvspan(row.slot_start, row.end, color=colour.get(first, "tab:gray"), alpha=0.3, lw=0)
+            ax.axvspan(row.slot_start, row.end, color=colour.get(row.kind.split(";")[0], "tab:gray"), alpha=0.3, lw=0)
         ax.plot(w["end"], w["score"], lw=1, color="tab:blue")
         alarms = w[w["verdict"] == 1]
         ax.plot(alarms["end"], alarms["score"], "o", ms=3, color="tab:red")

@@ -4,8 +4,8 @@
  * Every figure is measured on the calling thread (onnxruntime with --threads, default 1) over
  * repeated passes of the log held in memory, so disk speed does not enter.
  */
-#include <errno.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +13,7 @@
 
 #include "alog_edge.h"
 #include "cli.h"
+#include "internal.h" /* ae_read_file */
 
 static const char BENCH_USAGE[] =
     "usage: alog-edge bench [--seconds S] [--batch N] [--threads N] [--json] <model_dir> <log>\n"
@@ -78,33 +79,10 @@ typedef struct log_lines {
 
 static int load_lines(const char *path, log_lines *out)
 {
-    FILE *f = fopen(path, "rb");
-    if (f == NULL) {
-        fprintf(stderr, "error: %s: %s\n", path, strerror(errno));
-        return -1;
-    }
-    size_t cap = 1 << 20, n = 0;
-    char *text = malloc(cap);
-    for (;;) {
-        if (text == NULL)
-            break;
-        n += fread(text + n, 1, cap - n, f);
-        if (n < cap)
-            break;
-        char *more = realloc(text, cap * 2);
-        if (more == NULL) {
-            free(text);
-            text = NULL;
-            break;
-        }
-        text = more;
-        cap *= 2;
-    }
-    int read_failed = ferror(f);
-    fclose(f);
-    if (text == NULL || read_failed) {
-        fprintf(stderr, "error: %s: %s\n", path, text == NULL ? "out of memory" : "read error");
-        free(text);
+    char *text = NULL, err[1024];
+    size_t n = 0;
+    if (ae_read_file(path, SIZE_MAX, &text, &n, err, sizeof err) != AE_OK) {
+        fprintf(stderr, "error: %s\n", err);
         return -1;
     }
     size_t lines = 0;

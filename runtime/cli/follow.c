@@ -188,6 +188,18 @@ int follow_rest(follower *f, const char **line, size_t *len)
     return 0;
 }
 
+/* Forget what was read: the next read starts at byte 0 of f->fd (truncated or a new file). */
+static void read_from_start(follower *f)
+{
+    f->offset = 0;
+    f->sig_len = 0;
+    f->at_end = 0;
+    f->truncated = 0;
+    f->start = f->end = 0;
+    f->skipping = 0;
+    f->skipped = 0;
+}
+
 int follow_check(follower *f)
 {
     if (!f->regular || f->path == NULL)
@@ -196,13 +208,7 @@ int follow_check(follower *f)
     if (f->truncated || rewritten(f)) {
         if (lseek(f->fd, 0, SEEK_SET) < 0)
             return -1;
-        f->truncated = 0;
-        f->offset = 0;
-        f->sig_len = 0;
-        f->at_end = 0;
-        f->start = f->end = 0;
-        f->skipping = 0;
-        f->skipped = 0;
+        read_from_start(f);
         return FOLLOW_TRUNCATED;
     }
     if (stat(f->path, &now) != 0 || (now.st_dev == f->dev && now.st_ino == f->ino))
@@ -225,12 +231,6 @@ int follow_reopen(follower *f)
     f->dev = st.st_dev;
     f->ino = st.st_ino;
     f->regular = S_ISREG(st.st_mode);
-    f->offset = 0;
-    f->sig_len = 0;
-    f->at_end = 0;
-    f->truncated = 0;
-    f->start = f->end = 0;
-    f->skipping = 0;
-    f->skipped = 0;
+    read_from_start(f);
     return 0;
 }

@@ -11,6 +11,7 @@
 
 #include "alog_edge.h"
 #include "cli.h"
+#include "jsonfile.h" /* golden.json read as the loaders read their JSON */
 
 static const char SELFTEST_USAGE[] =
     "usage: alog-edge selftest [--tolerance X] <model_dir>\n"
@@ -50,37 +51,6 @@ typedef struct golden_tensor {
     const char *name;
     ae_tensor t;
 } golden_tensor;
-
-static char *read_all(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        return NULL;
-    size_t cap = 1 << 20, n = 0;
-    char *buf = malloc(cap + 1);
-    while (buf != NULL) {
-        n += fread(buf + n, 1, cap - n, f);
-        if (n < cap || cap >= GOLDEN_MAX_BYTES)
-            break;
-        char *more = realloc(buf, cap * 2 + 1);
-        if (more == NULL) {
-            free(buf);
-            buf = NULL;
-            break;
-        }
-        buf = more;
-        cap *= 2;
-    }
-    int failed = ferror(f) || (buf != NULL && n == cap);
-    fclose(f);
-    if (failed) {
-        free(buf);
-        return NULL;
-    }
-    buf[n] = '\0';
-    *len = n;
-    return buf;
-}
 
 /* Fill t from a JSON tensor; @return NULL or what is wrong. */
 static const char *tensor_from_json(const cJSON *j, ae_tensor *t)
@@ -353,21 +323,14 @@ int cmd_selftest(int argc, char **argv)
     int rc = EXIT_ERROR;
     selftest_state s = {model_dir, NULL, NULL, NULL};
     char *golden_path = join_path(model_dir, "golden.json");
-    char *text = NULL;
     cJSON *golden = NULL;
-    size_t len = 0;
     if (golden_path == NULL) {
         fputs("error: out of memory\n", stderr);
         goto done;
     }
     s.golden_path = golden_path;
-    if ((text = read_all(golden_path, &len)) == NULL) {
-        fprintf(stderr, "error: %s: cannot be read (missing, unreadable or larger than %u bytes)\n",
-                golden_path, GOLDEN_MAX_BYTES);
-        goto done;
-    }
-    if ((golden = cJSON_ParseWithLength(text, len)) == NULL) {
-        fprintf(stderr, "error: %s: malformed JSON\n", golden_path);
+    if (ae_json_load(golden_path, GOLDEN_MAX_BYTES, &golden, err, sizeof err) != AE_OK) {
+        fprintf(stderr, "error: %s\n", err);
         goto done;
     }
     const cJSON *cases = cJSON_GetObjectItemCaseSensitive(golden, "cases");
@@ -400,7 +363,6 @@ int cmd_selftest(int argc, char **argv)
     rc = failed ? EXIT_SELFTEST_FAILED : EXIT_OK;
 done:
     cJSON_Delete(golden);
-    free(text);
     free(golden_path);
     free(s.session_file);
     ae_session_free(s.session);

@@ -40,6 +40,15 @@ ae_status ae_vfail(ae_status status, char *err, size_t err_len, const char *fmt,
     return status;
 }
 
+ae_status ae_vfail_file(ae_status status, char *err, size_t err_len, const char *path, const char *fmt,
+                        va_list ap)
+{
+    char msg[768];
+    if (vsnprintf(msg, sizeof msg, fmt, ap) < 0)
+        msg[0] = '\0';
+    return ae_fail(status, err, err_len, "%s: %s", path, msg);
+}
+
 ae_status ae_fail(ae_status status, char *err, size_t err_len, const char *fmt, ...)
 {
     va_list ap;

@@ -31,6 +31,13 @@ ae_status ae_vfail(ae_status status, char *err, size_t err_len, const char *fmt,
     AE_PRINTF(4, 0);
 
 /*
+ * As ae_vfail, with "<path>: " before the message (the form of every loader's error).
+ * @return status.
+ */
+ae_status ae_vfail_file(ae_status status, char *err, size_t err_len, const char *path, const char *fmt,
+                        va_list ap) AE_PRINTF(5, 0);
+
+/*
  * Check that path names a regular file this process may read.
  * @return AE_OK; otherwise AE_ERR_IO with "<path>: <why>" in err.
  */

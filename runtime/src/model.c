@@ -72,13 +72,11 @@ static ae_status fail(loader *L, ae_status status, const char *fmt, ...) AE_PRIN
 
 static ae_status fail(loader *L, ae_status status, const char *fmt, ...)
 {
-    char msg[768];
     va_list ap;
     va_start(ap, fmt);
-    if (vsnprintf(msg, sizeof msg, fmt, ap) < 0)
-        msg[0] = '\0';
+    ae_vfail_file(status, L->err, L->err_len, L->file, fmt, ap);
     va_end(ap);
-    return ae_fail(status, L->err, L->err_len, "%s: %s", L->file, msg);
+    return status;
 }
 
 /* A required integer field in [min, max]. */

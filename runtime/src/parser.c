@@ -31,13 +31,11 @@ static ae_status lfail(loader *L, ae_status status, const char *fmt, ...) AE_PRI
 
 static ae_status lfail(loader *L, ae_status status, const char *fmt, ...)
 {
-    char msg[768];
     va_list ap;
     va_start(ap, fmt);
-    if (vsnprintf(msg, sizeof msg, fmt, ap) < 0)
-        msg[0] = '\0';
+    ae_vfail_file(status, L->err, L->err_len, L->path, fmt, ap);
     va_end(ap);
-    return ae_fail(status, L->err, L->err_len, "%s: %s", L->path, msg);
+    return status;
 }
 
 static ae_status oom(loader *L)

@@ -54,20 +54,23 @@ def add_model() -> onnx.GraphProto:
         [helper.make_tensor_value_info("sum", TensorProto.FLOAT, vec)])
 
 
-def deeplog_model(vocab_size: int = 3) -> onnx.GraphProto:
-    """Embedding lookup of each key, averaged over the window: logits for the next key."""
-    embedding = helper.make_tensor(
-        "embedding", TensorProto.FLOAT, [vocab_size, vocab_size],
-        [float(10 * row + col) for row in range(vocab_size) for col in range(vocab_size)])
+def deeplog_model(rows: list[list[float]]) -> onnx.GraphProto:
+    """Embedding lookup of each key (row k of `rows`), averaged over the window: logits for the next key."""
+    classes = len(rows)
+    embedding = helper.make_tensor("embedding", TensorProto.FLOAT, [classes, classes],
+                                   [v for row in rows for v in row])
     return helper.make_graph(
         [helper.make_node("Gather", ["embedding", "input_sequence"], ["embedded"], axis=0),
          helper.make_node("ReduceMean", ["embedded"], ["predictions"], axes=[1], keepdims=0)],
         "deeplog",
         [helper.make_tensor_value_info("input_sequence", TensorProto.INT64,
                                        ["batch_size", "sequence_length"])],
-        [helper.make_tensor_value_info("predictions", TensorProto.FLOAT,
-                                       ["batch_size", vocab_size])],
+        [helper.make_tensor_value_info("predictions", TensorProto.FLOAT, ["batch_size", classes])],
         initializer=[embedding])
+
+
+def small_deeplog_model(vocab_size: int = 3) -> onnx.GraphProto:
+    return deeplog_model([[float(10 * row + col) for col in range(vocab_size)] for row in range(vocab_size)])
 
 
 def mscred_model(window: int = 5, features: int = 3) -> onnx.GraphProto:
@@ -89,17 +92,8 @@ NEXT_KEY = {0: 1, 1: 2, 2: 3, 3: 0, 4: 0, 5: 0}
 
 def full_deeplog_model() -> onnx.GraphProto:
     classes = len(FULL_TEMPLATES) + 1
-    rows = [[1.0 if col == NEXT_KEY[row] else 0.0 for col in range(classes)] for row in range(classes)]
-    embedding = helper.make_tensor("embedding", TensorProto.FLOAT, [classes, classes],
-                                   [v for row in rows for v in row])
-    return helper.make_graph(
-        [helper.make_node("Gather", ["embedding", "input_sequence"], ["embedded"], axis=0),
-         helper.make_node("ReduceMean", ["embedded"], ["predictions"], axes=[1], keepdims=0)],
-        "deeplog",
-        [helper.make_tensor_value_info("input_sequence", TensorProto.INT64,
-                                       ["batch_size", "sequence_length"])],
-        [helper.make_tensor_value_info("predictions", TensorProto.FLOAT, ["batch_size", classes])],
-        initializer=[embedding])
+    return deeplog_model([[1.0 if col == NEXT_KEY[row] else 0.0 for col in range(classes)]
+                          for row in range(classes)])
 
 
 def full_model(out: Path) -> None:
@@ -146,7 +140,7 @@ def full_model(out: Path) -> None:
 
 def main(out: Path) -> None:
     _save(add_model(), out / "add.onnx")
-    _save(deeplog_model(), out / "model_dir" / "deeplog.onnx")
+    _save(small_deeplog_model(), out / "model_dir" / "deeplog.onnx")
     _save(mscred_model(), out / "model_dir" / "mscred.onnx")
     templates = ["Receiving block <*> src: <*>", 'quoted "<*>" \\ caf\u00e9', "PacketResponder <*>"]
     (out / "model_dir" / "vocab.json").write_text(
