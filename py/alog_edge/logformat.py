@@ -16,20 +16,39 @@ from typing import IO, Iterator
 
 from .errors import AlogError
 
-# Masks for logs nobody tuned for. Order matters: specific shapes first, plain numbers last.
+# Masks for logs nobody tuned for. Order matters: specific shapes first, plain numbers last. Every
+# pattern starts only where a run of its characters starts (a lookbehind or \b), so no line makes
+# one scan quadratic; the fuzzer and tests/test_masks.py try adversarial lines on both sides.
+_MONTH = r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[a-z]*"
+_WEEKDAY = r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)[a-z]*"
+_IPV4 = r"(?:\d{1,3}\.){3}\d{1,3}(?::\d{1,5})?"
 DEFAULT_MASKS: tuple[tuple[str, str], ...] = (
+    (r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s\"'<>]+", "URL"),
+    (r"(?<![\w.+-])[\w.+-]+@[a-zA-Z0-9-]+(?:\.[a-zA-Z0-9-]+)+", "EMAIL"),
     (r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b", "UUID"),
+    # Dates and times inside messages, each one token whatever its spaces.
+    (r"\b\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2})?(?:[.,]\d+)?(?:Z|[+-]\d{2}:?\d{2})?)?(?![\w:])", "DATE"),
+    (rf"\b(?:{_WEEKDAY},?\s+)?{_MONTH}\.?\s+\d{{1,2}},?\s+(?:\d{{4}}\s+)?\d{{1,2}}:\d{{2}}(?::\d{{2}})?"
+     rf"(?:[.,]\d+)?(?:\s+\d{{4}}\b)?", "DATE"),
+    (r"(?<![\w:.])\d{1,2}:\d{2}:\d{2}(?:[.,]\d+)?(?![\w:])", "TIME"),
     (r"\b(?:[0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}\b", "MAC"),
-    (r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?::\d{1,5})?(?![\w.])", "IP"),
-    (r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s\"']+", "URL"),
+    # IPv4 addresses with their port, and lists of them, as one value.
+    (rf"(?<![\w.]){_IPV4}(?:,\s?{_IPV4})*(?![\w.])", "IP"),
     (r"(?<![\w/.:~-])(?:/[\w.@%+~-]+)+/?", "PATH"),
-    (r"\b(?:[a-zA-Z0-9-]+\.)+(?:com|net|org|io|local|lan|internal|localdomain)\b", "HOST"),
+    (r"\b(?:[a-zA-Z0-9-]+\.)+(?:com|net|org|edu|gov|io|local|lan|internal|localdomain)\b", "HOST"),
     (r"\b0[xX][0-9a-fA-F]+\b", "HEX"),
     (r"\b(?=[0-9a-fA-F]*\d)(?=[0-9a-fA-F]*[a-fA-F])[0-9a-fA-F]{8,}\b", "ID"),
     (r"(?<![\w.])\d+(?:\.\d+)?\s?(?:[KMGT]i?B|[kKMG]B|bytes|B)\b", "SIZE"),
     (r"(?<![\w.])\d+(?:\.\d+)?\s?(?:ns|us|ms|s|sec|secs|seconds|min|mins|h)\b", "DURATION"),
     (r"(?<![\w.])[-+]?\d+(?:[.,]\d+)*(?![\w.])", "NUM"),
+    # What is left of words with digits in them: ids such as attempt_01_m_000008_0 or core.7167.
+    (r"(?<![\w.-])(?=[\w.-]*\d)[\w.-]*\w", "ID"),
+    # A bracketed list of values, whatever its length.
+    (r"\[[^\[\]\s]*(?:,\s?[^\[\]\s,]*)+\]", "LIST"),
 )
+
+# Mining settings of the generic default (a --log-format without a preset).
+GENERIC: dict = {"sim_th": 0.4, "depth": 4, "refine": True}
 
 
 @dataclass(frozen=True)
@@ -48,6 +67,7 @@ class LogFormat:
     sim_th: float = 0.4
     depth: int = 4
     extra_delimiters: tuple[str, ...] = ()
+    refine: bool = False  # split clusters at constant words after mining (refine.py)
     headers: tuple[str, ...] = field(init=False)
     regex: str = field(init=False)
 
@@ -137,7 +157,7 @@ def resolve(preset: str | None, log_format: str | None) -> LogFormat:
         fmt = LogFormat("custom", log_format)
         host = next((h for h in fmt.headers if h.lower() in ("host", "hostname", "node")), None)
         level = next((h for h in fmt.headers if h.lower() in ("level", "severity")), None)
-        return replace(fmt, host_field=host, level_field=level)
+        return replace(fmt, host_field=host, level_field=level, **GENERIC)
     name = (preset or "syslog").lower()
     if name not in PRESETS:
         raise AlogError(None, f"unknown format preset {name!r}; presets: {', '.join(sorted(PRESETS))}")

@@ -23,7 +23,7 @@ from drain3.masking import MaskingInstruction
 from drain3.template_miner_config import TemplateMinerConfig
 from tqdm import tqdm
 
-from . import logformat
+from . import logformat, refine
 from .errors import AlogError
 from .fileio import AtomicOutputs, read_json
 from .logformat import LogFormat
@@ -192,18 +192,11 @@ def matcher_from_parser(parser: dict[str, Any], parser_path: Path) -> TemplateMi
     Full search visits a token-count node's own clusters before its children's, so a flat tree
     holding the templates in parser.json's order gives Drain3 the same candidates in the same order.
     """
-    miner = TemplateMiner(config=miner_config(format_from_parser(parser)))
-    drain = miner.drain
     try:
-        for entry in parser["templates"]:
-            cluster = LogCluster(list(entry["tokens"]), int(entry["cluster_id"]))
-            drain.id_to_cluster[cluster.cluster_id] = cluster
-            node = drain.root_node.key_to_child_node.setdefault(str(len(cluster.log_template_tokens)), Node())
-            node.cluster_ids.append(cluster.cluster_id)
+        clusters = [LogCluster(list(entry["tokens"]), int(entry["cluster_id"])) for entry in parser["templates"]]
     except (KeyError, TypeError, ValueError) as exc:
         raise AlogError(parser_path, f"malformed templates entry ({exc!r})") from None
-    drain.clusters_counter = max(drain.id_to_cluster, default=0)
-    return miner
+    return flat_miner(format_from_parser(parser), clusters)
 
 
 def full_search_order(miner: TemplateMiner) -> list[LogCluster]:
@@ -214,6 +207,59 @@ def full_search_order(miner: TemplateMiner) -> list[LogCluster]:
         for cid in drain.get_clusters_ids_for_seq_len(int(key)):
             out.append(drain.id_to_cluster[cid])
     return out
+
+
+def flat_miner(fmt: LogFormat, clusters: Iterable[LogCluster]) -> TemplateMiner:
+    """A miner whose tree holds the clusters flat under their token count, in the order given:
+    Drain3's full search then visits them in that order, as the C matcher does with parser.json."""
+    miner = TemplateMiner(config=miner_config(fmt))
+    drain = miner.drain
+    for cluster in clusters:
+        drain.id_to_cluster[cluster.cluster_id] = cluster
+        node = drain.root_node.key_to_child_node.setdefault(str(len(cluster.log_template_tokens)), Node())
+        node.cluster_ids.append(cluster.cluster_id)
+    drain.clusters_counter = max(drain.id_to_cluster, default=0)
+    return miner
+
+
+def mine(contents: list[str], fmt: LogFormat) -> tuple[TemplateMiner, list[int]]:
+    """Mine the contents with Drain3 (then refine the clusters when the format asks for it), and key
+    every line by matching it against the final clusters: the key inference gives it."""
+    miner = TemplateMiner(config=miner_config(fmt))
+    uniques = list(dict.fromkeys(contents))
+    with tqdm(total=len(contents) + 2 * len(uniques), desc="mine", unit="line", unit_scale=True,
+              disable=None, leave=False) as bar:
+        # Each distinct content is masked once (masking is most of the time); Drain3 mines every line.
+        masked_of = {text: miner.masker.mask(text) for text in uniques}
+        for text in contents:
+            miner.drain.add_log_message(masked_of[text])
+            bar.update(1)
+        masked = [masked_of[text] for text in uniques]
+        if fmt.refine:
+            assigned = []
+            for text in masked:
+                cluster = miner.drain.match(text, full_search_strategy=MATCH_STRATEGY)
+                if cluster is not None:
+                    assigned.append((cluster.cluster_id, tuple(miner.drain.get_content_as_tokens(text))))
+                bar.update(1)
+            members = refine.group_members(assigned)
+            refined = refine.refine([(c.cluster_id, tuple(c.log_template_tokens)) for c in full_search_order(miner)],
+                                    members)
+            miner = flat_miner(fmt, [LogCluster(list(r.tokens), r.cluster_id) for r in refined])
+        else:
+            bar.update(len(uniques))
+        # Every line's key is what matching against the final clusters gives.
+        by_content: dict[str, int] = {}
+        for text, m in zip(uniques, masked):
+            cluster = miner.drain.match(m, full_search_strategy=MATCH_STRATEGY)
+            by_content[text] = cluster.cluster_id if cluster is not None else UNMATCHED_CLUSTER
+            bar.update(1)
+    ids = [by_content[text] for text in contents]
+    if fmt.refine:
+        sizes = pd.Series(ids).value_counts()
+        for cluster in miner.drain.clusters:
+            cluster.size = int(sizes.get(cluster.cluster_id, 0))
+    return miner, ids
 
 
 # --- user-given templates (e.g. HDFS_templates.csv) ------------------------------------
@@ -269,7 +315,7 @@ def parser_json(fmt: LogFormat, mode: str, templates: list[dict[str, Any]]) -> d
         "mask_suffix": ">",
         "param_str": "<*>",
         "extra_delimiters": list(fmt.extra_delimiters),
-        "drain": {"sim_th": fmt.sim_th, "depth": fmt.depth},
+        "drain": {"sim_th": fmt.sim_th, "depth": fmt.depth, "refine": fmt.refine},
         "mode": mode,
         "match_strategy": MATCH_STRATEGY if mode == "drain" else "most_literal",
         "templates": templates,
@@ -285,6 +331,7 @@ def format_from_parser(parser: dict[str, Any]) -> LogFormat:
         timestamp_format=ts.get("format"), yearless=bool(ts.get("yearless")),
         host_field=parser.get("host_field"), level_field=parser.get("level_field"),
         sim_th=float(parser["drain"]["sim_th"]), depth=int(parser["drain"]["depth"]),
+        refine=bool(parser["drain"].get("refine", False)),
         extra_delimiters=tuple(parser.get("extra_delimiters", ())))
 
 
@@ -361,22 +408,7 @@ def parse(paths: list[Path], fmt: LogFormat, workspace: Path, *, parsed_out: Pat
         entries = [{"cluster_id": i + 1, "template": t} for i, t in enumerate(user_templates)]
         mode, state, n_clusters = "templates", None, len(user_templates)
     else:
-        miner = TemplateMiner(config=miner_config(fmt))
-        with tqdm(total=2 * len(rec.content), desc="mine", unit="line", unit_scale=True,
-                  disable=None, leave=False) as bar:
-            for text in rec.content:
-                miner.add_log_message(text)
-                bar.update(1)
-            # Second pass: the key of every line is what matching against the final clusters gives.
-            cache = {}
-            ids = []
-            for text in rec.content:
-                cid = cache.get(text)
-                if cid is None:
-                    cluster = miner.match(text, full_search_strategy=MATCH_STRATEGY)
-                    cid = cache[text] = cluster.cluster_id if cluster is not None else UNMATCHED_CLUSTER
-                ids.append(cid)
-                bar.update(1)
+        miner, ids = mine(rec.content, fmt)
         final = {c.cluster_id: c.get_template() for c in miner.drain.clusters}
         line_templates = [final.get(i, c) for i, c in zip(ids, rec.content)]
         entries = [{"cluster_id": c.cluster_id, "template": c.get_template(),
