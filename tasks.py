@@ -95,26 +95,31 @@ def demo_data(c, workspace="workspace", out=None, seed=7, hosts=6, train_minutes
     "e.g. '<Date> <Time> <Level> <Component>: <Content>'", "templates": "match a given template list (one per "
     "line, <*> = any text) instead of mining", "year": "year for timestamps without one (default: file mtime)",
     "parsed": "output parquet (default <workspace>/parsed.parquet)", "parser": "output parser.json",
-    "max_line_bytes": "longest line accepted", "workspace": W})
+    "max_line_bytes": "longest line accepted", "workspace": W, "multiline": "a line that does not fit the "
+    "format continues the record before it (stack traces); kept in parser.json for match and the device"})
 @user_errors
 def parse(c, logs, format=None, log_format=None, templates=None, year=None, workspace="workspace",
-          parsed=None, parser=None, max_line_bytes=1 << 20):
+          parsed=None, parser=None, max_line_bytes=1 << 20, multiline=False):
     """Mine log templates with Drain3: parsed.parquet, templates.json, parser.json, drain_state.json."""
+    from dataclasses import replace
     from alog_edge import logformat, parse as p
-    fmt = logformat.resolve(format, log_format)
+    fmt = replace(logformat.resolve(format, log_format), multiline=bool(multiline))
     res = p.parse([Path(x) for x in logs], fmt, ws(workspace), parsed_out=opt(parsed), parser_out=opt(parser),
                   template_file=opt(templates), year=int(year) if year else None, max_line_bytes=int(max_line_bytes))
     print(f"parsed {res.lines} lines into {res.clusters} templates in {res.seconds:.1f}s "
-          f"({res.lines_per_second:,.0f} lines/s); {res.format_misses} lines did not fit the format")
+          f"({res.lines_per_second:,.0f} lines/s); {res.format_misses} lines did not fit the format"
+          + (f", {res.continued} lines continued a record" if multiline else ""))
 
 
-@task(help={"workspace": W, "datasets": "LogHub folder (default ../shared/datasets/loghub-2k)", "json": "JSON out"})
+@task(iterable=["formats"], help={"workspace": W, "datasets": "LogHub-style folder: <System>/<System>_2k.log and "
+      "_structured*.csv (default ../shared/datasets/loghub-2k)", "formats": "System=FORMAT (repeatable) or a JSON "
+      "file {System: format string}; the six shared systems have theirs", "json": "JSON out"})
 @user_errors
-def parse_accuracy(c, workspace="workspace", datasets=None, json_=False):
-    """Grouping accuracy of the parser on the six LogHub 2k samples, next to the published Drain figures."""
+def parse_accuracy(c, workspace="workspace", datasets=None, formats=None, json_=False):
+    """GA and PA per system of a LogHub-style folder: the preset and the generic default side by side."""
     from alog_edge import loghub
     rows = loghub.accuracy_table(opt(datasets) or REPO.parent / "shared" / "datasets" / "loghub-2k",
-                                 ws(workspace) / "loghub")
+                                 ws(workspace) / "loghub", loghub.parse_formats(formats or []))
     print("\n".join(json.dumps(r) for r in rows) if json_ else loghub.format_rows(rows))
 
 

@@ -67,6 +67,7 @@ class LogFormat:
     sim_th: float = 0.4
     depth: int = 4
     extra_delimiters: tuple[str, ...] = ()
+    multiline: bool = False  # a line that does not fit the format continues the record before it
     refine: bool = False  # split clusters at constant words after mining (refine.py)
     headers: tuple[str, ...] = field(init=False)
     regex: str = field(init=False)

@@ -10,7 +10,7 @@ import json
 import logging
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field as dc_field, replace
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
@@ -23,7 +23,7 @@ from drain3.masking import MaskingInstruction
 from drain3.template_miner_config import TemplateMinerConfig
 from tqdm import tqdm
 
-from . import logformat, refine
+from . import bounded, logformat, refine
 from .errors import AlogError
 from .fileio import AtomicOutputs, read_json
 from .logformat import LogFormat
@@ -48,6 +48,7 @@ class ParseResult:
     clusters: int
     seconds: float
     outputs: list[Path]
+    continued: int = 0
 
     @property
     def lines_per_second(self) -> float:
@@ -58,13 +59,16 @@ class ParseResult:
 
 @dataclass
 class Records:
-    """Column lists of the lines read so far (cheaper than a dict per line)."""
+    """Column lists of the records read so far (cheaper than a dict per line). A record is a line,
+    or with a multiline format a line and the lines after it that do not fit the format."""
 
     line_no: list[int]
     source: list[str]
     fields: dict[str, list[str | None]]
     content: list[str]
     misses: int = 0
+    continued: int = 0  # lines joined to the record before them (multiline)
+    refused: dict[int, str] = dc_field(default_factory=dict)  # record index -> why (a regex gave up)
 
     @classmethod
     def empty(cls, fmt: LogFormat) -> "Records":
@@ -73,32 +77,45 @@ class Records:
 
 def split_lines(paths: Iterable[Path], fmt: LogFormat, max_line_bytes: int,
                 progress: tqdm | None = None) -> Records:
-    """Read every line and split it by the format; a line the format misses keeps its whole text as content."""
+    """Read every line and split it by the format; a line the format misses keeps its whole text as
+    content, or with a multiline format continues the record before it ("\n" + the line)."""
     regex = re.compile(fmt.regex)
     rec = Records.empty(fmt)
     header_names = list(rec.fields)
-    for path in paths:
-        matched_here = 0
-        for line_no, text in logformat.read_lines(path, max_line_bytes):
-            if progress is not None:
-                progress.update(1)
-            if not text.strip():
-                continue
-            m = regex.match(text)
-            rec.line_no.append(line_no)
-            rec.source.append(path.name)
-            if m is None:
-                rec.misses += 1
-                rec.content.append(text)
+    with bounded.Guard() as guard:
+        for path in paths:
+            matched_here = 0
+            open_record = False  # the last record is from this file and may take continuation lines
+            for line_no, text in logformat.read_lines(path, max_line_bytes):
+                if progress is not None:
+                    progress.update(1)
+                if not text.strip():
+                    continue
+                try:
+                    m = guard.run("line_regex", regex.match, text)
+                except bounded.RegexGaveUp as exc:
+                    rec.refused[len(rec.content)] = str(exc)
+                    m, open_record = None, False
+                else:
+                    if m is None and fmt.multiline and open_record:
+                        rec.content[-1] += "\n" + text
+                        rec.continued += 1
+                        continue
+                rec.line_no.append(line_no)
+                rec.source.append(path.name)
+                open_record = len(rec.content) not in rec.refused
+                if m is None:
+                    rec.misses += 1
+                    rec.content.append(text)
+                    for h in header_names:
+                        rec.fields[h].append(None)
+                    continue
+                matched_here += 1
+                rec.content.append(m.group("Content"))
                 for h in header_names:
-                    rec.fields[h].append(None)
-                continue
-            matched_here += 1
-            rec.content.append(m.group("Content"))
-            for h in header_names:
-                rec.fields[h].append(m.group(h))
-        if matched_here == 0:
-            raise AlogError(path, f"no line matches the log format {fmt.format!r} (preset {fmt.name})")
+                    rec.fields[h].append(m.group(h))
+            if matched_here == 0:
+                raise AlogError(path, f"no line matches the log format {fmt.format!r} (preset {fmt.name})")
     return rec
 
 
@@ -222,18 +239,35 @@ def flat_miner(fmt: LogFormat, clusters: Iterable[LogCluster]) -> TemplateMiner:
     return miner
 
 
-def mine(contents: list[str], fmt: LogFormat) -> tuple[TemplateMiner, list[int]]:
+def mask_all(miner: TemplateMiner, texts: Iterable[str], refused: dict[str, str]) -> dict[str, str]:
+    """Each text masked by the miner's masks; a text on which a mask ran past its time goes to refused."""
+    out = {}
+    with bounded.Guard() as guard:
+        for text in texts:
+            try:
+                out[text] = guard.mask(miner.masker, text)
+            except bounded.RegexGaveUp as exc:
+                refused[text] = str(exc)
+    return out
+
+
+def mine(contents: list[str], fmt: LogFormat,
+         refused: dict[str, str] | None = None) -> tuple[TemplateMiner, list[int]]:
     """Mine the contents with Drain3 (then refine the clusters when the format asks for it), and key
-    every line by matching it against the final clusters: the key inference gives it."""
+    every line by matching it against the final clusters: the key inference gives it. Contents on
+    which a mask gives up are neither mined nor matched (key 0) and land in `refused`."""
+    refused = {} if refused is None else refused
     miner = TemplateMiner(config=miner_config(fmt))
     uniques = list(dict.fromkeys(contents))
     with tqdm(total=len(contents) + 2 * len(uniques), desc="mine", unit="line", unit_scale=True,
               disable=None, leave=False) as bar:
         # Each distinct content is masked once (masking is most of the time); Drain3 mines every line.
-        masked_of = {text: miner.masker.mask(text) for text in uniques}
+        masked_of = mask_all(miner, uniques, refused)
         for text in contents:
-            miner.drain.add_log_message(masked_of[text])
+            if text in masked_of:
+                miner.drain.add_log_message(masked_of[text])
             bar.update(1)
+        uniques = [text for text in uniques if text in masked_of]
         masked = [masked_of[text] for text in uniques]
         if fmt.refine:
             assigned = []
@@ -254,7 +288,7 @@ def mine(contents: list[str], fmt: LogFormat) -> tuple[TemplateMiner, list[int]]
             cluster = miner.drain.match(m, full_search_strategy=MATCH_STRATEGY)
             by_content[text] = cluster.cluster_id if cluster is not None else UNMATCHED_CLUSTER
             bar.update(1)
-    ids = [by_content[text] for text in contents]
+    ids = [by_content.get(text, UNMATCHED_CLUSTER) for text in contents]
     if fmt.refine:
         sizes = pd.Series(ids).value_counts()
         for cluster in miner.drain.clusters:
@@ -315,6 +349,7 @@ def parser_json(fmt: LogFormat, mode: str, templates: list[dict[str, Any]]) -> d
         "mask_suffix": ">",
         "param_str": "<*>",
         "extra_delimiters": list(fmt.extra_delimiters),
+        "multiline": fmt.multiline,
         "drain": {"sim_th": fmt.sim_th, "depth": fmt.depth, "refine": fmt.refine},
         "mode": mode,
         "match_strategy": MATCH_STRATEGY if mode == "drain" else "most_literal",
@@ -332,7 +367,8 @@ def format_from_parser(parser: dict[str, Any]) -> LogFormat:
         host_field=parser.get("host_field"), level_field=parser.get("level_field"),
         sim_th=float(parser["drain"]["sim_th"]), depth=int(parser["drain"]["depth"]),
         refine=bool(parser["drain"].get("refine", False)),
-        extra_delimiters=tuple(parser.get("extra_delimiters", ())))
+        extra_delimiters=tuple(parser.get("extra_delimiters", ())),
+        multiline=bool(parser.get("multiline", False)))
 
 
 def load_parser(path: str | Path) -> dict[str, Any]:
@@ -409,6 +445,7 @@ def parse(paths: list[Path], fmt: LogFormat, workspace: Path, *, parsed_out: Pat
         mode, state, n_clusters = "templates", None, len(user_templates)
     else:
         miner, ids = mine(rec.content, fmt)
+        ids = [UNMATCHED_CLUSTER if k in rec.refused else i for k, i in enumerate(ids)]
         final = {c.cluster_id: c.get_template() for c in miner.drain.clusters}
         line_templates = [final.get(i, c) for i, c in zip(ids, rec.content)]
         entries = [{"cluster_id": c.cluster_id, "template": c.get_template(),
@@ -427,25 +464,39 @@ def parse(paths: list[Path], fmt: LogFormat, workspace: Path, *, parsed_out: Pat
         if state is not None:
             out.write_json(state_out, state)
     outputs = [parsed_out, templates_out, parser_out] + ([state_out] if state is not None else [])
-    return ParseResult(len(rec.content), rec.misses, n_clusters, time.perf_counter() - started, outputs)
+    return ParseResult(len(rec.content), rec.misses, n_clusters, time.perf_counter() - started, outputs,
+                       rec.continued)
 
 
 def match(paths: list[Path], parser_path: Path, *, year: int | None = None,
-          max_line_bytes: int = logformat.MAX_LINE_BYTES) -> pd.DataFrame:
+          max_line_bytes: int = logformat.MAX_LINE_BYTES, multiline: bool | None = None) -> pd.DataFrame:
     """Key new lines with an existing parser (no mining): the same columns as parsed.parquet."""
+    return match_records(paths, parser_path, year=year, max_line_bytes=max_line_bytes, multiline=multiline)[0]
+
+
+def match_records(paths: list[Path], parser_path: Path, *, year: int | None = None,
+                  max_line_bytes: int = logformat.MAX_LINE_BYTES,
+                  multiline: bool | None = None) -> tuple[pd.DataFrame, dict[int, str]]:
+    """match(), and the records a regex gave up on (row -> why): keyed unknown, as the C matcher does."""
     parser = load_parser(parser_path)
     fmt = format_from_parser(parser)
+    if multiline is not None:
+        fmt = replace(fmt, multiline=multiline)
     with _progress(paths, "read") as bar:
         rec = split_lines(paths, fmt, max_line_bytes, bar)
     templates_by_id = {int(t["cluster_id"]): t["template"] for t in parser["templates"]}
+    refused_text: dict[str, str] = {}
     if parser["mode"] == "templates":
         matcher = TemplateListMatcher([t["template"] for t in parser["templates"]])
         match_one = matcher.match
     else:
         miner = matcher_from_parser(parser, parser_path)
+        masked_of = mask_all(miner, dict.fromkeys(rec.content), refused_text)
 
         def match_one(text: str) -> int:
-            cluster = miner.match(text, full_search_strategy=MATCH_STRATEGY)
+            if text not in masked_of:
+                return UNMATCHED_CLUSTER
+            cluster = miner.drain.match(masked_of[text], full_search_strategy=MATCH_STRATEGY)
             return cluster.cluster_id if cluster is not None else UNMATCHED_CLUSTER
 
     cache: dict[str, int] = {}
@@ -455,8 +506,13 @@ def match(paths: list[Path], parser_path: Path, *, year: int | None = None,
         if cid is None:
             cid = cache[text] = match_one(text)
         ids.append(cid)
+    refused = dict(rec.refused)
+    for k, text in enumerate(rec.content):
+        if k not in refused and text in refused_text:
+            refused[k] = refused_text[text]
+    ids = [UNMATCHED_CLUSTER if k in refused else i for k, i in enumerate(ids)]
     line_templates = [templates_by_id.get(i, c) for i, c in zip(ids, rec.content)]
-    return _frame(rec, fmt, ids, line_templates, year, paths[0])
+    return _frame(rec, fmt, ids, line_templates, year, paths[0]), refused
 
 
 def write_parsed(frame: pd.DataFrame, path: Path) -> None:
@@ -466,11 +522,14 @@ def write_parsed(frame: pd.DataFrame, path: Path) -> None:
 
 def match_jsonl(paths: list[Path], parser_path: Path, vocab: "Any") -> Iterator[str]:
     """`invoke match`: one JSON line per non-blank input line: line_no, index, template (null when unknown)."""
-    frame = match(paths, parser_path)
+    frame, refused = match_records(paths, parser_path)
     unk = vocab.unk_index
-    for source, line_no, template in zip(frame["source"], frame["line_no"], frame["template"]):
-        index = vocab.key(template)
-        record = {"line_no": int(line_no), "index": index, "template": template if index != unk else None}
+    for k, (source, line_no, template) in enumerate(zip(frame["source"], frame["line_no"], frame["template"])):
+        if k in refused:
+            record = {"line_no": int(line_no), "index": unk, "template": None, "error": refused[k]}
+        else:
+            index = vocab.key(template)
+            record = {"line_no": int(line_no), "index": index, "template": template if index != unk else None}
         if len(paths) > 1:
             record = {"source": source, **record}
         yield json.dumps(record, ensure_ascii=False)

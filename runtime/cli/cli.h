@@ -183,6 +183,29 @@ int push_key(keys *k, size_t key);
  * unknown key). @return 0, or -1 after printing the error. */
 int read_templates(const char *path, const ae_vocab *vocab, keys *out);
 
+/* Multiline records (records.c): a line that does not fit the format continues the record
+ * before it. Offer each line; on JOIN_STARTS or JOIN_ALONE first handle the held record (if
+ * held), then joiner_start the line (STARTS) or handle it by itself (ALONE). */
+typedef struct record_joiner {
+    ae_matcher *matcher;
+    char *data; /* the held record: its lines without their line endings, joined with "\n" */
+    size_t len, cap;
+    unsigned long long line_no; /* of its first line */
+    int held, open;
+} record_joiner;
+
+enum { JOIN_TAKEN = 0, JOIN_STARTS = 1, JOIN_ALONE = 2, JOIN_NO_MEMORY = -1 };
+
+/* @return JOIN_TAKEN (joined to the held record, or a blank line: nothing to do), JOIN_STARTS
+ *         (the line starts a record), JOIN_ALONE (a record of its own: invalid input or the
+ *         regex engine gave up), JOIN_NO_MEMORY. */
+int joiner_offer(record_joiner *j, const char *line, size_t len);
+/* Hold the line as a new record. @return 0, or -1 when out of memory. */
+int joiner_start(record_joiner *j, const char *line, size_t len, unsigned long long line_no);
+/* Forget the held record (after handling it). */
+void joiner_reset(record_joiner *j);
+void joiner_free(record_joiner *j);
+
 /* The commands (main.c dispatches). @return the exit status. */
 int cmd_run(int argc, char **argv);
 int cmd_score(int argc, char **argv);

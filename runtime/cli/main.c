@@ -27,7 +27,7 @@ static const char USAGE[] =
     "  info <model_dir>   print one JSON object: the runtime and onnxruntime versions, the\n"
     "                     target, the vocab size, and every model (*.onnx) with the names,\n"
     "                     element types and shapes of its inputs and outputs\n"
-    "  match [--explain] <model_dir> [FILE|-]\n"
+    "  match [--explain] [--multiline] <model_dir> [FILE|-]\n"
     "                     key every line of FILE (default: stdin) with the model directory's\n"
     "                     parser.json and vocab.json, as `invoke match` does: one JSON line per\n"
     "                     non-blank line (see alog-edge match --help)\n"
@@ -54,7 +54,7 @@ static const char USAGE[] =
     "some input lines were refused (reported) and the others were processed.\n";
 
 static const char MATCH_USAGE[] =
-    "usage: alog-edge match [--explain] <model_dir> [FILE|-]\n"
+    "usage: alog-edge match [--explain] [--multiline] <model_dir> [FILE|-]\n"
     "\n"
     "Keys every line of FILE (\"-\" or none: stdin) with <model_dir>/parser.json and\n"
     "<model_dir>/vocab.json exactly as the Python parser does (`invoke match --model-dir`), and\n"
@@ -76,6 +76,9 @@ static const char MATCH_USAGE[] =
     "  --explain    add what led to the index: cluster_id (of parser.json, 0 for none),\n"
     "               format_matched (the line format matched), content (the format's content),\n"
     "               masked (the content after the masks) and tokens (their count)\n"
+    "  --multiline  a line that does not fit the log format continues the record before it\n"
+    "               (stack traces): one JSON line per record, with its first line's line_no\n"
+    "               (on by itself when parser.json says \"multiline\": true)\n"
     "  -h, --help   print this help and exit\n"
     "\n"
     "Exit status: 0 every line matched; 1 error (bad model directory, unreadable input, write\n"
@@ -291,9 +294,93 @@ static int match_usage_error(const char *fmt, const char *arg)
 
 enum { MAX_LINE_WARNINGS = 10 };
 
+typedef struct match_out {
+    ae_matcher *matcher;
+    size_t unk;
+    int explain;
+    const char *input_name;
+    unsigned long long refused;
+    out_line o;
+} match_out;
+
+/* Match one record (got: READ_LINE or READ_TOO_LONG) and write its JSON line.
+ * @return 0, 1 nothing written (blank), -1 out of memory, -2 write error (reported). */
+static int emit_match(match_out *mo, int got, const char *line, size_t len,
+                      unsigned long long line_no)
+{
+    ae_match_detail d;
+    ae_status status;
+    char too_long[96];
+    const char *why = NULL;
+    if (got == READ_TOO_LONG) {
+        snprintf(too_long, sizeof too_long, "longer than %u bytes (%zu)", AE_LINE_MAX_BYTES, len);
+        why = too_long;
+        memset(&d, 0, sizeof d);
+        d.index = mo->unk;
+    } else {
+        status = ae_matcher_match_detail(mo->matcher, line, len, &d);
+        if (status == AE_ERR_NOT_FOUND)
+            return 1; /* blank */
+        if (status == AE_ERR_NO_MEMORY)
+            return -1;
+        if (status != AE_OK)
+            why = ae_matcher_errmsg(mo->matcher);
+    }
+    out_line *o = &mo->o;
+    o->len = 0;
+    out_str(o, "{\"line_no\": ");
+    out_size(o, line_no);
+    out_str(o, ", \"index\": ");
+    out_size(o, d.index);
+    out_str(o, ", \"template\": ");
+    if (d.template_ != NULL)
+        out_json_string(o, d.template_, strlen(d.template_));
+    else
+        out_str(o, "null");
+    if (why != NULL) {
+        out_str(o, ", \"error\": ");
+        out_json_string(o, why, strlen(why));
+        if (mo->refused < MAX_LINE_WARNINGS)
+            fprintf(stderr, "warning: %s: line %llu: %s: matched as unknown\n", mo->input_name,
+                    line_no, why);
+        else if (mo->refused == MAX_LINE_WARNINGS)
+            fprintf(stderr, "warning: %s: more refused lines: see their \"error\" field\n",
+                    mo->input_name);
+        mo->refused++;
+    } else if (mo->explain) {
+        out_str(o, ", \"cluster_id\": ");
+        out_size(o, (unsigned long long)d.cluster_id);
+        out_str(o, d.format_matched ? ", \"format_matched\": true" : ", \"format_matched\": false");
+        out_str(o, ", \"content\": ");
+        out_json_string(o, d.content, d.content_len);
+        out_str(o, ", \"masked\": ");
+        out_json_string(o, d.masked, d.masked_len);
+        out_str(o, ", \"tokens\": ");
+        out_size(o, d.n_tokens);
+    }
+    out_str(o, "}\n");
+    if (o->failed)
+        return -1;
+    if (fwrite(o->data, 1, o->len, stdout) != o->len) {
+        fprintf(stderr, "error: writing to stdout: %s\n", strerror(errno));
+        return -2;
+    }
+    return 0;
+}
+
+/* Write the held multiline record, if any. @return as emit_match. */
+static int emit_held(match_out *mo, record_joiner *j)
+{
+    if (!j->held)
+        return 0;
+    int rc = emit_match(mo, READ_LINE, j->data, j->len, j->line_no);
+    joiner_reset(j);
+    return rc > 0 ? 0 : rc;
+}
+
 static int cmd_match(int argc, char **argv)
 {
-    int explain = 0;
+    int explain = 0, multiline = 0;
     const char *model_dir = NULL, *input = NULL;
     int positional = 0, options_done = 0;
     for (int i = 0; i < argc; i++) {
@@ -305,6 +392,8 @@ static int cmd_match(int argc, char **argv)
             return EXIT_OK;
         } else if (!options_done && strcmp(a, "--explain") == 0) {
             explain = 1;
+        } else if (!options_done && strcmp(a, "--multiline") == 0) {
+            multiline = 1;
         } else if (!options_done && a[0] == '-' && a[1] != '\0') {
             return match_usage_error("match: unknown option %s", a);
         } else if (positional == 0) {
@@ -325,7 +414,8 @@ static int cmd_match(int argc, char **argv)
     ae_vocab *vocab = NULL;
     ae_matcher *matcher = NULL;
     line_reader r = {0};
-    out_line o = {0};
+    match_out mo = {0};
+    record_joiner j = {0};
     char *vocab_path = join_path(model_dir, "vocab.json");
     char *parser_path = join_path(model_dir, "parser.json");
     int from_stdin = input == NULL || strcmp(input, "-") == 0;
@@ -374,8 +464,13 @@ static int cmd_match(int argc, char **argv)
         goto done;
     }
 
-    size_t unk = ae_vocab_size(vocab);
-    unsigned long long line_no = 0, refused = 0;
+    mo.matcher = matcher;
+    mo.unk = ae_vocab_size(vocab);
+    mo.explain = explain;
+    mo.input_name = input_name;
+    j.matcher = matcher;
+    multiline = multiline || ae_matcher_multiline(matcher);
+    unsigned long long line_no = 0;
     for (;;) {
         const char *line = NULL;
         size_t len = 0;
@@ -387,71 +482,31 @@ static int cmd_match(int argc, char **argv)
             goto done;
         }
         line_no++;
-        ae_match_detail d;
-        ae_status status;
-        char too_long[96];
-        const char *why = NULL;
-        if (got == READ_TOO_LONG) {
-            snprintf(too_long, sizeof too_long, "longer than %u bytes (%zu)", AE_LINE_MAX_BYTES,
-                     len);
-            why = too_long;
-            memset(&d, 0, sizeof d);
-            d.index = unk;
-            status = AE_ERR_TOO_LARGE;
-        } else {
-            status = ae_matcher_match_detail(matcher, line, len, &d);
-            if (status == AE_ERR_NOT_FOUND)
-                continue; /* blank */
-            if (status == AE_ERR_NO_MEMORY)
-                goto oom;
-            if (status != AE_OK)
-                why = ae_matcher_errmsg(matcher);
-        }
-        o.len = 0;
-        out_str(&o, "{\"line_no\": ");
-        out_size(&o, line_no);
-        out_str(&o, ", \"index\": ");
-        out_size(&o, d.index);
-        out_str(&o, ", \"template\": ");
-        if (d.template_ != NULL)
-            out_json_string(&o, d.template_, strlen(d.template_));
-        else
-            out_str(&o, "null");
-        if (why != NULL) {
-            out_str(&o, ", \"error\": ");
-            out_json_string(&o, why, strlen(why));
-            if (refused < MAX_LINE_WARNINGS)
-                fprintf(stderr, "warning: %s: line %llu: %s: matched as unknown\n", input_name,
-                        line_no, why);
-            else if (refused == MAX_LINE_WARNINGS)
-                fprintf(stderr, "warning: %s: more refused lines: see their \"error\" field\n",
-                        input_name);
-            refused++;
-        } else if (explain) {
-            out_str(&o, ", \"cluster_id\": ");
-            out_size(&o, (unsigned long long)d.cluster_id);
-            out_str(&o, d.format_matched ? ", \"format_matched\": true"
-                                         : ", \"format_matched\": false");
-            out_str(&o, ", \"content\": ");
-            out_json_string(&o, d.content, d.content_len);
-            out_str(&o, ", \"masked\": ");
-            out_json_string(&o, d.masked, d.masked_len);
-            out_str(&o, ", \"tokens\": ");
-            out_size(&o, d.n_tokens);
-        }
-        out_str(&o, "}\n");
-        if (o.failed)
+        int joined = JOIN_ALONE;
+        if (multiline && got == READ_LINE && (joined = joiner_offer(&j, line, len)) == JOIN_TAKEN)
+            continue;
+        if (joined == JOIN_NO_MEMORY)
             goto oom;
-        if (fwrite(o.data, 1, o.len, stdout) != o.len) {
-            fprintf(stderr, "error: writing to stdout: %s\n", strerror(errno));
+        int emitted = emit_held(&mo, &j);
+        if (emitted == 0 && joined == JOIN_STARTS)
+            emitted = joiner_start(&j, line, len, line_no);
+        else if (emitted == 0)
+            emitted = emit_match(&mo, got, line, len, line_no);
+        if (emitted == -1)
+            goto oom;
+        if (emitted == -2)
             goto done;
-        }
     }
+    int emitted = emit_held(&mo, &j);
+    if (emitted == -1)
+        goto oom;
+    if (emitted == -2)
+        goto done;
     if (fflush(stdout) != 0) {
         fprintf(stderr, "error: writing to stdout: %s\n", strerror(errno));
         goto done;
     }
-    rc = refused > 0 ? EXIT_REFUSED_LINES : EXIT_OK;
+    rc = mo.refused > 0 ? EXIT_REFUSED_LINES : EXIT_OK;
     goto done;
 oom:
     fputs("error: out of memory\n", stderr);
@@ -460,7 +515,8 @@ done:
     if (r.f != NULL && r.f != stdin)
         fclose(r.f);
     free(r.buf);
-    free(o.data);
+    free(mo.o.data);
+    joiner_free(&j);
     ae_matcher_free(matcher);
     ae_vocab_free(vocab);
     free(vocab_path);

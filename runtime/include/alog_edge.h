@@ -307,6 +307,9 @@ void ae_session_free(ae_session *session);
  *    one with the most literal characters (code points) wins, ties to the earliest. The
  *    candidates come from a trie of the templates' literal prefixes, one of their literal
  *    suffixes, and an Aho-Corasick automaton over the longest literal part of the others.
+ *    A record of several lines ("\n" inside: a line and the lines after it that do not fit the
+ *    format, see ae_matcher_line_fits) takes line_regex on its first line: content = that
+ *    line's content group + everything from the first "\n" on (Python's multiline records).
  * 4. index = the vocab index of the template; when no template matches, that of the content
  *    itself (the Python parser keys unmatched lines by their content); otherwise, or when the
  *    string is not in the vocab, the unknown index N = ae_vocab_size(vocab).
@@ -381,6 +384,20 @@ ae_status ae_matcher_match(ae_matcher *matcher, const char *line, size_t len, si
  */
 ae_status ae_matcher_match_detail(ae_matcher *matcher, const char *line, size_t len,
                                   ae_match_detail *detail);
+
+/*
+ * Whether a line (without its "\n") fits the format, i.e. line_regex matches it: with multiline
+ * records a line that does not fit continues the record before it.
+ * @return 1 it fits, 0 it does not, -1 the regex engine gave up or the arguments are NULL.
+ */
+int ae_matcher_line_fits(ae_matcher *matcher, const char *line, size_t len);
+
+/*
+ * Whether parser.json asks for multiline records ("multiline": true, from `invoke parse
+ * --multiline`).
+ * @return 1 or 0; 0 for a NULL matcher.
+ */
+int ae_matcher_multiline(const ae_matcher *matcher);
 
 /*
  * Why the last ae_matcher_match call did not return AE_OK, e.g. "not valid UTF-8 (byte 7)" or

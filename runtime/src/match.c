@@ -57,6 +57,11 @@ static ae_status regex_error(ae_matcher *m, int rc, const char *what)
         snprintf((char *)msg, sizeof msg, "error %d", rc);
     if (rc == PCRE2_ERROR_NOMEMORY)
         return line_fail(m, AE_ERR_NO_MEMORY, "%s: out of memory", what);
+    /* The same words as the Python parser's time bound (bounded.py): both key the line unknown. */
+    if (rc == PCRE2_ERROR_MATCHLIMIT || rc == PCRE2_ERROR_DEPTHLIMIT ||
+        rc == PCRE2_ERROR_HEAPLIMIT || rc == PCRE2_ERROR_JIT_STACKLIMIT)
+        return line_fail(m, AE_ERR_TOO_LARGE,
+                         "%s: the regex engine gave up on this line (too much backtracking)", what);
     return line_fail(m, AE_ERR_TOO_LARGE, "%s: the regex engine gave up on this line: %s", what,
                      (const char *)msg);
 }
@@ -373,8 +378,11 @@ ae_status ae_matcher_match_detail(ae_matcher *m, const char *line, size_t len,
         line = "";
     m->errmsg[0] = '\0';
 
-    /* What Python's logformat.read_lines refuses, in its order. */
+    /* What Python's logformat.read_lines refuses, in its order (for a record: its first line). */
     size_t raw = len > 0 && line[len - 1] == '\n' ? len - 1 : len;
+    const char *inner_nl = memchr(line, '\n', raw);
+    if (inner_nl != NULL)
+        raw = (size_t)(inner_nl - line);
     if (raw > AE_LINE_MAX_BYTES)
         return line_fail(m, AE_ERR_TOO_LARGE, "longer than %u bytes (%zu)", AE_LINE_MAX_BYTES,
                          raw);
@@ -390,8 +398,11 @@ ae_status ae_matcher_match_detail(ae_matcher *m, const char *line, size_t len,
     if (ae_line_is_blank(line, len))
         return line_fail(m, AE_ERR_NOT_FOUND, "blank line");
 
-    /* The content: the format's content group, or the whole line. */
-    int rc = run_regex(m, m->line_re, line, len, 0, 0);
+    /* The content: the format's content group, or the whole line. A record of several lines:
+     * the format on its first line, then its other lines. */
+    const char *nl = memchr(line, '\n', len);
+    size_t first = nl != NULL ? (size_t)(nl - line) : len;
+    int rc = run_regex(m, m->line_re, line, first, 0, 0);
     if (rc == PCRE2_ERROR_NOMATCH) {
         d->content = line;
         d->content_len = len;
@@ -408,10 +419,21 @@ ae_status ae_matcher_match_detail(ae_matcher *m, const char *line, size_t len,
         }
         size_t a = ov[2 * m->content_group], b = ov[2 * m->content_group + 1];
         d->format_matched = 1;
-        if (a == PCRE2_UNSET || b < a || b > len)
+        if (a == PCRE2_UNSET || b < a || b > first)
             a = b = 0;
         d->content = line + a;
         d->content_len = b - a;
+        if (nl != NULL && b == first) {
+            d->content_len = len - a;
+        } else if (nl != NULL) {
+            ae_buf *rb = &m->recbuf;
+            rb->len = 0;
+            if (buf_append(rb, line + a, b - a) != 0 ||
+                buf_append(rb, line + first, len - first) != 0)
+                return line_fail(m, AE_ERR_NO_MEMORY, "out of memory");
+            d->content = rb->data;
+            d->content_len = rb->len;
+        }
     }
 
     uint32_t found;
@@ -467,6 +489,28 @@ ae_status ae_matcher_match(ae_matcher *m, const char *line, size_t len, size_t *
     if (template_ != NULL)
         *template_ = d.template_;
     return status;
+}
+
+int ae_matcher_line_fits(ae_matcher *m, const char *line, size_t len)
+{
+    if (m == NULL || (line == NULL && len > 0))
+        return -1;
+    size_t bad = 0;
+    if (line == NULL)
+        line = "";
+    if (memchr(line, '\0', len) != NULL || !ae_utf8_valid((const unsigned char *)line, len, &bad))
+        return -1;
+    while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+        len--;
+    int rc = run_regex(m, m->line_re, line, len, 0, 0);
+    if (rc == PCRE2_ERROR_NOMATCH)
+        return 0;
+    return rc < 0 ? -1 : 1;
+}
+
+int ae_matcher_multiline(const ae_matcher *m)
+{
+    return m != NULL && m->multiline;
 }
 
 const char *ae_matcher_errmsg(const ae_matcher *m)

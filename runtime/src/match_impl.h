@@ -156,6 +156,8 @@ struct ae_matcher {
     /* per-line scratch */
     ae_buf buf[2];
     ae_buf tokbuf;
+    ae_buf recbuf; /* the content of a multiline record whose content group is not last */
+    int multiline; /* parser.json "multiline" */
     ae_span *tokens;
     size_t tok_cap;
     ae_frame *stack;

@@ -230,6 +230,7 @@ void ae_matcher_free(ae_matcher *m)
     free(m->buf[0].data);
     free(m->buf[1].data);
     free(m->tokbuf.data);
+    free(m->recbuf.data);
     free(m->tokens);
     free(m->stack);
     free(m->cands);
@@ -845,6 +846,11 @@ static ae_status build(loader *L, const cJSON *root)
         if (m->masks[i].repl.p == NULL)
             return oom(L);
     }
+
+    const cJSON *multiline = field(root, "multiline");
+    if (multiline != NULL && !cJSON_IsNull(multiline) && !cJSON_IsBool(multiline))
+        return lfail(L, AE_ERR_FORMAT, "multiline is %s, not true or false", ae_json_kind(multiline));
+    m->multiline = cJSON_IsTrue(multiline);
 
     const cJSON *delims = field(root, "extra_delimiters");
     if (delims != NULL && !cJSON_IsNull(delims)) {
