@@ -27,7 +27,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from alog_edge import logformat, native, parse, vocab
+from alog_edge import bounded, logformat, native, parse, vocab
+from alog_edge.loghub import LOGHUB_FORMATS
 from conftest import DATASETS, REPO, invoke
 
 LOGHUB = DATASETS / "loghub-2k"
@@ -150,7 +151,42 @@ def loghub_models(tmp_path_factory: pytest.TempPathFactory, datasets: Path) -> d
     return Models()
 
 
+@pytest.fixture(scope="module")
+def generic_models(tmp_path_factory: pytest.TempPathFactory, datasets: Path) -> dict[str, Path]:
+    """A model directory per LogHub system, mined with the generic default from its format string."""
+    root = tmp_path_factory.mktemp("generic")
+
+    class Models(dict):
+        def __missing__(self, system: str) -> Path:
+            fmt = logformat.resolve(None, LOGHUB_FORMATS[SYSTEMS[system]])
+            self[system] = make_model([loghub_log(system)], fmt, root / system)
+            return self[system]
+
+    return Models()
+
+
 # --- the six LogHub systems ------------------------------------------------------------------
+
+@pytest.mark.parametrize("system", list(SYSTEMS))
+def test_match_agrees_with_python_on_every_line_with_the_generic_default(
+        system: str, x86_64: Path, generic_models: dict[str, Path]) -> None:
+    model, log = generic_models[system], loghub_log(system)
+    parser = json.loads((model / "parser.json").read_text())
+    assert parser["drain"]["refine"] and parser["masking"][0]["mask_with"] == "URL"
+    python = python_match(model, log)
+    assert_same_lines(python, c_match(x86_64, model, log))
+    reference = explain_reference(model, log)
+    got = [json.loads(line) for line in c_match(x86_64, model, log, explain=True)]
+    keys = ("line_no", "cluster_id", "format_matched", "content", "masked", "tokens")
+    assert [{k: r[k] for k in keys} for r in got] == reference
+    assert all(json.loads(line)["template"] is not None for line in python)
+
+
+@pytest.mark.parametrize("system", list(SYSTEMS))
+def test_match_agrees_with_python_with_the_generic_default_on_aarch64_under_qemu(
+        system: str, aarch64: Path, generic_models: dict[str, Path]) -> None:
+    model, log = generic_models[system], loghub_log(system)
+    assert_same_lines(python_match(model, log), c_match(aarch64, model, log, target="aarch64"))
 
 @pytest.mark.parametrize("system", list(SYSTEMS))
 def test_match_agrees_with_python_on_every_line_of_each_loghub_system(
@@ -504,10 +540,10 @@ def test_match_usage_errors_exit_2_and_help_documents_the_exit_statuses(x86_64: 
     result = run_binary(x86_64, "match", "--help")
     assert result.returncode == EXIT_OK
     text = result.stdout.decode()
-    assert text.startswith("usage: alog-edge match [--explain] <model_dir> [FILE|-]")
+    assert text.startswith("usage: alog-edge match [--explain] [--multiline] <model_dir> [FILE|-]")
     for status in ("0 every line matched", "1 error", "2 usage error", "3 some lines"):
         assert status in " ".join(text.split())
-    assert "match [--explain] <model_dir> [FILE|-]" in run_binary(x86_64, "--help").stdout.decode()
+    assert "match [--explain] [--multiline] <model_dir> [FILE|-]" in run_binary(x86_64, "--help").stdout.decode()
 
 
 def test_match_is_clean_under_asan_and_ubsan_on_tricky_and_refused_input(
@@ -550,3 +586,95 @@ def test_match_is_faster_than_python_and_reports_lines_per_second(
     for system, c_rate, py_rate in rows:
         print(f"{system:<12} {c_rate:>12,.0f}/s {py_rate:>16,.0f}/s {c_rate / py_rate:>7.1f}x")
     assert all(c > p for _, c, p in rows)
+
+
+# --- multiline records, regexes that give up, adversarial lines for the default masks ---------
+
+JAVA_FORMAT = "<Date> <Time> <Level> \\[<Thread>\\] <Component>: <Content>"
+
+
+def stack_trace_log(path: Path, variant: int) -> Path:
+    """Java-style records with stack traces, wrapped messages, blank lines inside a record,
+    CRLF endings and a first line that does not fit the format."""
+    lines = ["\tat a continuation before any record"]
+    for i in range(60):
+        ts = f"2024-03-{5 + i % 3:02d} 10:{i % 60:02d}:{(7 * i + variant) % 60:02d},{i:03d}"
+        n = i * 7 + variant
+        if i % 4 == 0:
+            lines += [f"{ts} ERROR [worker-{i % 3}] org.x.Worker: Task {n} failed on host-{i % 5}",
+                      f"java.lang.IllegalStateException: bad state {n}",
+                      f"\tat org.x.Worker.run(Worker.java:{80 + i % 9})",
+                      "", "\tat java.lang.Thread.run(Thread.java:750)",
+                      f"Caused by: java.io.IOException: disk /dev/sda{i % 3} full ({n} bytes left)",
+                      "\t... 3 more"]
+        elif i % 4 == 1:
+            lines += [f"{ts} WARN [main] org.x.Conf: value of key.{i % 2} wrapped",
+                      f"   over two lines: {n}"]
+        else:
+            lines.append(f"{ts} INFO [main] org.x.Worker: Task {n} done in {n % 90} ms")
+    data = "".join(line + ("\r\n" if k % 7 == 3 else "\n") for k, line in enumerate(lines))
+    path.write_text(data, encoding="utf-8")
+    return path
+
+
+def test_multiline_records_agree_with_python_with_stack_traces(x86_64: Path, tmp_path: Path) -> None:
+    fmt = replace(logformat.resolve(None, JAVA_FORMAT), multiline=True)
+    train = stack_trace_log(tmp_path / "train.log", 0)
+    new = stack_trace_log(tmp_path / "new.log", 5)
+    model = make_model([train], fmt, tmp_path)
+    assert json.loads((model / "parser.json").read_text())["multiline"] is True
+    for log in (train, new):
+        python = python_match(model, log)
+        assert_same_lines(python, c_match(x86_64, model, log))
+        reference = explain_reference(model, log)
+        got = [json.loads(line) for line in c_match(x86_64, model, log, explain=True)]
+        keys = ("line_no", "cluster_id", "format_matched", "content", "masked", "tokens")
+        assert [{k: r[k] for k in keys} for r in got] == reference
+        records = [json.loads(line) for line in python]
+        assert len(records) == 61, "60 records and the continuation before the first one"
+        assert sum("Caused by: java.io.IOException" in r["content"] for r in reference) == 15
+    # A parser.json without "multiline": the flag asks for it on the device.
+    plain = make_model([train], replace(fmt, multiline=False), tmp_path / "plain")
+    expected = list(parse.match_jsonl([new], plain / "parser.json", vocab.load_c_form(plain / "vocab.json")))
+    flagged = run_binary(x86_64, "match", str(plain), str(new))
+    assert jsonl(flagged.stdout) == expected and len(expected) > 140
+    frame, _ = parse.match_records([new], plain / "parser.json", multiline=True)
+    flagged = run_binary(x86_64, "match", "--multiline", str(plain), str(new))
+    assert [json.loads(line)["line_no"] for line in jsonl(flagged.stdout)] == list(frame["line_no"])
+
+
+def test_a_mask_that_backtracks_forever_is_cut_short_and_keyed_unknown_on_both_sides(
+        x86_64: Path, tmp_path: Path) -> None:
+    fmt = logformat.LogFormat("catastrophic", "<Level>: <Content>", masks=((r"((a+)+)+$", "A"),))
+    evil = "ERROR: " + "a" * 40 + "!"
+    log = tmp_path / "evil.log"
+    log.write_text("INFO: service up 1\nINFO: service up 2\n" + evil + "\nINFO: service up 3\n")
+    model = make_model([log], fmt, tmp_path)
+    python = python_match(model, log)
+    result = run_binary(x86_64, "match", str(model), str(log))
+    assert result.returncode == EXIT_REFUSED
+    assert_same_lines(python, jsonl(result.stdout))
+    refused = json.loads(python[2])
+    assert refused["template"] is None and refused["error"] == f"masking[0]: {bounded.GAVE_UP}"
+    assert [json.loads(line)["template"] for line in python[:2]] == ["service up <*>"] * 2
+
+
+def adversarial_lines() -> list[str]:
+    """Long runs of what the default masks look for, without what closes them."""
+    n = 20000
+    return ["1" * n, "1." * n, "a1." * n, "a." * n, "1:" * n, "ab:" * n, "0x" + "f" * n, "/a" * n,
+            "a@" * n, "a@b." * n, "[" + "1," * n, "[" + "[1," * n, "http://" + "a" * n, "1 " * n + "MB",
+            "Jan 1 " * n, "2024-01-01 " * n, "1-" * n, "a-1" * n, "_1" * n, "...1" * n,
+            "aa:bb:cc:dd:ee:" * n, "1.2.3.4," * n, "1.2.3.4:5," * n, "-" * n + "1",
+            "1" * n + "." + "2" * n, "f" * n + "1", "deadbeef-" * n]
+
+
+def test_default_masks_stay_fast_and_agree_on_adversarial_lines(x86_64: Path, tmp_path: Path) -> None:
+    fmt = logformat.resolve(None, "<Level> <Content>")
+    lines = [f"INFO {line}" for line in adversarial_lines()]
+    log = tmp_path / "adversarial.log"
+    log.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    model = make_model([log], fmt, tmp_path)
+    python = python_match(model, log)
+    assert not any("error" in json.loads(line) for line in python), "no mask gives up"
+    assert_same_lines(python, c_match(x86_64, model, log))

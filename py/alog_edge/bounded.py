@@ -2,7 +2,7 @@
 
 Python's `re` has no match limit, but since 3.11 it checks for signals while it backtracks: an
 interval timer (SIGALRM, main thread only) interrupts a match that has run longer than
-LIMIT_SECONDS. The line is then refused with the message the C matcher gives when PCRE2 stops at
+LIMIT_SECONDS (plus a share per byte of the line). The line is then refused with the message the C matcher gives when PCRE2 stops at
 its match limit, and both sides key it as unknown.
 """
 from __future__ import annotations
@@ -13,7 +13,8 @@ import time
 from types import FrameType
 from typing import Any, Callable
 
-LIMIT_SECONDS = 2.0
+LIMIT_SECONDS = 2.0        # for a short line; long lines get more (linear masks take longer)
+SECONDS_PER_BYTE = 1e-5    # 10 s more for a 1 MiB line
 TICK_SECONDS = 0.05
 GAVE_UP = "the regex engine gave up on this line (too much backtracking)"
 
@@ -33,6 +34,7 @@ class Guard:
         self.limit = limit
         self.what = ""
         self.started: float | None = None
+        self.budget = limit
         self._armed = False
         self._old: Any = None
 
@@ -51,12 +53,13 @@ class Guard:
 
     def _tick(self, signum: int, frame: FrameType | None) -> None:
         started = self.started
-        if started is not None and time.monotonic() - started > self.limit:
+        if started is not None and time.monotonic() - started > self.budget:
             self.started = None
             raise RegexGaveUp(self.what)
 
     def run(self, what: str, fn: Callable[..., Any], *args: Any) -> Any:
         self.what = what
+        self.budget = self.limit + SECONDS_PER_BYTE * sum(len(a) for a in args if isinstance(a, str))
         self.started = time.monotonic()
         try:
             return fn(*args)
@@ -65,6 +68,7 @@ class Guard:
 
     def mask(self, masker: Any, text: str) -> str:
         """Drain3's LogMasker.mask(text), mask by mask, the whole line within the limit."""
+        self.budget = self.limit + SECONDS_PER_BYTE * len(text)
         self.started = time.monotonic()
         try:
             for i, mi in enumerate(masker.masking_instructions):

@@ -23,7 +23,7 @@ _MONTH = r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[a-z]*"
 _WEEKDAY = r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)[a-z]*"
 _IPV4 = r"(?:\d{1,3}\.){3}\d{1,3}(?::\d{1,5})?"
 DEFAULT_MASKS: tuple[tuple[str, str], ...] = (
-    (r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s\"'<>]+", "URL"),
+    (r"(?<![\w+.-])[a-zA-Z][a-zA-Z0-9+.-]*://[^\s\"'<>]+", "URL"),
     (r"(?<![\w.+-])[\w.+-]+@[a-zA-Z0-9-]+(?:\.[a-zA-Z0-9-]+)+", "EMAIL"),
     (r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b", "UUID"),
     # Dates and times inside messages, each one token whatever its spaces.
@@ -35,7 +35,7 @@ DEFAULT_MASKS: tuple[tuple[str, str], ...] = (
     # IPv4 addresses with their port, and lists of them, as one value.
     (rf"(?<![\w.]){_IPV4}(?:,\s?{_IPV4})*(?![\w.])", "IP"),
     (r"(?<![\w/.:~-])(?:/[\w.@%+~-]+)+/?", "PATH"),
-    (r"\b(?:[a-zA-Z0-9-]+\.)+(?:com|net|org|edu|gov|io|local|lan|internal|localdomain)\b", "HOST"),
+    (r"(?<![\w.-])(?:[a-zA-Z0-9-]+\.)+(?:com|net|org|edu|gov|local|lan|internal|localdomain)\b", "HOST"),
     (r"\b0[xX][0-9a-fA-F]+\b", "HEX"),
     (r"\b(?=[0-9a-fA-F]*\d)(?=[0-9a-fA-F]*[a-fA-F])[0-9a-fA-F]{8,}\b", "ID"),
     (r"(?<![\w.])\d+(?:\.\d+)?\s?(?:[KMGT]i?B|[kKMG]B|bytes|B)\b", "SIZE"),
@@ -44,7 +44,7 @@ DEFAULT_MASKS: tuple[tuple[str, str], ...] = (
     # What is left of words with digits in them: ids such as attempt_01_m_000008_0 or core.7167.
     (r"(?<![\w.-])(?=[\w.-]*\d)[\w.-]*\w", "ID"),
     # A bracketed list of values, whatever its length.
-    (r"\[[^\[\]\s]*(?:,\s?[^\[\]\s,]*)+\]", "LIST"),
+    (r"\[[^\[\]\s,]*(?:,\s?[^\[\]\s,]*)+\]", "LIST"),
 )
 
 # Mining settings of the generic default (a --log-format without a preset).
