@@ -15,6 +15,7 @@
 
 static const char RUN_USAGE[] =
     "usage: alog-edge run [--follow] [--max-idle SECONDS] [--batch N] [--all] [--no-deeplog]\n"
+    "                     [--multiline]\n"
     "                     [--no-mscred] [--top-k K] [--threshold X] [--threads N] [--year Y]\n"
     "                     <model_dir> [FILE|-]\n"
     "\n"
@@ -46,6 +47,9 @@ static const char RUN_USAGE[] =
     "  --max-idle S       with --follow: stop after S seconds without new data\n"
     "  --batch N          DeepLog windows per onnxruntime call (default 256; 1 with --follow)\n"
     "  --all              write every verdict, normal ones too (\"anomalous\": false)\n"
+    "  --multiline        a line that does not fit the log format continues the record before\n"
+    "                     it (stack traces), judged as one line; on by itself when parser.json\n"
+    "                     says \"multiline\": true (not with --follow)\n"
     "  --no-deeplog       do not run DeepLog\n"
     "  --no-mscred        do not run MSCRED\n"
     "  --top-k K          DeepLog's top K (default: the model's top_k)\n"
@@ -87,7 +91,7 @@ static int run_usage_error(const char *fmt, const char *arg)
  */
 
 typedef struct run_opts {
-    int follow, all, deeplog, mscred, batch_set;
+    int follow, all, deeplog, mscred, batch_set, multiline;
     double max_idle;
     unsigned long long batch, top_k, threads, year;
     double threshold;
@@ -102,6 +106,7 @@ typedef struct run_state {
     event_writer w;
     unsigned long long line_no, refused;
     int gzip_checked;
+    record_joiner joiner; /* multiline records (joiner.matcher NULL: one record per line) */
 } run_state;
 
 /* Report an error of the detector. @return EXIT_ERROR. */
@@ -125,6 +130,18 @@ static void refuse(run_state *s, const char *why)
     s->refused++;
 }
 
+static int take_record(run_state *s, const char *line, size_t len, unsigned long long line_no);
+
+/* The held multiline record, if any. @return -1 to go on, or an exit status. */
+static int take_held(run_state *s)
+{
+    if (!s->joiner.held)
+        return -1;
+    int rc = take_record(s, s->joiner.data, s->joiner.len, s->joiner.line_no);
+    joiner_reset(&s->joiner);
+    return rc;
+}
+
 /* One line read. @return -1 to go on, or an exit status. */
 static int take_line(run_state *s, int got, const char *line, size_t len)
 {
@@ -139,12 +156,36 @@ static int take_line(run_state *s, int got, const char *line, size_t len)
         }
     }
     if (got == READ_TOO_LONG) {
+        int held = take_held(s);
+        if (held >= 0)
+            return held;
         char why[96];
         snprintf(why, sizeof why, "longer than %u bytes (%zu)", AE_LINE_MAX_BYTES, len);
         refuse(s, why);
         return -1;
     }
-    ae_status status = ae_detector_push(s->det, line, len, s->line_no);
+    if (s->joiner.matcher != NULL && got == READ_LINE) {
+        int joined = joiner_offer(&s->joiner, line, len);
+        if (joined == JOIN_TAKEN)
+            return -1;
+        int rc = joined == JOIN_NO_MEMORY ? detector_error(s, AE_ERR_NO_MEMORY) : take_held(s);
+        if (rc >= 0)
+            return rc;
+        if (joined == JOIN_STARTS)
+            return joiner_start(&s->joiner, line, len, s->line_no) == 0
+                       ? -1 : detector_error(s, AE_ERR_NO_MEMORY);
+    } else if (s->joiner.matcher != NULL) {
+        int rc = take_held(s);
+        if (rc >= 0)
+            return rc;
+    }
+    return take_record(s, line, len, s->line_no);
+}
+
+/* Judge one record. @return -1 to go on, or an exit status. */
+static int take_record(run_state *s, const char *line, size_t len, unsigned long long line_no)
+{
+    ae_status status = ae_detector_push(s->det, line, len, line_no);
     if (status == AE_OK || status == AE_ERR_NOT_FOUND)
         return -1;
     if (status == AE_ERR_FORMAT || status == AE_ERR_TOO_LARGE) {
@@ -177,6 +218,8 @@ static int read_to_end(run_state *s, FILE *f)
         }
         rc = take_line(s, got, line, len);
     }
+    if (rc < 0)
+        rc = take_held(s);
     free(r.buf);
     return rc;
 }
@@ -304,6 +347,8 @@ static int parse_run_args(int argc, char **argv, run_opts *o)
             o->follow = 1;
         } else if (!options_done && strcmp(a, "--all") == 0) {
             o->all = 1;
+        } else if (!options_done && strcmp(a, "--multiline") == 0) {
+            o->multiline = 1;
         } else if (!options_done && strcmp(a, "--no-deeplog") == 0) {
             o->deeplog = 0;
         } else if (!options_done && strcmp(a, "--no-mscred") == 0) {
@@ -356,6 +401,8 @@ static int parse_run_args(int argc, char **argv, run_opts *o)
         return run_usage_error("%s", "needs the model directory");
     if (!o->deeplog && !o->mscred)
         return run_usage_error("%s", "--no-deeplog and --no-mscred leave nothing to run");
+    if (o->multiline && o->follow)
+        return run_usage_error("%s", "--multiline does not work with --follow yet");
     if (o->max_idle > 0 && !o->follow)
         return run_usage_error("%s", "--max-idle needs --follow");
     if (o->follow && !o->batch_set)
@@ -436,6 +483,8 @@ int cmd_run(int argc, char **argv)
         }
         s.w.q = &q;
     }
+    if (rc < 0 && !opt.follow && (opt.multiline || ae_matcher_multiline(ae_model_matcher(model))))
+        s.joiner.matcher = ae_model_matcher(model);
     static char out_buffer[1 << 16];
     if (rc < 0 && !opt.follow)
         setvbuf(stdout, out_buffer, _IOFBF, sizeof out_buffer);
@@ -462,6 +511,7 @@ int cmd_run(int argc, char **argv)
         rc = s.refused > 0 ? EXIT_REFUSED_LINES : EXIT_OK;
     }
     free(s.w.o.data);
+    joiner_free(&s.joiner);
     ae_detector_free(s.det);
     follow_close(&f);
     if (in != NULL)
