@@ -393,4 +393,5 @@ def bench(c, workspace="workspace", batch=256, seconds=2.0, json_=False):
     cases = [b.prepare_hdfs(ws(workspace) / "bench" / "hdfs", REPO.parent / "shared" / "datasets"),
              b.demo_case(ws(workspace) / "demo")]
     rows = b.bench_all(binary, cases, int(batch), float(seconds))
+    rows += b.generic_match_rows(binary, ws(workspace) / "bench" / "hdfs-generic", REPO.parent / "shared" / "datasets")
     print("\n".join(json.dumps(r) for r in rows) if json_ else b.format_rows(rows))

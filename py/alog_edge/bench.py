@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from .errors import AlogError
 
@@ -227,6 +228,36 @@ def demo_case(demo_dir: Path) -> BenchCase:
     if not (model_dir / "deeplog.onnx").exists() or not log.exists():
         raise AlogError(model_dir, "no demo models: run `invoke demo` first")
     return BenchCase("demo", model_dir, log)
+
+
+def generic_match_rows(binary: Path, workdir: Path, datasets: Path, repeat: int = 50) -> list[dict[str, Any]]:
+    """`alog-edge match` (one JSON line out per line, to /dev/null) on HDFS_2k repeated `repeat` times,
+    with a parser mined by the generic default (its format string only), next to Python's parse.match."""
+    import shutil
+
+    from . import logformat, loghub, parse, vocab
+
+    log = datasets / "loghub-2k" / "HDFS" / "HDFS_2k.log"
+    model = workdir / "model"
+    if not (model / "parser.json").exists():
+        parse.parse([log], logformat.resolve(None, loghub.LOGHUB_FORMATS["HDFS"]), workdir)
+        model.mkdir(parents=True, exist_ok=True)
+        frame = pd.read_parquet(workdir / "parsed.parquet")
+        (model / "vocab.json").write_text(json.dumps(vocab.build(frame["template"]).c_form()), encoding="utf-8")
+        shutil.copy(workdir / "parser.json", model / "parser.json")
+    big = workdir / "HDFS_2k_x.log"
+    big.write_bytes(log.read_bytes() * repeat)
+    started = time.perf_counter()
+    proc = subprocess.run([str(binary), "match", str(model), str(big)], stdout=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE, text=True)
+    c_rate = 2000 * repeat / (time.perf_counter() - started)
+    if proc.returncode != 0:
+        raise AlogError(model, f"alog-edge match failed: {proc.stderr.strip()[:300]}")
+    started = time.perf_counter()
+    lines = len(parse.match([log], model / "parser.json"))
+    py_rate = lines / (time.perf_counter() - started)
+    return [{"case": "HDFS_2k", "figure": "match, generic masks", "unit": "lines/s", "c": round(c_rate),
+             "python": round(py_rate), "c_advantage": round(c_rate / py_rate, 2)}]
 
 
 def bench_all(binary: Path, cases: list[BenchCase], batch: int = 256, seconds: float = 2.0) -> list[dict[str, Any]]:

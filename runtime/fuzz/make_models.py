@@ -48,6 +48,12 @@ def main() -> None:
           template_file=datasets / "hdfs-sessions" / "HDFS_templates.csv")
     lines = (HERE / "seeds" / "syslog.log").read_bytes().splitlines()
     lines += hdfs.read_bytes().splitlines()[:40:4]
+    # Adversarial lines for the default masks: long runs of what they look for, unclosed.
+    head = b"Mar  3 10:00:01 edge-01 app[1]: "
+    for run in (b"1.", b"a.", b"a1.", b"1:", b"[1,", b"a@b.", b"/a", b"0x", b"Jan 1 ", b"1.2.3.4,",
+                b"deadbeef-", b"http://a", b"2024-01-01 ", b"ab:"):
+        lines.append(head + run * (300 // len(run)))
+    lines.append(head + b"Task 7 failed\n\tat a.B.c(B.java:1)\nCaused by: x")  # a multiline record
     corpus = HERE / "corpus" / "match_line"
     shutil.rmtree(corpus, ignore_errors=True)
     corpus.mkdir(parents=True)
