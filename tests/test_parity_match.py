@@ -559,6 +559,17 @@ def test_match_is_clean_under_asan_and_ubsan_on_tricky_and_refused_input(
     result = run_binary(x86_64_asan, "match", "--explain", str(model), str(bad))
     assert result.returncode == EXIT_REFUSED, result.stderr.decode()[-3000:]
     assert b"Sanitizer" not in result.stderr and b"runtime error" not in result.stderr
+    # Multiline records, the content copied when the content group is not last.
+    traces = stack_trace_log(tmp_path / "traces.log", 1)
+    for log_format in (JAVA_FORMAT, "<Content> [<Level>]"):
+        model = make_model([traces], replace(logformat.resolve(None, log_format), multiline=True),
+                           tmp_path / log_format[:2])
+        result = run_binary(x86_64_asan, "match", "--explain", str(model), str(traces))
+        assert result.returncode == EXIT_OK, result.stderr.decode()[-3000:]
+        assert [json.loads(line) for line in jsonl(result.stdout)] == [
+            {**json.loads(line), **{k: r[k] for k in ("cluster_id", "format_matched", "content", "masked",
+                                                       "tokens")}}
+            for line, r in zip(python_match(model, traces), explain_reference(model, traces))]
 
 
 # --- speed -----------------------------------------------------------------------------------

@@ -284,6 +284,66 @@ AE_TEST(match_keys_an_unmatched_line_by_its_content_when_the_vocab_has_it)
     unload(&f);
 }
 
+AE_TEST(match_keys_a_multiline_record_by_its_first_lines_format_and_all_its_lines)
+{
+    fixture f;
+    if (!load(&f, "{\"0\": \"Task <*> failed at x\"}",
+              parser_text("drain", "{\"regex_pattern\": \"\\\\d+\", \"mask_with\": \"*\"}", "",
+                          T(1, "[\"Task\", \"<*>\", \"failed\", \"at\", \"x\"]",
+                            "Task <*> failed at x"))))
+        return;
+    const char *record = "E: Task 7 failed\n\tat x";
+    ae_match_detail d;
+    CHECK_STATUS(ae_matcher_match_detail(f.matcher, record, strlen(record), &d), AE_OK);
+    CHECK(d.format_matched == 1);
+    CHECK(d.content_len == strlen("Task 7 failed\n\tat x") &&
+          memcmp(d.content, "Task 7 failed\n\tat x", d.content_len) == 0);
+    CHECK_SIZE(d.n_tokens, 5);
+    CHECK_SIZE(d.index, 0);
+    CHECK(ae_matcher_line_fits(f.matcher, "E: Task 7 failed\n", 17) == 1);
+    CHECK(ae_matcher_line_fits(f.matcher, "\tat x\r\n", 7) == 0);
+    CHECK(ae_matcher_line_fits(f.matcher, "bad \xff", 5) == -1);
+    CHECK(ae_matcher_line_fits(NULL, "x", 1) == -1);
+    CHECK(ae_matcher_multiline(f.matcher) == 0);
+    unload(&f);
+}
+
+AE_TEST(match_copies_the_content_of_a_record_whose_content_group_is_not_last)
+{
+    fixture f;
+    static char parser[1 << 12];
+    snprintf(parser, sizeof parser,
+             "{\"format_version\": 1, \"log_format\": \"<Content> (<Level>)\",\n"
+             " \"line_regex\": \"^(?P<Content>.*?)\\\\s+\\\\((?P<Level>.*?)\\\\)$\",\n"
+             " \"masking\": [], \"multiline\": true, \"drain\": {\"sim_th\": 0.4, \"depth\": 4},\n"
+             " \"mode\": \"drain\", \"templates\": [%s]}",
+             T(1, "[\"a\", \"b\", \"c\"]", "a b c"));
+    if (!load(&f, "{\"0\": \"a b c\"}", parser))
+        return;
+    ae_match_detail d;
+    CHECK_STATUS(ae_matcher_match_detail(f.matcher, "a b (INFO)\nc", 12, &d), AE_OK);
+    CHECK(d.content_len == 5 && memcmp(d.content, "a b\nc", 5) == 0);
+    CHECK_SIZE(d.index, 0);
+    CHECK(ae_matcher_multiline(f.matcher) == 1);
+    unload(&f);
+}
+
+AE_TEST(match_says_the_regex_engine_gave_up_on_a_catastrophic_mask_as_python_does)
+{
+    fixture f;
+    if (!load(&f, "{\"0\": \"a\"}",
+              parser_text("drain", "{\"regex_pattern\": \"((a+)+)+$\", \"mask_with\": \"A\"}", "",
+                          T(1, "[\"a\"]", "a"))))
+        return;
+    const char *line = "E: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa!";
+    size_t index = 0;
+    CHECK_STATUS(ae_matcher_match(f.matcher, line, strlen(line), &index, NULL), AE_ERR_TOO_LARGE);
+    CHECK_SIZE(index, 1);
+    CHECK(strcmp(ae_matcher_errmsg(f.matcher),
+                 "masking[0]: the regex engine gave up on this line (too much backtracking)") == 0);
+    unload(&f);
+}
+
 AE_TEST(match_reports_a_blank_line_as_not_found)
 {
     fixture f;
