@@ -561,7 +561,7 @@ def test_match_is_clean_under_asan_and_ubsan_on_tricky_and_refused_input(
     assert b"Sanitizer" not in result.stderr and b"runtime error" not in result.stderr
     # Multiline records, the content copied when the content group is not last.
     traces = stack_trace_log(tmp_path / "traces.log", 1)
-    for log_format in (JAVA_FORMAT, "<Content> [<Level>]"):
+    for log_format in (JAVA_FORMAT, "<Content> \\[<Thread>\\] <Rest>"):
         model = make_model([traces], replace(logformat.resolve(None, log_format), multiline=True),
                            tmp_path / log_format[:2])
         result = run_binary(x86_64_asan, "match", "--explain", str(model), str(traces))
