@@ -16,9 +16,11 @@ from typing import IO, Iterator
 
 from .errors import AlogError
 
-# Masks for logs nobody tuned for. Order matters: specific shapes first, plain numbers last. Every
-# pattern starts only where a run of its characters starts (a lookbehind or \b), so no line makes
-# one scan quadratic; the fuzzer and tests/test_masks.py try adversarial lines on both sides.
+# Masks for logs nobody tuned for. Order matters: specific shapes first, plain numbers last. Few
+# masks on purpose: each is one regex pass per line on the device, and separate HOST, HEX, SIZE
+# and DURATION masks changed no grouping accuracy on the six shared LogHub systems. Every pattern
+# starts only where a run of its characters starts (a lookbehind or \b), so no line makes one scan
+# quadratic; the fuzzer and tests/test_parity_match.py try adversarial lines on both sides.
 _MONTH = r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[a-z]*"
 _WEEKDAY = r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)[a-z]*"
 _IPV4 = r"(?:\d{1,3}\.){3}\d{1,3}(?::\d{1,5})?"
@@ -35,13 +37,10 @@ DEFAULT_MASKS: tuple[tuple[str, str], ...] = (
     # IPv4 addresses with their port, and lists of them, as one value.
     (rf"(?<![\w.]){_IPV4}(?:,\s?{_IPV4})*(?![\w.])", "IP"),
     (r"(?<![\w/.:~-])(?:/[\w.@%+~-]+)+/?", "PATH"),
-    (r"(?<![\w.-])(?:[a-zA-Z0-9-]+\.)+(?:com|net|org|edu|gov|local|lan|internal|localdomain)\b", "HOST"),
-    (r"\b0[xX][0-9a-fA-F]+\b", "HEX"),
-    (r"\b(?=[0-9a-fA-F]*\d)(?=[0-9a-fA-F]*[a-fA-F])[0-9a-fA-F]{8,}\b", "ID"),
-    (r"(?<![\w.])\d+(?:\.\d+)?\s?(?:[KMGT]i?B|[kKMG]B|bytes|B)\b", "SIZE"),
-    (r"(?<![\w.])\d+(?:\.\d+)?\s?(?:ns|us|ms|s|sec|secs|seconds|min|mins|h)\b", "DURATION"),
+    # Numbers; a unit after one stays a word ("35 ms" and "12 ms" share "<NUM> ms").
     (r"(?<![\w.])[-+]?\d+(?:[.,]\d+)*(?![\w.])", "NUM"),
-    # What is left of words with digits in them: ids such as attempt_01_m_000008_0 or core.7167.
+    # What is left of words with digits in them: ids such as attempt_01_m_000008_0, core.7167, hex
+    # (0x1F, 9f1c2e3a) and the digits of key=value and key:value values.
     (r"(?<![\w.-])(?=[\w.-]*\d)[\w.-]*\w", "ID"),
     # A bracketed list of values, whatever its length.
     (r"\[[^\[\]\s,]*(?:,\s?[^\[\]\s,]*)+\]", "LIST"),
