@@ -41,12 +41,13 @@ def test_default_masks_cover_common_variable_fields():
     text = ("conn from 10.0.0.7:5222,10.0.0.8:5222 to db.example.com took 35 ms, read 4.5 MB of /var/lib/x.db "
             "id 9f1c2e3a4b5d6e7f req 0x1F uuid 123e4567-e89b-12d3-a456-426614174000 count 17 at "
             "https://x.org/a?b=1 by ops@example.com on 2024-03-05 10:00:01,123 and Fri Jul 22 19:29:09 2005 "
-            "job_1445_0020_m_000008 tags [a, b, c] mac aa:bb:cc:00:11:22 uid=509 sid:42")
+            "job_1445_0020_m_000008 tags [a, b, c] mac aa:bb:cc:00:11:22 uid=509 sid:42 via proxy.example.hk:5070 "
+            "load C:\\Windows\\x.dll")
     for pattern, mask in logformat.DEFAULT_MASKS:
         text = re.sub(pattern, f"<{mask}>", text)
     assert text == ("conn from <IP> to db.example.com took <NUM> ms, read <NUM> MB of <PATH> "
                     "id <ID> req <ID> uuid <UUID> count <NUM> at <URL> by <EMAIL> on <DATE> and <DATE> "
-                    "<ID> tags <LIST> mac <MAC> uid=<NUM> sid:<NUM>")
+                    "<ID> tags <LIST> mac <MAC> uid=<NUM> sid:<NUM> via <HOST> load <PATH>")
 
 
 def test_custom_format_finds_host_and_level_fields():

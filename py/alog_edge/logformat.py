@@ -36,7 +36,10 @@ DEFAULT_MASKS: tuple[tuple[str, str], ...] = (
     (r"\b(?:[0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}\b", "MAC"),
     # IPv4 addresses with their port, and lists of them, as one value.
     (rf"(?<![\w.]){_IPV4}(?:,\s?{_IPV4})*(?![\w.])", "IP"),
-    (r"(?<![\w/.:~-])(?:/[\w.@%+~-]+)+/?", "PATH"),
+    # host:port (a name with a dot; a name alone could be a class or a file name).
+    (r"(?<![\w.-])(?:[a-zA-Z0-9-]+\.)+[a-zA-Z][a-zA-Z0-9-]*:\d{1,5}(?![\w.])", "HOST"),
+    # Unix and Windows paths.
+    (r"(?<![\w/.:~-])(?:/[\w.@%+~-]+)+/?|(?<![\w.])[A-Za-z]:\\[^\s\"'<>|]*", "PATH"),
     # Numbers; a unit after one stays a word ("35 ms" and "12 ms" share "<NUM> ms").
     (r"(?<![\w.])[-+]?\d+(?:[.,]\d+)*(?![\w.])", "NUM"),
     # What is left of words with digits in them: ids such as attempt_01_m_000008_0, core.7167, hex
