@@ -49,7 +49,8 @@ static const char RUN_USAGE[] =
     "  --all              write every verdict, normal ones too (\"anomalous\": false)\n"
     "  --multiline        a line that does not fit the log format continues the record before\n"
     "                     it (stack traces), judged as one line; on by itself when parser.json\n"
-    "                     says \"multiline\": true (not with --follow)\n"
+    "                     says \"multiline\": true; with --follow a record ends when no\n"
+    "                     new line came for 100 ms\n"
     "  --no-deeplog       do not run DeepLog\n"
     "  --no-mscred        do not run MSCRED\n"
     "  --top-k K          DeepLog's top K (default: the model's top_k)\n"
@@ -266,7 +267,10 @@ static int follow(run_state *s, follower *fp)
             rc = EXIT_ERROR;
             break;
         }
-        /* Nothing new: show what is judged, then look at the file again. */
+        /* Nothing new: judge the held record (a continuation after a pause starts its own),
+         * show what is judged, then look at the file again. */
+        if ((rc = take_held(s)) >= 0)
+            break;
         ae_status status = ae_detector_flush(s->det);
         if (status != AE_OK) {
             rc = detector_error(s, status);
@@ -292,6 +296,8 @@ static int follow(run_state *s, follower *fp)
             }
             if (rc < 0)
                 rc = take_rest(s, &f);
+            if (rc < 0)
+                rc = take_held(s);
             if (rc >= 0)
                 break;
             int opened = follow_reopen(&f);
@@ -322,6 +328,8 @@ static int follow(run_state *s, follower *fp)
     }
     if (rc < 0)
         rc = take_rest(s, &f);
+    if (rc < 0)
+        rc = take_held(s);
     *fp = f;
     signal(SIGINT, SIG_DFL);
     signal(SIGTERM, SIG_DFL);
@@ -401,8 +409,6 @@ static int parse_run_args(int argc, char **argv, run_opts *o)
         return run_usage_error("%s", "needs the model directory");
     if (!o->deeplog && !o->mscred)
         return run_usage_error("%s", "--no-deeplog and --no-mscred leave nothing to run");
-    if (o->multiline && o->follow)
-        return run_usage_error("%s", "--multiline does not work with --follow yet");
     if (o->max_idle > 0 && !o->follow)
         return run_usage_error("%s", "--max-idle needs --follow");
     if (o->follow && !o->batch_set)
@@ -483,7 +489,7 @@ int cmd_run(int argc, char **argv)
         }
         s.w.q = &q;
     }
-    if (rc < 0 && !opt.follow && (opt.multiline || ae_matcher_multiline(ae_model_matcher(model))))
+    if (rc < 0 && (opt.multiline || ae_matcher_multiline(ae_model_matcher(model))))
         s.joiner.matcher = ae_model_matcher(model);
     static char out_buffer[1 << 16];
     if (rc < 0 && !opt.follow)
