@@ -28,6 +28,7 @@ from torch import nn
 from . import __version__, checkpoint, dataset, parse
 from . import vocab as vocab_mod
 from .errors import AlogError
+from . import modeldir_check
 from .fileio import AtomicDir, read_json, sha256_file
 from .vocab import Vocab
 
@@ -789,6 +790,7 @@ def convert(req: ConvertRequest) -> ConvertResult:
             golden += golden_entries(staging / job.spec.file_name, job.spec, job.golden)
         if golden:
             write_golden(staging, golden)
+        modeldir_check.check_staged(staging, req.output_dir)  # the device's rules, before the swap
         result_files = _file_reports(staging, reports, req.opset)
     return ConvertResult(req.output_dir, req.opset, req.portable, req.validate, reports, result_files, notes,
                          time.perf_counter() - started)

@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from . import logformat
 from .errors import AlogError
-from .fileio import AtomicOutputs, read_json
+from .fileio import AtomicOutputs, check_outputs, read_json
 from .logformat import LogFormat
 
 log = logging.getLogger(__name__)
@@ -79,6 +79,7 @@ def split_lines(paths: Iterable[Path], fmt: LogFormat, max_line_bytes: int,
     header_names = list(rec.fields)
     for path in paths:
         matched_here = 0
+        source = path.name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")  # parquet needs UTF-8
         for line_no, text in logformat.read_lines(path, max_line_bytes):
             if progress is not None:
                 progress.update(1)
@@ -86,7 +87,7 @@ def split_lines(paths: Iterable[Path], fmt: LogFormat, max_line_bytes: int,
                 continue
             m = regex.match(text)
             rec.line_no.append(line_no)
-            rec.source.append(path.name)
+            rec.source.append(source)
             if m is None:
                 rec.misses += 1
                 rec.content.append(text)
@@ -348,6 +349,7 @@ def parse(paths: list[Path], fmt: LogFormat, workspace: Path, *, parsed_out: Pat
     templates_out = templates_out or workspace / "templates.json"
     parser_out = parser_out or workspace / "parser.json"
     state_out = state_out or workspace / "drain_state.json"
+    check_outputs(parsed_out, templates_out, parser_out, state_out)
     started = time.perf_counter()
     with _progress(paths, "read") as bar:
         rec = split_lines(paths, fmt, max_line_bytes, bar)
