@@ -98,9 +98,12 @@ def classify(exc: BaseException, what: str) -> Failure:
     if isinstance(exc, BrokenPipeError) or (_stdout_broken(exc) and exc.errno == errno.EPIPE):
         silence_stdout()  # the reader went away (e.g. `| head`): nothing to tell it
         return Failure(None, EXIT_ERROR)
-    if _stdout_broken(exc):
+    if isinstance(exc, StdoutError):
         silence_stdout()
-        return Failure(f"error: stdout: {os.strerror(exc.errno)}", EXIT_ERROR)  # type: ignore[arg-type]
+        return Failure(f"error: stdout: {exc.reason}", EXIT_ERROR)
+    if _stdout_broken(exc):  # a print() that failed (files are named by AtomicOutputs)
+        silence_stdout()
+        return Failure(f"error: writing the output failed: {os.strerror(exc.errno)}", EXIT_ERROR)  # type: ignore[arg-type]
     if isinstance(exc, OSError) and exc.filename is not None:
         return Failure(f"error: {printable(os.fsdecode(exc.filename))}: {exc.strerror or exc}", EXIT_ERROR)
     if isinstance(exc, MemoryError):
@@ -113,8 +116,19 @@ def classify(exc: BaseException, what: str) -> Failure:
                    f"{printable(str(exc))[:300]}{where}", EXIT_ERROR)
 
 
+class StdoutError(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 def flush_stdout() -> None:
-    sys.stdout.flush()
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        raise StdoutError(exc.strerror or str(exc)) from None
 
 
 @contextmanager
@@ -171,8 +185,8 @@ def _flush_at_exit() -> None:
 # --- invoke's own parse errors, in the same form -----------------------------------------
 
 _UNKNOWN = re.compile(r"^No idea what '(.*)' is!$")
-_NEEDS_VALUE = re.compile(r"^Flag '?<Argument: ([^ >(]+).*needed value and was not given one!$")
-_NO_VALUE = re.compile(r"^Flag '?<Argument: ([^ >(]+).*doesn't take any value!$")
+_NEEDS_VALUE = re.compile(r"^Flag '?<\w+: ([^ >(\[]+).*needed value and was not given one!$")
+_NO_VALUE = re.compile(r"^Flag '?<\w+: ([^ >(\[]+).*doesn't take any value!$")
 
 
 def parse_error_line(message: str, task: str | None) -> str:
@@ -187,10 +201,10 @@ def parse_error_line(message: str, task: str | None) -> str:
         return f"error: {word}: no such task (invoke --list lists them)"
     m = _NEEDS_VALUE.match(message)
     if m:
-        return f"error: --{m.group(1)}: needs a value"
+        return f"error: --{m.group(1).replace('_', '-')}: needs a value"
     m = _NO_VALUE.match(message)
     if m:
-        return f"error: --{m.group(1)}: takes no value"
+        return f"error: --{m.group(1).replace('_', '-')}: takes no value"
     return message if message.startswith("error: ") else f"error: {message}"
 
 

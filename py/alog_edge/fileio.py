@@ -173,8 +173,12 @@ class AtomicOutputs:
                  tb: TracebackType | None) -> None:
         if exc_type is None:
             self.commit()
-        else:
-            self.discard()
+            return
+        being_written = self._staged[-1][1] if self._staged else None
+        self.discard()
+        if isinstance(exc, OSError) and being_written is not None:  # a full disk, a file too large
+            raise AlogError(being_written, f"cannot write: {exc.strerror or exc}; no output of this step "
+                                           "was changed") from None
 
 
 class AtomicDir:
@@ -198,6 +202,9 @@ class AtomicDir:
                  tb: TracebackType | None) -> None:
         if exc_type is not None:
             _remove(self.tmp)
+            if isinstance(exc, OSError):
+                raise AlogError(self.final, f"cannot write: {exc.strerror or exc}; the directory was not "
+                                            "changed") from None
             return
         os.chmod(self.tmp, 0o755)
         with signals_held():
