@@ -20,6 +20,7 @@ from alog_edge.taskspec import FlagTask  # noqa: E402
 errorpath.install_invoke_hooks()
 logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
 logging.getLogger("drain3").setLevel(logging.WARNING)
+logging.getLogger("torch").setLevel(logging.WARNING)  # its info lines (e.g. at exit) are not ours
 
 W = "workspace directory (default: workspace/)"
 # Ranges shared by several flags (the device's own bounds where it has one: runtime/src/model.c)

@@ -1,6 +1,7 @@
 """Checkpoints: everything needed to rebuild a model and decide with it, loaded without pickle."""
 from __future__ import annotations
 
+import io
 import platform
 from pathlib import Path
 from typing import Any
@@ -29,11 +30,10 @@ def versions() -> dict[str, str]:
 def save(payload: dict[str, Any], path: Path) -> None:
     payload = {"format_version": FORMAT_VERSION, "versions": versions(), **payload}
     with AtomicOutputs() as out:
-        tmp = out.path(path)
-        try:
-            torch.save(payload, tmp)
-        except (OSError, RuntimeError) as exc:  # torch reports a full disk as a RuntimeError
-            raise AlogError(path, f"cannot write the checkpoint: {first_line(exc)}") from None
+        buffer = io.BytesIO()  # torch reports a failed file write without its reason: write it ourselves
+        torch.save(payload, buffer)
+        with open(out.path(path), "wb") as handle:
+            handle.write(buffer.getbuffer())
 
 
 def load(path: str | Path, model_type: str, vocab_sha256: str | None = None) -> dict[str, Any]:

@@ -122,6 +122,41 @@ class StdoutError(Exception):
         self.reason = reason
 
 
+class CheckedStdout:
+    """sys.stdout whose write errors say they are stdout's (a file's errors name the file)."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def _checked(self, call: Callable[..., Any], *args: Any) -> Any:
+        try:
+            return call(*args)
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            raise StdoutError(exc.strerror or str(exc)) from None
+
+    def write(self, text: str) -> int:
+        return self._checked(self._stream.write, text)
+
+    def flush(self) -> None:
+        self._checked(self._stream.flush)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+@contextmanager
+def checked_stdout() -> Iterator[None]:
+    real = sys.stdout
+    sys.stdout = CheckedStdout(real)  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        if isinstance(sys.stdout, CheckedStdout):
+            sys.stdout = real
+
+
 def flush_stdout() -> None:
     try:
         sys.stdout.flush()
@@ -153,7 +188,7 @@ def termination_raises() -> Iterator[None]:
 def guarded(what: str, body: Callable[[], Any]) -> Any:
     """Run `body`; any exception leaves as Failure (one line, exit status). SystemExit passes."""
     try:
-        with termination_raises():
+        with termination_raises(), checked_stdout():
             result = body()
             flush_stdout()
             return result
@@ -186,6 +221,7 @@ def _flush_at_exit() -> None:
 
 _UNKNOWN = re.compile(r"^No idea what '(.*)' is!$")
 _NEEDS_VALUE = re.compile(r"^Flag '?<\w+: ([^ >(\[]+).*needed value and was not given one!$")
+_MISSING = re.compile(r"^'(.*)' did not receive required positional arguments: (.*)$")
 _NO_VALUE = re.compile(r"^Flag '?<\w+: ([^ >(\[]+).*doesn't take any value!$")
 
 
@@ -202,6 +238,10 @@ def parse_error_line(message: str, task: str | None) -> str:
     m = _NEEDS_VALUE.match(message)
     if m:
         return f"error: --{m.group(1).replace('_', '-')}: needs a value"
+    m = _MISSING.match(message)
+    if m:
+        flags = ["--" + x.strip(" '").replace("_", "-") for x in m.group(2).split(",")]
+        return f"error: {flags[0]}: {m.group(1)} needs it (required: {', '.join(flags)})"
     m = _NO_VALUE.match(message)
     if m:
         return f"error: --{m.group(1).replace('_', '-')}: takes no value"

@@ -776,6 +776,9 @@ def convert(req: ConvertRequest) -> ConvertResult:
         model, payload = _build(req.mscred_model, "mscred", voc)
         jobs.append(mscred_job(model, payload, req.mscred_model, voc, req.counts, req.validate))
 
+    for job in jobs:  # the device's rules on what each checkpoint brings, before the slow part
+        modeldir_check.check_job_meta(job.checkpoint, job.spec.kind, job.meta, voc.size, parser)
+
     reports: list[ModelReport] = []
     with AtomicDir(req.output_dir) as staging:
         (staging / "vocab.json").write_text(json.dumps(voc.c_form(), indent=2, ensure_ascii=False) + "\n",

@@ -128,6 +128,7 @@ class AtomicOutputs:
 
     def _commit(self) -> None:
         done: list[tuple[Path, Path | None]] = []  # (final, the hard link to what it replaced)
+        old = None
         try:
             for tmp, final in self._staged:
                 check_outputs(final)
@@ -143,7 +144,10 @@ class AtomicOutputs:
                 os.replace(tmp, final)
                 _LIVE.discard(tmp)
                 done.append((final, old))
+                old = None
         except (OSError, AlogError) as exc:
+            if old is not None:  # the link made for the file whose rename failed
+                _remove(old)
             for final, old in reversed(done):
                 try:
                     if old is not None:

@@ -34,8 +34,22 @@ def _kind(value: Any) -> str:
     return "an object"
 
 
-def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"holds {name}, which is not JSON: every number must be finite")
+class _NonFinite:
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+
+def _find_non_finite(value: Any, where: str = "") -> tuple[str, str] | None:
+    stack = [(value, where)]
+    while stack:
+        v, at = stack.pop()
+        if isinstance(v, _NonFinite):
+            return at or "the value", v.name
+        if isinstance(v, dict):
+            stack.extend((x, f"{at}.{k}" if at else k) for k, x in reversed(list(v.items())))
+        elif isinstance(v, list):
+            stack.extend((x, f"{at}[{i}]") for i, x in reversed(list(enumerate(v))))
+    return None
 
 
 def load_strict(path: Path, max_bytes: int = META_MAX_BYTES) -> Any:
@@ -51,13 +65,14 @@ def load_strict(path: Path, max_bytes: int = META_MAX_BYTES) -> Any:
     except UnicodeDecodeError as exc:
         raise AlogError(path, f"invalid UTF-8 at byte {exc.start}") from None
     try:
-        value = json.loads(text, parse_constant=_refuse_constant)
+        value = json.loads(text, parse_constant=_NonFinite)
     except RecursionError:
         raise AlogError(path, "JSON nested too deeply") from None
     except json.JSONDecodeError as exc:
         raise AlogError(path, f"not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
-    except ValueError as exc:
-        raise AlogError(path, str(exc)) from None
+    found = _find_non_finite(value)
+    if found is not None:
+        raise AlogError(path, f"{found[0]} is {found[1]}, which is not JSON: every number must be finite")
     if _has_nul(value):
         raise AlogError(path, "a NUL character (\\u0000) in a string")
     return value
@@ -236,3 +251,20 @@ def check_staged(staging: Path, final: Path) -> None:
         where = final if exc.path is None or Path(exc.path) == staging else final / Path(exc.path).name
         raise AlogError(where, f"{exc.message}; alog-edge would refuse this model directory, "
                                "so nothing was written") from None
+
+
+def check_job_meta(checkpoint: Path, kind: str, meta: dict[str, Any], num_templates: int, parser: Any) -> None:
+    """The values a checkpoint brings to its meta.json, checked before the export (a bad one fails fast)."""
+    text = json.dumps({"model_type": kind, **meta})  # as it will be written: NaN stays NaN
+    try:
+        value = json.loads(text, parse_constant=_NonFinite)
+        found = _find_non_finite(value)
+        if found is not None:
+            raise AlogError(None, f"{found[0]} is {found[1]}, which is not JSON: every number must be finite")
+        if kind == "deeplog":
+            check_deeplog_meta(Path(checkpoint), value, num_templates)
+        else:
+            check_mscred_meta(Path(checkpoint), value, num_templates, _has_timestamps(parser))
+    except AlogError as exc:
+        raise AlogError(checkpoint, f"{exc.message}; alog-edge would refuse its model directory, so it "
+                                    "was not converted") from None
