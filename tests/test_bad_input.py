@@ -372,17 +372,19 @@ def test_a_full_or_closed_stdout_is_one_line_or_silence(ws, tmp_path, datasets):
 
 
 def test_sigterm_and_sigint_midway_leave_old_outputs_and_no_temp_files(ws, tmp_path, datasets):
-    """Signals at increasing delays through parse (a 60k-line log) and convert: every run ends either
+    """Signals at increasing delays through parse (a 200k-line log) and convert: every run ends either
     complete or with the old outputs exactly, never a temp file."""
     big = tmp_path / "big.log"
     src = (datasets / "loghub-2k" / "Zookeeper" / "Zookeeper_2k.log").read_text()
-    big.write_text(src * 30)
+    big.write_text(src * 100)
     base = [sys.executable, "-m", "invoke", "--search-root", str(REPO)]
-    jobs = [(["parse", "--logs", str(big), "--format", "zookeeper", "-w", str(ws)], ws),
-            (["convert", "-w", str(ws), "--output-dir", str(ws / "models")], ws)]
+    parse = ["parse", "--logs", str(big), "--format", "zookeeper", "-w", str(ws)]
+    convert = ["convert", "-w", str(ws), "--output-dir", str(ws / "models")]
     results = []
-    for args, folder in jobs:
-        for delay, sig in ((1.5, signal.SIGTERM), (3.0, signal.SIGINT), (4.5, signal.SIGTERM), (6.0, signal.SIGTERM)):
+    for args, delay, sig in ((parse, 2.0, signal.SIGTERM), (parse, 4.0, signal.SIGINT),
+                             (convert, 3.0, signal.SIGTERM), (convert, 5.0, signal.SIGTERM)):
+        folder = ws
+        if True:
             before = snapshot(folder)
             proc = subprocess.Popen(base + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                     env=env_with_trace_dir(tmp_path))
@@ -464,7 +466,7 @@ def test_a_catastrophic_mask_ends_within_a_timeout(ws, tmp_path, datasets):
     log = tmp_path / "h.log"
     log.write_text(f"{header} - {'a' * 30}!\n")
     count("a catastrophic mask (parser branch)")
-    outcome = invoke_process("match", "--logs", str(log), "-w", str(hostile), timeout=30)
+    outcome = invoke_process("match", "--logs", str(log), "-w", str(hostile), timeout=10)
     if outcome.code != 0:
         one_error_line(outcome)
     else:

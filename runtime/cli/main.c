@@ -58,9 +58,10 @@ static const char USAGE[] =
 static const char INFO_USAGE[] =
     "usage: alog-edge info <model_dir>\n"
     "\n"
-    "Loads the model directory as run does and prints one JSON object: the runtime and\n"
-    "onnxruntime versions, the target, the vocab size, and every model (*.onnx) with the names,\n"
-    "element types and shapes of its inputs and outputs.\n"
+    "Prints one JSON object: the runtime and onnxruntime versions, the target, the vocab size,\n"
+    "and every model (*.onnx) with the names, element types and shapes of its inputs and\n"
+    "outputs. It reads vocab.json and the ONNX files only: `alog-edge selftest` loads the whole\n"
+    "directory as run does (meta.json, parser.json) and replays golden.json.\n"
     "\n"
     "Exit status: 0 success; 1 error (a bad model directory: one line on stderr); 2 usage error.\n";
 
