@@ -369,7 +369,7 @@ def test_runtime(c, target="x86_64", sanitize=False, memcheck=False):
 @task(help={"seconds": "time per fuzzer (default 60)"}, flags={"seconds": Int(1, 7 * 86400)})
 @user_errors
 def fuzz(c, seconds=60):
-    """Build the libFuzzer targets (line matcher, JSON loaders) with clang and run each for a bounded time."""
+    """Build the libFuzzer targets (line matcher, JSON loaders, meta.json/golden.json) with clang; run each for a bounded time."""
     from alog_edge import native
     native.build_fuzzers(REPO)
     for name in native.FUZZERS:

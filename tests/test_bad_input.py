@@ -72,9 +72,11 @@ def must_not_run(body):
 
 def test_every_numeric_flag_of_every_task_declares_its_range(inproc):
     """A flag whose default is a number gets a type from its default; its range must be declared."""
+    from alog_edge.taskspec import FlagTask
     missing = []
     for name in task_names(inproc):
         task = inproc.task(name)
+        assert isinstance(task, FlagTask), f"{name}: declare it with tasks.py's `task` (flag specs, one error path)"
         missing += [f"{name} --{f}" for f in task.flag_specs if f not in task.declared_flags]
         for flag, metavar in value_flags(inproc, name):
             param = flag[2:].replace("-", "_")

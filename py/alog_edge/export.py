@@ -375,7 +375,7 @@ def _ort_session(path: Path) -> Any:
     import onnxruntime as ort
 
     options = ort.SessionOptions()
-    options.log_severity_level = 3  # errors only: ORT's graph warnings are not the user's business
+    options.log_severity_level = 4  # fatal only: its errors come back as exceptions, its log lines would precede ours
     try:
         return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises its own types for a file it cannot load
