@@ -239,6 +239,9 @@ def damaged_inputs(ws: Path, tmp: Path, log: Path) -> list[tuple[list[str], str]
         (["build-mscred", "-w", w, "--parsed", f"{w}/vocab.json", "--out", f"{t}/c.parquet"],
          f"error: {w}/vocab.json: "),
         (["convert", "-w", w, "--output-dir", f"{w}/vocab.json"], f"error: {w}/vocab.json: exists and is not"),
+        (["build-deeplog", "-w", f"{w}/vocab.json"], f"error: {w}/vocab.json: is not a directory"),
+        (["parse", "--logs", str(log), "--format", "zookeeper", "-w", f"{w}/parsed.parquet/sub"],
+         f"error: {w}/parsed.parquet: is not a directory"),
     ]
     cases += [(["match", "--logs", str(log), "-w", str(folder)], f"error: {folder}/parser.json: {key}")
               for folder, key in bad_parsers.items()]
@@ -345,9 +348,8 @@ def _fsize_limited(limit: int):
 def test_a_full_disk_is_one_line_and_leaves_the_old_outputs(ws, tmp_path, datasets):
     log = str(datasets / "loghub-2k" / "Zookeeper" / "Zookeeper_2k.log")
     before = snapshot(ws)
-    tries = [["parse", "--logs", log, "--format", "zookeeper", "-w", str(ws)],
-             ["train-deeplog", "-w", str(ws), "--epochs", "1", "--hidden", "64"],
-             ["convert", "-w", str(ws), "--output-dir", str(ws / "models")]]
+    tries = [["parse", "--logs", log, "--format", "zookeeper", "-w", str(ws)],  # AtomicOutputs
+             ["convert", "-w", str(ws), "--output-dir", str(ws / "models")]]  # AtomicDir
     for args in tries:
         outcome = invoke_process(*args, preexec_fn=_fsize_limited(30_000), env=env_with_trace_dir(tmp_path))
         line = ends_in_one_error_line(outcome)
