@@ -3,7 +3,8 @@
 - AlogError (bad input, a failed step): `error: <file or flag>: <what is wrong>`, exit 1.
 - An OSError naming a file (disk full, permission denied): the same line with the OS's reason.
 - A full or closed stdout (ENOSPC, EPIPE): one line (EPIPE: none, as `head` closed it), exit 1.
-- SIGTERM/SIGINT: raised as an exception, so every staged output is removed on the way out; exit 128+N.
+- SIGTERM/SIGHUP (raised as Terminated) and SIGINT (KeyboardInterrupt): every staged output is removed
+  on the way out; exit 128+N.
 - Anything else is a bug: one line naming the file where the full trace was written, exit 1.
 """
 from __future__ import annotations
@@ -29,8 +30,9 @@ log = logging.getLogger(__name__)
 EXIT_ERROR = 1
 
 
-class Terminated(BaseException):
-    """A termination signal, raised where the program is so that `with` blocks clean up."""
+class Terminated(KeyboardInterrupt):
+    """A termination signal, raised where the program is so that `with` blocks clean up (and code that
+    stops a child on Ctrl-C, such as invoke's runner, does so on SIGTERM too)."""
 
     def __init__(self, signum: int) -> None:
         super().__init__(signum)
@@ -168,13 +170,13 @@ def flush_stdout() -> None:
 
 @contextmanager
 def termination_raises() -> Iterator[None]:
-    """SIGTERM (and SIGHUP) raise Terminated while the block runs, as SIGINT raises KeyboardInterrupt."""
+    """SIGTERM and SIGHUP raise Terminated while the block runs, as SIGINT raises KeyboardInterrupt."""
     def handler(signum: int, frame: Any) -> None:
         raise Terminated(signum)
 
     previous = {}
     try:
-        for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+        for sig in (signal.SIGTERM, signal.SIGHUP):
             previous[sig] = signal.signal(sig, handler)
     except ValueError:  # not the main thread: signals stay as they are
         pass
