@@ -252,6 +252,7 @@ def parse_error_line(message: str, task: str | None) -> str:
 
 def install_invoke_hooks() -> None:
     """Make invoke's parse errors, and whatever escapes it, end in one line (once per process)."""
+    import invoke.parser
     import invoke.program
     from invoke.exceptions import ParseError
 
@@ -271,6 +272,16 @@ def install_invoke_hooks() -> None:
 
     for name in ("parse_tasks", "parse_cleanup"):
         setattr(program, name, wrap(getattr(program, name)))
+    context = invoke.parser.ParserContext
+    help_for = context.help_for
+
+    def repeatable_help(self: Any, flag: str) -> tuple[str, str]:
+        """invoke shows a repeatable flag (`--logs`) as if it took no value: say that it takes one."""
+        names, text = help_for(self, flag)
+        if self.flags[flag].kind is list:
+            names = ", ".join(f"{n}=STRING" if n.startswith("--") else f"{n} STRING" for n in names.split(", "))
+        return names, text
+    context.help_for = repeatable_help
     program._alog_edge_hooked = True  # type: ignore[attr-defined]
     sys.excepthook = _excepthook
     atexit.register(_flush_at_exit)

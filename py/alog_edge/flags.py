@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 from .errors import AlogError
 
@@ -178,7 +178,3 @@ def parse_all(specs: dict[str, Spec], values: dict[str, Any]) -> dict[str, Any]:
         if name in out:
             out[name] = spec.parse(name, out[name])
     return out
-
-
-def unknown(specs: dict[str, Spec], params: Sequence[str]) -> list[str]:
-    return [n for n in specs if n not in params]
