@@ -364,15 +364,21 @@ def test_a_full_or_closed_stdout_is_one_line_or_silence(ws, tmp_path, datasets):
     with open("/dev/full", "w") as full:
         proc = subprocess.run(args, stdout=full, stderr=subprocess.PIPE, text=True, timeout=TRY_SECONDS)
     assert proc.returncode == 1 and proc.stderr.strip() == "error: stdout: No space left on device", proc.stderr
-    helped = subprocess.run(args[:5] + ["--help", "train-mscred"], stdout=open("/dev/full", "w"),
-                            stderr=subprocess.PIPE, text=True, timeout=TRY_SECONDS)
-    assert helped.returncode != 0 and "Traceback" not in helped.stderr, helped.stderr
+    for extra in (["--help", "train-mscred"], ["--list"]):
+        with open("/dev/full", "w") as full:
+            helped = subprocess.run(args[:5] + extra, stdout=full, stderr=subprocess.PIPE, text=True,
+                                    timeout=TRY_SECONDS)
+        assert helped.returncode == 1 and helped.stderr == "error: stdout: No space left on device\n", helped.stderr
+    for extra in (["--list"], args[5:]):
+        closed = subprocess.run(args[:5] + extra, stderr=subprocess.PIPE, text=True, timeout=TRY_SECONDS,
+                                preexec_fn=lambda: os.close(1))  # `>&-`
+        assert closed.returncode == 1 and closed.stderr == "error: stdout: Bad file descriptor\n", closed.stderr
     piped = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     piped.stdout.read(100)
     piped.stdout.close()  # as `| head -c 100` does
     err = piped.stderr.read().decode()
     assert piped.wait(timeout=TRY_SECONDS) == 1 and err.strip() == "", err
-    count("a full or closed stdout", 3)
+    count("a full or closed stdout", 6)
 
 
 def test_sigterm_and_sigint_midway_leave_old_outputs_and_no_temp_files(ws, tmp_path, datasets):

@@ -97,9 +97,11 @@ def classify(exc: BaseException, what: str) -> Failure:
         return Failure(f"error: interrupted by {name}; nothing was written", 128 + exc.signum)
     if isinstance(exc, KeyboardInterrupt):
         return Failure("error: interrupted by SIGINT; nothing was written", 128 + signal.SIGINT)
-    if isinstance(exc, BrokenPipeError) or (_stdout_broken(exc) and exc.errno == errno.EPIPE):
+    if isinstance(exc, StdoutClosed):
         silence_stdout()  # the reader went away (e.g. `| head`): nothing to tell it
         return Failure(None, EXIT_ERROR)
+    if isinstance(exc, BrokenPipeError) and exc.filename is None:  # a pipe or socket that is not stdout
+        return Failure(f"error: the other end closed the connection ({exc.strerror or exc})", EXIT_ERROR)
     if isinstance(exc, StdoutError):
         silence_stdout()
         return Failure(f"error: stdout: {exc.reason}", EXIT_ERROR)
@@ -124,6 +126,10 @@ class StdoutError(Exception):
         self.reason = reason
 
 
+class StdoutClosed(Exception):
+    """stdout's reader went away (EPIPE)."""
+
+
 class CheckedStdout:
     """sys.stdout whose write errors say they are stdout's (a file's errors name the file)."""
 
@@ -134,7 +140,7 @@ class CheckedStdout:
         try:
             return call(*args)
         except BrokenPipeError:
-            raise
+            raise StdoutClosed() from None
         except OSError as exc:
             raise StdoutError(exc.strerror or str(exc)) from None
 
@@ -163,7 +169,7 @@ def flush_stdout() -> None:
     try:
         sys.stdout.flush()
     except BrokenPipeError:
-        raise
+        raise StdoutClosed() from None
     except OSError as exc:
         raise StdoutError(exc.strerror or str(exc)) from None
 
@@ -203,6 +209,10 @@ def guarded(what: str, body: Callable[[], Any]) -> Any:
 
 
 def _excepthook(kind: type[BaseException], exc: BaseException, tb: Any) -> None:
+    if isinstance(exc, BrokenPipeError):  # outside a task only stdout is written: `invoke --list | head`
+        exc = StdoutClosed()
+    elif _stdout_broken(exc) or (isinstance(exc, OSError) and exc.errno == errno.EBADF and exc.filename is None):
+        exc = StdoutError(exc.strerror or str(exc))  # type: ignore[union-attr]
     failure = exc if isinstance(exc, Failure) else classify(exc, "invoke")
     if failure.line:
         print(failure.line, file=sys.stderr)
@@ -212,7 +222,8 @@ def _flush_at_exit() -> None:
     try:
         sys.stdout.flush()
     except OSError as exc:
-        line = classify(exc, "invoke").line
+        line = classify(StdoutClosed() if isinstance(exc, BrokenPipeError) else StdoutError(exc.strerror or str(exc)),
+                        "invoke").line
         if line:
             print(line, file=sys.stderr)
         sys.stderr.flush()
@@ -250,6 +261,22 @@ def parse_error_line(message: str, task: str | None) -> str:
     return message if message.startswith("error: ") else f"error: {message}"
 
 
+def hold_closed_std_streams() -> None:
+    """A closed stdout or stderr (`>&-`) leaves sys.stdout None: hold the descriptor with /dev/null opened
+    for reading, so that output fails with one line (EBADF) instead of an AttributeError."""
+    for fd, name, flags in ((1, "stdout", os.O_RDONLY), (2, "stderr", os.O_WRONLY)):
+        if getattr(sys, name) is not None:
+            continue
+        try:
+            held = os.open(os.devnull, flags)
+            if held != fd:
+                os.dup2(held, fd)
+                os.close(held)
+            setattr(sys, name, open(fd, "w", encoding="utf-8", errors="backslashreplace", closefd=False))
+        except OSError:
+            pass
+
+
 def install_invoke_hooks() -> None:
     """Make invoke's parse errors, and whatever escapes it, end in one line (once per process)."""
     import invoke.parser
@@ -259,6 +286,7 @@ def install_invoke_hooks() -> None:
     program = invoke.program.Program
     if getattr(program, "_alog_edge_hooked", False):
         return
+    hold_closed_std_streams()
 
     def wrap(method: Callable[..., Any]) -> Callable[..., Any]:
         def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
