@@ -4,59 +4,39 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import os
 import sys
 from pathlib import Path
 
-from invoke import Exit, Task, task as invoke_task
+from invoke import task as invoke_task
 
 REPO = Path(__file__).resolve().parent
 sys.path.insert(0, str(REPO / "py"))
+from alog_edge import errorpath, taskspec  # noqa: E402  (light: the standard library only)
+from alog_edge.fileio import check_outputs  # noqa: E402
+from alog_edge.flags import Float, Int, IntList, choice  # noqa: E402
+from alog_edge.taskspec import FlagTask  # noqa: E402
+
+errorpath.install_invoke_hooks()
 logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
 logging.getLogger("drain3").setLevel(logging.WARNING)
+logging.getLogger("torch").setLevel(logging.WARNING)  # its info lines (e.g. at exit) are not ours
 
 W = "workspace directory (default: workspace/)"
+# Ranges shared by several flags (the device's own bounds where it has one: runtime/src/model.c)
+SEED = Int(0, 2**32 - 1)
+WINDOW = Int(1, 1 << 16)
+EPOCHS = Int(1, 10**6)
+BATCH = Int(1, 1 << 20)
+LR = Float(gt=0, high=10)
+SHARE = Float(gt=0, lt=1)
+LEVEL = Float(0, 1e30)
+YEAR = Int(1900, 2200)
+TARGET = choice("x86_64", "aarch64", "all")
 
 
-class NumbersAsText(Task):
-    """Numeric flags reach the task as text: invoke's own int()/float() would end a typo in a traceback, while
-    the task body's conversion ends in one line (see user_errors)."""
-
-    def arg_opts(self, name, default, taken_names):
-        opts = super().arg_opts(name, default, taken_names)
-        if opts.get("kind") in (int, float):
-            opts["kind"] = str
-        return opts
-
-
-task = functools.partial(invoke_task, klass=NumbersAsText)
-
-
-def user_errors(body):
-    """Bad input ends as one line `error: <file>: <problem>` and exit status 1, never a traceback."""
-    @functools.wraps(body)
-    def wrapper(*args, **kwargs):
-        from alog_edge.errors import AlogError
-        try:
-            return body(*args, **kwargs)
-        except AlogError as exc:
-            raise Exit(f"error: {exc}", code=1) from None
-        except ValueError as exc:
-            if not _raised_here(exc):
-                raise
-            # int()/float() on a flag's value in a task body
-            raise Exit(f"error: a flag's value is not a number ({exc})", code=1) from None
-        except BrokenPipeError:  # output piped into `head`: stop quietly
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-            raise Exit(code=1) from None
-    return wrapper
-
-
-def _raised_here(exc: BaseException) -> bool:
-    tb = exc.__traceback__
-    while tb is not None and tb.tb_next is not None:
-        tb = tb.tb_next
-    return tb is not None and tb.tb_frame.f_code.co_filename == __file__
+task = functools.partial(invoke_task, klass=FlagTask)
+# a task body reached through FlagTask is already on the one error path; kept for other callers
+user_errors = taskspec.user_errors
 
 
 def ws(workspace: str) -> Path:
@@ -79,13 +59,14 @@ def setup(c):
 
 @task(help={"out": "output folder (default: <workspace>/demo)", "seed": "random seed",
             "hosts": "number of devices", "train_minutes": "minutes of normal training log",
-            "test_minutes": "minutes of labelled test log", "workspace": W})
+            "test_minutes": "minutes of labelled test log", "workspace": W},
+      flags={"seed": SEED, "hosts": Int(2, 99), "train_minutes": Int(10, 10**6), "test_minutes": Int(30, 10**6)})
 @user_errors
 def demo_data(c, workspace="workspace", out=None, seed=7, hosts=6, train_minutes=240, test_minutes=90):
     """Generate the demo fleet log: train.log (normal), test.log with line/session labels and anomaly events."""
     from alog_edge import demo_data as gen
-    files = gen.generate(opt(out) or ws(workspace) / "demo", seed=int(seed), hosts=int(hosts),
-                         train_minutes=int(train_minutes), test_minutes=int(test_minutes))
+    files = gen.generate(opt(out) or ws(workspace) / "demo", seed=seed, hosts=hosts,
+                         train_minutes=train_minutes, test_minutes=test_minutes)
     print(f"wrote {files.train_log}, {files.test_log} and labels beside them")
 
 
@@ -96,7 +77,8 @@ def demo_data(c, workspace="workspace", out=None, seed=7, hosts=6, train_minutes
     "line, <*> = any text) instead of mining", "year": "year for timestamps without one (default: file mtime)",
     "parsed": "output parquet (default <workspace>/parsed.parquet)", "parser": "output parser.json",
     "max_line_bytes": "longest line accepted", "workspace": W, "multiline": "a line that does not fit the "
-    "format continues the record before it (stack traces); kept in parser.json for match and the device"})
+    "format continues the record before it (stack traces); kept in parser.json for match and the device"},
+    flags={"year": YEAR, "max_line_bytes": Int(16, 1 << 30)})
 @user_errors
 def parse(c, logs, format=None, log_format=None, templates=None, year=None, workspace="workspace",
           parsed=None, parser=None, max_line_bytes=1 << 20, multiline=False):
@@ -105,7 +87,7 @@ def parse(c, logs, format=None, log_format=None, templates=None, year=None, work
     from alog_edge import logformat, parse as p
     fmt = replace(logformat.resolve(format, log_format), multiline=bool(multiline))
     res = p.parse([Path(x) for x in logs], fmt, ws(workspace), parsed_out=opt(parsed), parser_out=opt(parser),
-                  template_file=opt(templates), year=int(year) if year else None, max_line_bytes=int(max_line_bytes))
+                  template_file=opt(templates), year=year, max_line_bytes=max_line_bytes)
     print(f"parsed {res.lines} lines into {res.clusters} templates in {res.seconds:.1f}s "
           f"({res.lines_per_second:,.0f} lines/s); {res.format_misses} lines did not fit the format"
           + (f", {res.continued} lines continued a record" if multiline else ""))
@@ -150,7 +132,10 @@ def fix_vocab(c, vocab, parsed, out=None):
             "<workspace>/deeplog.pth)", "seq_len": "window h: keys of history (default 10)", "top_k": "g (default 9)",
             "epochs": "max epochs", "batch_size": "batch size", "lr": "learning rate", "seed": "random seed",
             "val_split": "share of sessions held out", "patience": "epochs without improvement before stopping",
-            "hidden": "LSTM units", "layers": "LSTM layers", "embedding": "embedding size", "workspace": W})
+            "hidden": "LSTM units", "layers": "LSTM layers", "embedding": "embedding size", "workspace": W},
+      flags={"seq_len": WINDOW, "top_k": Int(1, 1 << 24), "epochs": EPOCHS, "batch_size": BATCH, "lr": LR,
+             "seed": SEED, "val_split": SHARE, "patience": EPOCHS, "hidden": Int(1, 4096), "layers": Int(1, 16),
+             "embedding": Int(1, 4096)})
 @user_errors
 def train_deeplog(c, workspace="workspace", sequences=None, vocab=None, out=None, seq_len=10, top_k=9, epochs=40,
                   batch_size=128, lr=2e-3, seed=42, val_split=0.1, patience=3, hidden=64, layers=2, embedding=32):
@@ -158,7 +143,10 @@ def train_deeplog(c, workspace="workspace", sequences=None, vocab=None, out=None
     from alog_edge import train, vocab as v
     from alog_edge.models.deeplog import DeepLogConfig
     w = ws(workspace)
+    check_outputs(opt(out) or w / "deeplog.pth")
     voc = v.load(opt(vocab) or w / "vocab.json")
+    if top_k > voc.num_classes:
+        raise taskspec.refuse("top_k", f"must be at most the number of keys, {voc.num_classes} (got '{top_k}')")
     res = train.train_deeplog(opt(sequences) or w / "sequences.parquet", voc, opt(out) or w / "deeplog.pth",
                               DeepLogConfig(voc.num_classes, int(seq_len), int(top_k), int(embedding), int(hidden),
                                             int(layers)),
@@ -172,14 +160,14 @@ def train_deeplog(c, workspace="workspace", sequences=None, vocab=None, out=None
 @task(help={"parsed": "parsed.parquet", "vocab": "vocab.json (template order = column order)",
             "bucket_seconds": "bucket length in seconds (default 10)", "bucket_lines": "or count per N lines "
             "(logs without timestamps)", "whole_stream": "one series for all hosts instead of one per host",
-            "out": "output (default <workspace>/counts.parquet)", "workspace": W})
+            "out": "output (default <workspace>/counts.parquet)", "workspace": W},
+      flags={"bucket_seconds": Float(1e-6, 1e9), "bucket_lines": Int(1, 1 << 40)})
 @user_errors
 def build_mscred(c, workspace="workspace", parsed=None, vocab=None, bucket_seconds=10.0, bucket_lines=None,
                  whole_stream=False, out=None):
     """Count every template per time bucket (per host): MSCRED's input series, counts.parquet."""
     from alog_edge import counts
-    spec = counts.CountSpec(None if bucket_lines else float(bucket_seconds),
-                            int(bucket_lines) if bucket_lines else None, not whole_stream)
+    spec = counts.CountSpec(None if bucket_lines else bucket_seconds, bucket_lines, not whole_stream)
     groups, buckets, dim = counts.build(ws(workspace), spec, parsed=opt(parsed), vocab_path=opt(vocab), out=opt(out))
     print(f"counts: {groups} series, {buckets} buckets ({spec.describe()}), feature_dim {dim}")
 
@@ -198,7 +186,13 @@ def build_mscred(c, workspace="workspace", parsed=None, vocab=None, bucket_secon
             "paper: 1.5)", "threshold_quantile": "... this quantile (default 0.95; paper: 1, the max)",
             "broken_cell_level": "one broken-cell level for every cell instead (the paper's)",
             "score_scales": "scales whose broken cells the score counts (default: all)",
-            "threshold": "set the alarm threshold instead", "workspace": W})
+            "threshold": "set the alarm threshold instead", "workspace": W},
+      flags={"scales": IntList(WINDOW), "steps": Int(1, 1000), "gap": WINDOW, "channels": IntList(Int(1, 1024), 4, False),
+             "epochs": EPOCHS, "batch_size": BATCH, "lr": LR, "seed": SEED, "val_split": SHARE, "patience": EPOCHS,
+             "stride": WINDOW, "val_stride": WINDOW, "level_margin": Float(gt=0, high=1e6),
+             "level_floor_quantile": Float(0, 1), "threshold_factor": Float(gt=0, high=1e6),
+             "threshold_quantile": Float(0, 1), "broken_cell_level": LEVEL, "threshold": LEVEL,
+             "score_scales": IntList(WINDOW)})
 @user_errors
 def train_mscred(c, workspace="workspace", counts=None, vocab=None, out=None, scales="10,30,60", steps=5, gap=10,
                  channels="8,16,32,64", epochs=20, batch_size=16, lr=2e-3, seed=42, val_split=0.2, patience=3,
@@ -208,23 +202,21 @@ def train_mscred(c, workspace="workspace", counts=None, vocab=None, out=None, sc
     from alog_edge import train, vocab as v
     from alog_edge.models.mscred import MSCREDConfig
     w = ws(workspace)
+    check_outputs(opt(out) or w / "mscred.pth")
     voc = v.load(opt(vocab) or w / "vocab.json")
     try:
-        cfg = MSCREDConfig(voc.num_classes, tuple(int(x) for x in str(scales).split(",")), int(steps), int(gap),
-                           tuple(int(x) for x in str(channels).split(",")),
-                           score_scales=tuple(int(x) for x in str(score_scales).split(",")) if score_scales else None)
-    except ValueError as exc:
-        if _raised_here(exc):  # a flag that is not a number: user_errors says so
-            raise
-        raise Exit(f"error: {exc}", code=1) from None
+        cfg = MSCREDConfig(voc.num_classes, scales, steps, gap, channels, score_scales=score_scales)
+    except ValueError as exc:  # score_scales not a subset of scales
+        raise taskspec.refuse("score_scales", str(exc)) from None
+    if cfg.window_size > WINDOW.high:
+        raise taskspec.refuse("gap", f"the window (largest scale + (steps - 1) x gap) is {cfg.window_size} buckets, "
+                                     f"more than {WINDOW.high:g}")
     res = train.train_mscred(opt(counts) or w / "counts.parquet", voc, opt(out) or w / "mscred.pth", cfg,
-                             train.TrainConfig(int(epochs), int(batch_size), float(lr), int(seed), float(val_split),
-                                               int(patience)),
-                             stride=int(stride) if stride else None, val_stride=int(val_stride) if val_stride else None,
-                             level_margin=float(level_margin), level_floor_quantile=float(level_floor_quantile),
-                             threshold_factor=float(threshold_factor), threshold_quantile=float(threshold_quantile),
-                             broken_cell_level=float(broken_cell_level) if broken_cell_level else None,
-                             threshold=float(threshold) if threshold else None)
+                             train.TrainConfig(epochs, batch_size, lr, seed, val_split, patience),
+                             stride=stride, val_stride=val_stride, level_margin=level_margin,
+                             level_floor_quantile=level_floor_quantile, threshold_factor=threshold_factor,
+                             threshold_quantile=threshold_quantile, broken_cell_level=broken_cell_level,
+                             threshold=threshold)
     level = (f"broken-cell levels per cell (floor {res.broken_cell_level:.4g})" if res.per_cell
              else f"broken-cell level {res.broken_cell_level:.4g}")
     print(f"mscred: {res.epochs_run} epochs in {res.seconds:.0f}s on {res.train_windows} windows, "
@@ -241,13 +233,15 @@ def train_mscred(c, workspace="workspace", counts=None, vocab=None, out=None, sc
     "object", "out": "CSV with session,label,verdict (DeepLog)", "plot": "PNG of the MSCRED score over time",
     "scores": "parquet of window scores and verdicts", "threshold": "override MSCRED's alarm threshold",
     "broken_cell_level": "override MSCRED's broken-cell levels with one level for every cell",
-    "year": "year for timestamps without one", "workspace": W})
+    "year": "year for timestamps without one", "workspace": W},
+    flags={"threshold": LEVEL, "broken_cell_level": LEVEL, "year": YEAR})
 @user_errors
 def evaluate(c, workspace="workspace", logs=None, parsed=None, normal=None, abnormal=None, templates=None,
              labels=None, events=None, model=None, mscred_model=None, vocab=None, parser=None, json_=False, out=None,
              plot=None, scores=None, threshold=None, broken_cell_level=None, year=None):
     """Score held-out data: DeepLog per session and line, MSCRED per time window, and both combined."""
     from alog_edge import evaluate as e
+    check_outputs(opt(out), opt(plot), opt(scores))
     label_files = [Path(x) for x in labels or []]
     if normal or abnormal:
         ev = e.evaluate_deeplog(ws(workspace), model_path=opt(model), vocab_path=opt(vocab), normal=opt(normal),
@@ -257,9 +251,8 @@ def evaluate(c, workspace="workspace", logs=None, parsed=None, normal=None, abno
         result = e.evaluate_all(ws(workspace), deeplog_path=opt(model), mscred_path=opt(mscred_model),
                                 vocab_path=opt(vocab), logs=[Path(x) for x in logs or []], parsed=opt(parsed),
                                 parser_path=opt(parser), label_files=label_files, events=opt(events),
-                                year=int(year) if year else None, plot_path=opt(plot), scores_path=opt(scores),
-                                threshold=float(threshold) if threshold else None,
-                                broken_cell_level=float(broken_cell_level) if broken_cell_level else None)
+                                year=year, plot_path=opt(plot), scores_path=opt(scores), threshold=threshold,
+                                broken_cell_level=broken_cell_level)
     if out and result.deeplog is not None:
         e.write_session_csv(result.deeplog, Path(out))
     print(json.dumps(result.summary()) if json_ else result.text())
@@ -279,7 +272,8 @@ def evaluate(c, workspace="workspace", logs=None, parsed=None, normal=None, abno
             "opset": "ONNX opset (default 11)", "portable": "simplify with onnxsim (fallback onnxslim), "
             "keeping dynamic axes; replaces the plain model only if it passes the same checks",
             "validate": "torch vs onnxruntime on batch sizes 1, 3, 64, sequence lengths h, 1, 2h and real data "
-            "(without it: one batch)", "json": "print the summary as one JSON object", "workspace": W})
+            "(without it: one batch)", "json": "print the summary as one JSON object", "workspace": W},
+      flags={"seq_len": WINDOW, "feature_dim": Int(2, 1 << 24), "window_size": WINDOW, "opset": Int(9, 25)})
 @user_errors
 def convert(c, workspace="workspace", deeplog_model=None, mscred_model=None, vocab=None, parser=None,
             sequences=None, counts=None, output_dir="models/onnx", seq_len=None, feature_dim=None,
@@ -299,18 +293,17 @@ def convert(c, workspace="workspace", deeplog_model=None, mscred_model=None, voc
         mscred_model=opt(mscred_model) if named else present(w / "mscred.pth"),
         sequences=opt(sequences) or present(w / "sequences.parquet"),
         counts=opt(counts) or present(w / "counts.parquet"),
-        seq_len=int(seq_len) if seq_len else None, feature_dim=int(feature_dim) if feature_dim else None,
-        window_size=int(window_size) if window_size else None, opset=int(opset), portable=bool(portable),
+        seq_len=seq_len, feature_dim=feature_dim, window_size=window_size, opset=opset, portable=bool(portable),
         validate=bool(validate)))
     print(json.dumps(export.summary(res)) if json_ else export.format_summary(res))
 
 
-@task(help={"workspace": W, "seed": "random seed", "json": "print the results as one JSON object"})
+@task(help={"workspace": W, "seed": "random seed", "json": "print the results as one JSON object"}, flags={"seed": SEED})
 @user_errors
 def demo(c, workspace="workspace", seed=7, json_=False):
     """End to end on generated fleet logs: generate, parse, build, train, evaluate, print the table."""
     from alog_edge import demo as d
-    result = d.run(ws(workspace) / "demo", seed=int(seed))
+    result = d.run(ws(workspace) / "demo", seed=seed)
     print(json.dumps(result.summary) if json_ else result.report)
 
 
@@ -328,7 +321,12 @@ def test(c, k=None, x=False):
 def match(c, logs, model_dir=None, workspace="workspace", out=None):
     """Key every line with the parser: one JSON line each with line_no, index, template (the runtime's `match`)."""
     from alog_edge import parse as p, vocab as v
+    from alog_edge.errors import AlogError
     from alog_edge.fileio import AtomicOutputs
+    if not logs:
+        raise AlogError("--logs", "give at least one log file to match")
+    if out:
+        check_outputs(Path(out))
     if model_dir:
         parser, voc = Path(model_dir) / "parser.json", v.load_c_form(Path(model_dir) / "vocab.json")
     else:
@@ -352,7 +350,7 @@ def _targets(target: str) -> tuple[str, ...]:
     return TARGETS[target]
 
 
-@task(help={"target": "x86_64, aarch64 or all", "sanitize": "ASan+UBSan build (x86_64 only)"})
+@task(help={"target": "x86_64, aarch64 or all", "sanitize": "ASan+UBSan build (x86_64 only)"}, flags={"target": TARGET})
 @user_errors
 def build_runtime(c, target="x86_64", sanitize=False):
     """Build the C runtime with Conan + CMake into build/<target>/ (bin/alog-edge, lib/)."""
@@ -362,7 +360,7 @@ def build_runtime(c, target="x86_64", sanitize=False):
 
 
 @task(help={"target": "x86_64, aarch64 (under qemu) or all", "sanitize": "run the ASan+UBSan build",
-            "memcheck": "run the tests under valgrind (x86_64)"})
+            "memcheck": "run the tests under valgrind (x86_64)"}, flags={"target": TARGET})
 @user_errors
 def test_runtime(c, target="x86_64", sanitize=False, memcheck=False):
     """Build the runtime and run its C tests (ctest)."""
@@ -372,19 +370,19 @@ def test_runtime(c, target="x86_64", sanitize=False, memcheck=False):
         native.run_ctest(REPO, t, sanitize=sanitize, memcheck=memcheck)
 
 
-@task(help={"seconds": "time per fuzzer (default 60)"})
+@task(help={"seconds": "time per fuzzer (default 60)"}, flags={"seconds": Int(1, 7 * 86400)})
 @user_errors
 def fuzz(c, seconds=60):
-    """Build the libFuzzer targets (line matcher, JSON loaders) with clang and run each for a bounded time."""
+    """Build the libFuzzer targets (line matcher, JSON loaders, meta.json/golden.json) with clang; run each for a bounded time."""
     from alog_edge import native
     native.build_fuzzers(REPO)
     for name in native.FUZZERS:
-        run = native.run_fuzzer(REPO, name, int(seconds))
+        run = native.run_fuzzer(REPO, name, seconds)
         print(f"{name}: {run.runs} inputs in {run.seconds:.0f}s, {run.new_units} new corpus units, no crash")
 
 
 @task(help={"workspace": W, "batch": "DeepLog windows per onnxruntime call", "seconds": "time per figure",
-            "json": "JSON lines out"})
+            "json": "JSON lines out"}, flags={"batch": Int(1, 1 << 16), "seconds": Float(gt=0, high=3600)})
 @user_errors
 def bench(c, workspace="workspace", batch=256, seconds=2.0, json_=False):
     """C runtime vs Python pipeline on HDFS_2k and the demo log: throughput, latency, RSS, load time."""
@@ -392,6 +390,6 @@ def bench(c, workspace="workspace", batch=256, seconds=2.0, json_=False):
     binary = native.build_runtime(REPO, "x86_64") / "bin" / "alog-edge"
     cases = [b.prepare_hdfs(ws(workspace) / "bench" / "hdfs", REPO.parent / "shared" / "datasets"),
              b.demo_case(ws(workspace) / "demo")]
-    rows = b.bench_all(binary, cases, int(batch), float(seconds))
+    rows = b.bench_all(binary, cases, batch, seconds)
     rows += b.generic_match_rows(binary, ws(workspace) / "bench" / "hdfs-generic", REPO.parent / "shared" / "datasets")
     print("\n".join(json.dumps(r) for r in rows) if json_ else b.format_rows(rows))

@@ -25,3 +25,12 @@ def invoke(*args: str, cwd: Path = REPO, timeout: int = 900) -> subprocess.Compl
     """Run `invoke ARGS` in a fresh process, exactly as a user types it."""
     return subprocess.run([sys.executable, "-m", "invoke", "--search-root", str(REPO), *args], cwd=cwd,
                           capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory, datasets):
+    """A real workspace with both models trained tiny and its model directory (tests/badinput_util.py);
+    read-only: copy what a test changes."""
+    from badinput_util import build_tiny
+    ws = tmp_path_factory.mktemp("tiny")
+    return ws, build_tiny(ws, datasets)

@@ -3,7 +3,8 @@
 fuzz_match_line feeds raw lines to a "drain" model (the default masks, extra delimiters) and a
 "templates" model (HDFS), and compares both indexes with a linear scan done Python's way;
 fuzz_load_json feeds parser.json and vocab.json files to the loaders (and matches a few lines
-with every parser that loads). A crash, leak, sanitizer report, timeout or broken invariant fails
+with every parser that loads); fuzz_load_model feeds meta.json files to ae_model_load and golden.json
+files to selftest's reader, in a copy of the full_model fixture. A crash, leak, sanitizer report, timeout or broken invariant fails
 the test and names the input that reproduces it (build/fuzz/artifacts/).
 
 ALOG_EDGE_FUZZ_SECONDS sets the time per fuzzer (default 20).

@@ -319,4 +319,4 @@ def test_a_flag_that_is_not_a_number_is_one_error_line(task_ws, task, flag):
     ws, _ = task_ws
     proc = invoke(task, "-w", str(ws), flag, "1,x" if flag == "--scales" else "ten")
     line = _one_error_line(proc)
-    assert line.startswith("error: a flag's value is not a number") and "'" in line
+    assert line.startswith(f"error: {flag}: must be ") and "(got '" in line

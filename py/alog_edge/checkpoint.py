@@ -1,6 +1,7 @@
 """Checkpoints: everything needed to rebuild a model and decide with it, loaded without pickle."""
 from __future__ import annotations
 
+import io
 import platform
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,11 @@ FORMAT_VERSION = 1
 REQUIRED = ("format_version", "model_type", "model_args", "state_dict", "vocab_sha256")
 
 
+def first_line(exc: BaseException, limit: int = 120) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0][:limit] if lines else type(exc).__name__
+
+
 def versions() -> dict[str, str]:
     return {"alog_edge": __version__, "torch": str(torch.__version__), "numpy": str(np.__version__),
             "python": platform.python_version()}
@@ -24,7 +30,10 @@ def versions() -> dict[str, str]:
 def save(payload: dict[str, Any], path: Path) -> None:
     payload = {"format_version": FORMAT_VERSION, "versions": versions(), **payload}
     with AtomicOutputs() as out:
-        torch.save(payload, out.path(path))
+        buffer = io.BytesIO()  # torch reports a failed file write without its reason: write it ourselves
+        torch.save(payload, buffer)
+        with open(out.path(path), "wb") as handle:
+            handle.write(buffer.getbuffer())
 
 
 def load(path: str | Path, model_type: str, vocab_sha256: str | None = None) -> dict[str, Any]:
@@ -32,6 +41,10 @@ def load(path: str | Path, model_type: str, vocab_sha256: str | None = None) -> 
     path = Path(path)
     if not path.exists():
         raise AlogError(path, "no such checkpoint")
+    if path.is_dir():
+        raise AlogError(path, "is a directory, expected a checkpoint file")
+    if path.stat().st_size == 0:
+        raise AlogError(path, "is empty, not a checkpoint")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for a damaged or foreign file

@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .errors import AlogError
-from .fileio import AtomicOutputs, read_parquet
+from .fileio import AtomicOutputs, check_outputs, read_parquet
 from .vocab import Vocab, keys_for
 
 ALL = "<all>"
@@ -110,10 +110,12 @@ def build(workspace: Path, spec: CountSpec, *, parsed: Path | None = None, vocab
     from . import vocab as vocab_mod
 
     parsed = parsed or workspace / "parsed.parquet"
+    out = out or workspace / "counts.parquet"
+    check_outputs(out)
     voc = vocab_mod.load(vocab_path or workspace / "vocab.json")
     frame = read_parquet(parsed, ["timestamp", "host", "template"])
     if len(frame) == 0:
         raise AlogError(parsed, "holds no lines")
     series = count_series(frame, voc, spec, parsed)
-    save(series, spec, voc, out or workspace / "counts.parquet")
+    save(series, spec, voc, out)
     return len(series), sum(len(s.counts) for s in series), voc.num_classes

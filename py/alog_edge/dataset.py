@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 
 from . import logformat
 from .errors import AlogError
-from .fileio import AtomicOutputs, read_parquet
+from .fileio import AtomicOutputs, check_outputs, read_parquet
 from .vocab import Vocab, keys_for
 
 STREAM = "<stream>"
@@ -106,6 +106,7 @@ def build_deeplog_inputs(workspace: Path, *, parsed: Path | None = None, session
 
     vocab_out = vocab_out or workspace / "vocab.json"
     sequences_out = sequences_out or workspace / "sequences.parquet"
+    check_outputs(vocab_out, sequences_out)
     if sessions_file is not None:
         if templates_file is None:
             raise AlogError(sessions_file, "session files carry event ids: give their templates file (--templates)")

@@ -28,6 +28,7 @@ from torch import nn
 from . import __version__, checkpoint, dataset, parse
 from . import vocab as vocab_mod
 from .errors import AlogError
+from . import modeldir_check
 from .fileio import AtomicDir, read_json, sha256_file
 from .vocab import Vocab
 
@@ -374,7 +375,7 @@ def _ort_session(path: Path) -> Any:
     import onnxruntime as ort
 
     options = ort.SessionOptions()
-    options.log_severity_level = 3  # errors only: ORT's graph warnings are not the user's business
+    options.log_severity_level = 4  # fatal only: its errors come back as exceptions, its log lines would precede ours
     try:
         return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises its own types for a file it cannot load
@@ -775,6 +776,9 @@ def convert(req: ConvertRequest) -> ConvertResult:
         model, payload = _build(req.mscred_model, "mscred", voc)
         jobs.append(mscred_job(model, payload, req.mscred_model, voc, req.counts, req.validate))
 
+    for job in jobs:  # the device's rules on what each checkpoint brings, before the slow part
+        modeldir_check.check_job_meta(job.checkpoint, job.spec.kind, job.meta, voc.size, parser)
+
     reports: list[ModelReport] = []
     with AtomicDir(req.output_dir) as staging:
         (staging / "vocab.json").write_text(json.dumps(voc.c_form(), indent=2, ensure_ascii=False) + "\n",
@@ -789,6 +793,7 @@ def convert(req: ConvertRequest) -> ConvertResult:
             golden += golden_entries(staging / job.spec.file_name, job.spec, job.golden)
         if golden:
             write_golden(staging, golden)
+        modeldir_check.check_staged(staging, req.output_dir)  # the device's rules, before the swap
         result_files = _file_reports(staging, reports, req.opset)
     return ConvertResult(req.output_dir, req.opset, req.portable, req.validate, reports, result_files, notes,
                          time.perf_counter() - started)

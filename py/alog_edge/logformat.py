@@ -8,6 +8,7 @@ C runtime can compile the same regex from parser.json.
 from __future__ import annotations
 
 import gzip
+import zlib
 import re
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -178,11 +179,20 @@ def _open(path: Path) -> IO[bytes]:
 
 def count_lines(path: Path) -> int:
     count, last = 0, b"\n"
-    with _open(path) as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            count += chunk.count(b"\n")
-            last = chunk[-1:]
+    try:
+        with _open(path) as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                count += chunk.count(b"\n")
+                last = chunk[-1:]
+    except (OSError, EOFError, zlib.error) as exc:  # a truncated or corrupt .gz
+        raise AlogError(path, f"cannot read: {_reason(exc)}") from None
     return count + (0 if last == b"\n" else 1)
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, EOFError):
+        return "the compressed stream ends early (truncated .gz)"
+    return getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
 
 
 def read_lines(path: str | Path, max_line_bytes: int = MAX_LINE_BYTES) -> Iterator[tuple[int, str]]:
@@ -212,8 +222,8 @@ def read_lines(path: str | Path, max_line_bytes: int = MAX_LINE_BYTES) -> Iterat
                 text = text.rstrip("\r\n")
                 seen_any = seen_any or bool(text.strip())
                 yield line_no, text
-    except (OSError, EOFError) as exc:
-        raise AlogError(path, f"cannot read: {exc}") from None
+    except (OSError, EOFError, zlib.error) as exc:
+        raise AlogError(path, f"cannot read: {_reason(exc)}") from None
     if not seen_any:
         raise AlogError(path, "is empty: no log lines")
 

@@ -193,6 +193,7 @@ def run_ctest(repo: Path, target: str, sanitize: bool = False, memcheck: bool = 
 FUZZERS: dict[str, tuple[str, str | None]] = {
     "fuzz_match_line": ("match_line", None),
     "fuzz_load_json": ("load_json", "json.dict"),
+    "fuzz_load_model": ("load_model", "json.dict"),
 }
 
 
@@ -227,9 +228,13 @@ def build_fuzzers(repo: Path) -> Path:
     out = fuzz_build_dir(paths.repo)
     generators = cmake_build_dir(paths.repo, "x86_64") / "generators"
     started = time.monotonic()
+    fixtures = out / "fixtures"  # fuzz_load_model's model directory
+    _run([sys.executable, str(paths.repo / "runtime" / "tests" / "make_onnx_fixtures.py"), str(fixtures)],
+         what="the fuzzers' ONNX fixtures", quiet=True)
     _run(["cmake", "-S", str(paths.repo / "runtime" / "fuzz"), "-B", str(out), "-G", "Ninja",
           "-DCMAKE_C_COMPILER=clang", "-DCMAKE_BUILD_TYPE=Release",
-          f"-DCMAKE_PREFIX_PATH={generators}"], what="cmake configure of the fuzzers", quiet=True)
+          f"-DCMAKE_PREFIX_PATH={generators}", f"-DAE_FUZZ_FIXTURES={fixtures}"],
+         what="cmake configure of the fuzzers", quiet=True)
     _run(["cmake", "--build", str(out)], what="cmake build of the fuzzers", quiet=True)
     log.info("fuzzers built in %s (%.1fs)", out, time.monotonic() - started)
     return out

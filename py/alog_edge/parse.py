@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from . import bounded, logformat, refine
 from .errors import AlogError
-from .fileio import AtomicOutputs, read_json
+from .fileio import AtomicOutputs, check_outputs, read_json
 from .logformat import LogFormat
 
 log = logging.getLogger(__name__)
@@ -85,6 +85,7 @@ def split_lines(paths: Iterable[Path], fmt: LogFormat, max_line_bytes: int,
     with bounded.Guard() as guard:
         for path in paths:
             matched_here = 0
+            source = path.name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")  # parquet needs UTF-8
             open_record = False  # the last record is from this file and may take continuation lines
             for line_no, text in logformat.read_lines(path, max_line_bytes):
                 if progress is not None:
@@ -102,7 +103,7 @@ def split_lines(paths: Iterable[Path], fmt: LogFormat, max_line_bytes: int,
                         rec.continued += 1
                         continue
                 rec.line_no.append(line_no)
-                rec.source.append(path.name)
+                rec.source.append(source)
                 open_record = len(rec.content) not in rec.refused
                 if m is None:
                     rec.misses += 1
@@ -371,11 +372,58 @@ def format_from_parser(parser: dict[str, Any]) -> LogFormat:
         multiline=bool(parser.get("multiline", False)))
 
 
+_STR, _OPT_STR = (str,), (str, type(None))
+
+
+def check_parser_types(parser: dict[str, Any], path: str | Path) -> None:
+    """Every value parser.json's readers use has the type they expect, and its regexes compile."""
+    def need(ok: bool, where: str, what: str) -> None:
+        if not ok:
+            raise AlogError(path, f"{where} must be {what}")
+
+    def str_list(value: Any) -> bool:
+        return isinstance(value, list) and all(isinstance(x, str) for x in value)
+
+    need(isinstance(parser["format_version"], int), "format_version", "an integer")
+    need(isinstance(parser["log_format"], str), "log_format", "a string")
+    need(parser["mode"] in ("drain", "templates"), "mode", '"drain" or "templates"')
+    masking = parser["masking"]
+    need(isinstance(masking, list) and all(isinstance(m, dict) and isinstance(m.get("regex_pattern"), str)
+                                           and isinstance(m.get("mask_with"), str) for m in masking),
+         "masking", "a list of {regex_pattern, mask_with} strings")
+    drain = parser["drain"]
+    need(isinstance(drain, dict) and isinstance(drain.get("sim_th"), (int, float))
+         and not isinstance(drain.get("sim_th"), bool) and 0 <= drain["sim_th"] <= 1
+         and isinstance(drain.get("depth"), int) and not isinstance(drain.get("depth"), bool)
+         and 3 <= drain["depth"] <= 100, "drain", "{sim_th: a number in 0..1, depth: an integer in 3..100}")
+    templates = parser["templates"]
+    need(isinstance(templates, list) and all(isinstance(t, dict) and isinstance(t.get("template"), str)
+                                             for t in templates), "templates", "a list of {cluster_id, template}")
+    if parser["mode"] == "drain":
+        need(all(str_list(t.get("tokens")) for t in templates), "templates[].tokens", "a list of strings")
+    for key in ("session_regex", "host_field", "level_field"):
+        need(isinstance(parser.get(key), _OPT_STR), key, "a string or null")
+    for key in ("extra_delimiters", "headers"):
+        need(key not in parser or str_list(parser[key]), key, "a list of strings")
+    ts = parser.get("timestamp")
+    need(ts is None or (isinstance(ts, dict) and str_list(ts.get("fields", [])) and
+                        isinstance(ts.get("format"), _OPT_STR) and isinstance(ts.get("yearless", False), bool)),
+         "timestamp", "null or {fields: a list of strings, format: a string or null, yearless: a boolean}")
+    for where, pattern in ([("session_regex", parser.get("session_regex"))] +
+                           [(f"masking[{i}].regex_pattern", m["regex_pattern"]) for i, m in enumerate(masking)]):
+        if pattern is not None:
+            try:
+                re.compile(pattern)
+            except (re.error, RecursionError, OverflowError) as exc:
+                raise AlogError(path, f"{where} is not a valid regex ({exc})") from None
+
+
 def load_parser(path: str | Path) -> dict[str, Any]:
     parser = read_json(path)
     required = ("format_version", "log_format", "masking", "drain", "mode", "templates")
     if not isinstance(parser, dict) or any(k not in parser for k in required):
         raise AlogError(path, f"not a parser.json (needs {', '.join(required)})")
+    check_parser_types(parser, path)
     if parser["format_version"] != PARSER_FORMAT_VERSION:
         raise AlogError(path, f"parser format version {parser['format_version']} is not supported")
     # Drain3 is configured from log_format and its defaults: refuse a file that says otherwise.
@@ -431,6 +479,7 @@ def parse(paths: list[Path], fmt: LogFormat, workspace: Path, *, parsed_out: Pat
     templates_out = templates_out or workspace / "templates.json"
     parser_out = parser_out or workspace / "parser.json"
     state_out = state_out or workspace / "drain_state.json"
+    check_outputs(parsed_out, templates_out, parser_out, state_out)
     started = time.perf_counter()
     with _progress(paths, "read") as bar:
         rec = split_lines(paths, fmt, max_line_bytes, bar)

@@ -148,8 +148,9 @@ def train_deeplog(sequences_path: Path, vocab: Vocab, out_path: Path, model_cfg:
     tr = dataset.windows([key_lists[i] for i in train_idx], model_cfg.window)
     va = dataset.windows([key_lists[i] for i in val_idx], model_cfg.window)
     if len(tr.x) == 0:
-        raise AlogError(sequences_path, f"no session is longer than the window ({model_cfg.window}); "
-                                        "lower --window or give more data")
+        raise AlogError(sequences_path, f"no training session is longer than the window ({model_cfg.window}) "
+                                        f"after holding out {cfg.val_split:g} of {len(key_lists)} sessions; "
+                                        "lower --seq-len or --val-split, or give more data")
     model = DeepLog(model_cfg)
     history, best_loss, best_acc = fit(model, unique_weighted(tr.x, tr.y), unique_weighted(va.x, va.y),
                                        cfg, model_cfg.top_k, "deeplog")

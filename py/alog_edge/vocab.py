@@ -12,7 +12,7 @@ from typing import Iterable
 import pandas as pd
 
 from .errors import AlogError
-from .fileio import AtomicOutputs, read_json, read_parquet, sha256_json
+from .fileio import AtomicOutputs, check_outputs, read_json, read_parquet, sha256_json
 
 
 @dataclass(frozen=True)
@@ -83,6 +83,7 @@ def save(vocab: Vocab, path: str | Path) -> None:
 
 def fix_vocab(vocab_path: Path, parsed_path: Path, out_path: Path) -> Vocab:
     """Turn a template_id-keyed vocab into the template-string form using a parsed.parquet."""
+    check_outputs(out_path)
     data = read_json(vocab_path)
     if not isinstance(data, dict) or not data or not _looks_like_template_ids(list(data)):
         raise AlogError(vocab_path, "not a template_id-keyed vocab ({\"<id>\": index}); nothing to fix")

@@ -7,10 +7,12 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cjson/cJSON.h>
 
@@ -52,6 +54,16 @@ static const char USAGE[] =
     "Errors are one line on stderr (error: <file>: <what is wrong>). Exit status: 0 success,\n"
     "1 error (bad model directory, unreadable input, write error), 2 usage error, 3 (match, run)\n"
     "some input lines were refused (reported) and the others were processed.\n";
+
+static const char INFO_USAGE[] =
+    "usage: alog-edge info <model_dir>\n"
+    "\n"
+    "Prints one JSON object: the runtime and onnxruntime versions, the target, the vocab size,\n"
+    "and every model (*.onnx) with the names, element types and shapes of its inputs and\n"
+    "outputs. It reads vocab.json and the ONNX files only: `alog-edge selftest` loads the whole\n"
+    "directory as run does (meta.json, parser.json) and replays golden.json.\n"
+    "\n"
+    "Exit status: 0 success; 1 error (a bad model directory: one line on stderr); 2 usage error.\n";
 
 static const char MATCH_USAGE[] =
     "usage: alog-edge match [--explain] [--multiline] <model_dir> [FILE|-]\n"
@@ -524,8 +536,26 @@ done:
     return rc;
 }
 
+/* A closed standard descriptor would be taken by the next open() (onnxruntime's model file,
+ * then read as the log): hold it with /dev/null opened the other way, so that using it fails
+ * (EBADF) and the command says so. */
+static void hold_closed_std_fds(void)
+{
+    static const int flags[3] = {O_WRONLY, O_RDONLY, O_RDONLY};
+    for (int fd = 0; fd < 3; fd++) {
+        if (fcntl(fd, F_GETFD) != -1 || errno != EBADF)
+            continue;
+        int got = open("/dev/null", flags[fd]);
+        if (got >= 0 && got != fd) {
+            dup2(got, fd);
+            close(got);
+        }
+    }
+}
+
 int main(int argc, char **argv)
 {
+    hold_closed_std_fds();
     if (argc < 2) {
         fputs(USAGE, stderr);
         return EXIT_USAGE;
@@ -551,6 +581,10 @@ int main(int argc, char **argv)
     if (strcmp(command, "bench") == 0)
         return cmd_bench(argc - 2, argv + 2);
     if (strcmp(command, "info") == 0) {
+        if (argc == 3 && (strcmp(argv[2], "-h") == 0 || strcmp(argv[2], "--help") == 0)) {
+            fputs(INFO_USAGE, stdout);
+            return EXIT_OK;
+        }
         if (argc != 3)
             return usage_error("%s needs exactly one argument: the model directory", "info");
         return cmd_info(argv[2]);

@@ -106,9 +106,17 @@ typedef struct run_state {
     ae_detector *det;
     event_writer w;
     unsigned long long line_no, refused;
+    unsigned long long earlier_lines; /* of the files before a rotation or truncation */
     int gzip_checked;
     record_joiner joiner; /* multiline records (joiner.matcher NULL: one record per line) */
 } run_state;
+
+/* A new file (rotated in) or the same one truncated: numbering restarts, the count goes on. */
+static void restart_numbering(run_state *s)
+{
+    s->earlier_lines += s->line_no;
+    s->line_no = 0;
+}
 
 /* Report an error of the detector. @return EXIT_ERROR. */
 static int detector_error(run_state *s, ae_status status)
@@ -280,7 +288,7 @@ static int follow(run_state *s, follower *fp)
         if (change == FOLLOW_TRUNCATED) {
             fprintf(stderr, "run: %s: truncated: reading it again from its start\n",
                     s->input_name);
-            s->line_no = 0;
+            restart_numbering(s);
             continue;
         }
         if (change == FOLLOW_ROTATED) {
@@ -309,7 +317,7 @@ static int follow(run_state *s, follower *fp)
             if (opened == 0) {
                 fprintf(stderr, "run: %s: rotated: reading the new file from its start\n",
                         s->input_name);
-                s->line_no = 0;
+                restart_numbering(s);
                 last_data = seconds_now();
                 continue;
             }
@@ -511,7 +519,8 @@ int cmd_run(int argc, char **argv)
         ae_detector_stats stats;
         ae_detector_stats_get(s.det, &stats);
         fprintf(stderr, "run: %llu lines (%llu refused), %zu sessions, %llu DeepLog anomalies, "
-                "%llu MSCRED windows, %llu alarms\n", s.line_no, s.refused, stats.sessions,
+                "%llu MSCRED windows, %llu alarms\n", s.earlier_lines + s.line_no, s.refused,
+                stats.sessions,
                 (unsigned long long)stats.deeplog_anomalies,
                 (unsigned long long)stats.windows_scored, (unsigned long long)stats.mscred_alarms);
         rc = s.refused > 0 ? EXIT_REFUSED_LINES : EXIT_OK;

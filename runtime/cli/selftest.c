@@ -335,10 +335,18 @@ int cmd_selftest(int argc, char **argv)
     }
     const cJSON *cases = cJSON_GetObjectItemCaseSensitive(golden, "cases");
     const cJSON *tol = cJSON_GetObjectItemCaseSensitive(golden, "tolerance");
-    if (!cJSON_IsArray(cases) || cJSON_GetArraySize(cases) == 0 || !cJSON_IsNumber(tol) ||
-        !(tol->valuedouble >= 0)) {
-        fprintf(stderr, "error: %s: needs a non-empty \"cases\" list and a \"tolerance\"\n",
-                golden_path);
+    if (!cJSON_IsArray(cases) || cJSON_GetArraySize(cases) == 0) {
+        fprintf(stderr, "error: %s: \"cases\" is %s: needs a non-empty list of cases\n",
+                golden_path, cJSON_IsArray(cases) ? "empty" : ae_json_kind(cases));
+        goto done;
+    }
+    if (!cJSON_IsNumber(tol) || !(tol->valuedouble >= 0) || isinf(tol->valuedouble)) {
+        if (cJSON_IsNumber(tol))
+            fprintf(stderr, "error: %s: \"tolerance\" is %g, not a number >= 0\n", golden_path,
+                    tol->valuedouble);
+        else
+            fprintf(stderr, "error: %s: \"tolerance\" is %s, not a number >= 0\n", golden_path,
+                    ae_json_kind(tol));
         goto done;
     }
     if (tolerance < 0)

@@ -234,6 +234,20 @@ static ae_status describe(ae_session *s, int is_input, size_t index, ae_tensor_i
     return status;
 }
 
+/* onnxruntime's own log lines would come before (and repeat) our one error line: every failure
+ * also comes back as an OrtStatus, whose text the caller's message carries. */
+static void ORT_API_CALL drop_ort_log(void *param, OrtLoggingLevel severity, const char *category,
+                                      const char *logid, const char *code_location,
+                                      const char *message)
+{
+    (void)param;
+    (void)severity;
+    (void)category;
+    (void)logid;
+    (void)code_location;
+    (void)message;
+}
+
 ae_status ae_session_open(const char *path, const ae_session_params *params, ae_session **out,
                           char *err, size_t err_len)
 {
@@ -274,7 +288,9 @@ ae_status ae_session_open_tuned(const char *path, const ae_session_params *param
         return ae_fail(AE_ERR_NO_MEMORY, err, err_len, "%s: out of memory", path);
     s->api = api;
     OrtSessionOptions *options = NULL;
-    status = ort_check(api, api->CreateEnv((OrtLoggingLevel)p.log_severity, "alog-edge", &s->env),
+    status = ort_check(api, api->CreateEnvWithCustomLogger(drop_ort_log, NULL,
+                                                           (OrtLoggingLevel)p.log_severity,
+                                                           "alog-edge", &s->env),
                        err, err_len, path);
     if (status == AE_OK)
         status = ort_check(api, api->CreateSessionOptions(&options), err, err_len, path);

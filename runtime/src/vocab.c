@@ -112,6 +112,20 @@ static size_t hash_insert(ae_vocab *v, size_t i)
 }
 
 /* Validate the parsed object and build the vocab from it. */
+/* Every key a decimal number: the template_id form {"<template id>": index}. */
+static int all_keys_are_ids(const cJSON *root)
+{
+    for (const cJSON *item = root->child; item != NULL; item = item->next) {
+        const char *k = item->string;
+        if (k == NULL || *k == '\0')
+            return 0;
+        for (; *k != '\0'; k++)
+            if (*k < '0' || *k > '9')
+                return 0;
+    }
+    return 1;
+}
+
 static ae_status build(const char *path, const cJSON *root, ae_vocab **out, char *err,
                        size_t err_len)
 {
@@ -127,6 +141,12 @@ static ae_status build(const char *path, const cJSON *root, ae_vocab **out, char
     }
     if (n == 0)
         return ae_fail(AE_ERR_FORMAT, err, err_len, "%s: the vocab is empty", path);
+    if (numbers == n && all_keys_are_ids(root))
+        return ae_fail(AE_ERR_FORMAT, err, err_len,
+                       "%s: this is a template_id vocab {\"<template id>\": index}; the model "
+                       "directory needs the C form {\"<index>\": \"<template>\"}: turn it into "
+                       "the training form with `invoke fix-vocab`, then run `invoke convert`",
+                       path);
     if (numbers == n)
         return ae_fail(AE_ERR_FORMAT, err, err_len,
                        "%s: this is the training form {\"<template>\": index}; the model directory "

@@ -195,7 +195,12 @@ AE_TEST(vocab_rejects_the_training_form_and_names_invoke_convert)
 {
     CHECK_REFUSED("{\"Receiving block <*>\": 0, \"PacketResponder <*>\": 1}",
                   "run `invoke convert`");
-    CHECK_REFUSED("{\"1\": 0}", "training form");
+}
+
+AE_TEST(vocab_rejects_the_template_id_form_and_names_invoke_fix_vocab)
+{
+    CHECK_REFUSED("{\"1\": 0, \"2\": 1}", "this is a template_id vocab");
+    CHECK_REFUSED("{\"1\": 0}", "`invoke fix-vocab`");
 }
 
 AE_TEST(vocab_rejects_two_keys_with_the_same_template)
