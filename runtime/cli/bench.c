@@ -269,7 +269,7 @@ static int run_bench(const char *model_dir, const log_lines *log, double seconds
             unsigned long long windows = 0;
             t0 = now_s();
             do {
-                if (ae_deeplog_score(model, key_buf, n_keys, batch, verdicts) != AE_OK) {
+                if (ae_deeplog_score(model, key_buf, n_keys, batch, verdicts, NULL) != AE_OK) {
                     fprintf(stderr, "error: %s\n", ae_model_errmsg(model));
                     goto done;
                 }

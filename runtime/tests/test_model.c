@@ -402,7 +402,7 @@ AE_TEST(model_functions_take_null_without_harm)
     CHECK(ae_model_matcher(NULL) == NULL);
     CHECK_STR(ae_model_errmsg(NULL), "");
     ae_key_verdict v;
-    CHECK_STATUS(ae_deeplog_score(NULL, NULL, 0, 0, &v), AE_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(ae_deeplog_score(NULL, NULL, 0, 0, &v, NULL), AE_ERR_INVALID_ARGUMENT);
     float score;
     CHECK_STATUS(ae_mscred_score(NULL, NULL, 0, &score), AE_ERR_INVALID_ARGUMENT);
 }
@@ -425,7 +425,7 @@ AE_TEST(model_deeplog_flags_unseen_keys_also_among_the_first_h)
     CHECK(m != NULL);
     const size_t keys[] = {4, 0, 5, 1};
     ae_key_verdict v[4];
-    CHECK_STATUS(ae_deeplog_score(m, keys, 4, 0, v), AE_OK);
+    CHECK_STATUS(ae_deeplog_score(m, keys, 4, 0, v, NULL), AE_OK);
     CHECK(v[0].anomalous && v[0].reason == AE_REASON_UNSEEN && v[0].rank == -1);
     CHECK(isnan(v[0].probability));
     CHECK(!v[1].anomalous && v[1].reason == AE_REASON_NONE && v[1].rank == -1);
@@ -446,7 +446,7 @@ AE_TEST(model_deeplog_ranks_by_strictly_larger_logits_so_ties_share_a_rank)
     const double probs[] = {exp(2.0 / 3) / z, exp(1.0 / 3) / z, 1 / z, 1 / z};
     for (size_t i = 0; i < 4; i++) {
         ae_key_verdict v[4];
-        CHECK_STATUS(ae_deeplog_score(m, keys[i], 4, 0, v), AE_OK);
+        CHECK_STATUS(ae_deeplog_score(m, keys[i], 4, 0, v, NULL), AE_OK);
         CHECK(v[3].rank == ranks[i]);
         CHECK(fabs(v[3].probability - probs[i]) < 1e-6);
         /* top_k 2: ranks 0 and 1 are normal, rank 2 is not */
@@ -464,7 +464,7 @@ AE_TEST(model_deeplog_top_k_boundary_moves_with_the_params)
     CHECK(m != NULL);
     const size_t keys[] = {0, 0, 1, 3};
     ae_key_verdict v[4];
-    CHECK_STATUS(ae_deeplog_score(m, keys, 4, 0, v), AE_OK);
+    CHECK_STATUS(ae_deeplog_score(m, keys, 4, 0, v, NULL), AE_OK);
     CHECK(v[3].rank == 2 && !v[3].anomalous);
     ae_model_free(m);
 }
@@ -477,10 +477,10 @@ AE_TEST(model_deeplog_gives_the_same_verdicts_in_any_batch_size)
     for (size_t i = 0; i < 97; i++)
         keys[i] = (i * 7 + i / 5) % 6;
     ae_key_verdict ref[97], v[97];
-    CHECK_STATUS(ae_deeplog_score(m, keys, 97, 1, ref), AE_OK);
+    CHECK_STATUS(ae_deeplog_score(m, keys, 97, 1, ref, NULL), AE_OK);
     const size_t batches[] = {2, 3, 0, 1000, 94};
     for (size_t b = 0; b < sizeof batches / sizeof batches[0]; b++) {
-        CHECK_STATUS(ae_deeplog_score(m, keys, 97, batches[b], v), AE_OK);
+        CHECK_STATUS(ae_deeplog_score(m, keys, 97, batches[b], v, NULL), AE_OK);
         for (size_t i = 0; i < 97; i++) {
             CHECK(v[i].anomalous == ref[i].anomalous && v[i].reason == ref[i].reason);
             CHECK(v[i].rank == ref[i].rank);
@@ -496,10 +496,10 @@ AE_TEST(model_deeplog_refuses_a_key_above_the_unknown_key)
     CHECK(m != NULL);
     const size_t keys[] = {0, 6};
     ae_key_verdict v[2];
-    CHECK_STATUS(ae_deeplog_score(m, keys, 2, 0, v), AE_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(ae_deeplog_score(m, keys, 2, 0, v, NULL), AE_ERR_INVALID_ARGUMENT);
     CHECK_CONTAINS(ae_model_errmsg(m), "keys[1] is 6, above the unknown key 5");
-    CHECK_STATUS(ae_deeplog_score(m, NULL, 0, 0, NULL), AE_OK);
-    CHECK_STATUS(ae_deeplog_score(m, NULL, 2, 0, v), AE_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(ae_deeplog_score(m, NULL, 0, 0, NULL, NULL), AE_OK);
+    CHECK_STATUS(ae_deeplog_score(m, NULL, 2, 0, v, NULL), AE_ERR_INVALID_ARGUMENT);
     ae_model_free(m);
 }
 
@@ -511,7 +511,7 @@ AE_TEST(model_deeplog_and_mscred_refuse_to_run_when_not_loaded)
     CHECK(m != NULL);
     const size_t keys[] = {0};
     ae_key_verdict v[1];
-    CHECK_STATUS(ae_deeplog_score(m, keys, 1, 0, v), AE_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(ae_deeplog_score(m, keys, 1, 0, v, NULL), AE_ERR_INVALID_ARGUMENT);
     CHECK_CONTAINS(ae_model_errmsg(m), "no DeepLog model");
     ae_model_free(m);
     p = ae_model_default_params();
