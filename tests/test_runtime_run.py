@@ -112,6 +112,47 @@ def test_score_gives_the_python_verdict_and_probabilities_for_every_hdfs_session
     assert sum(v.anomalous.any() for v in verdicts) > 0  # the comparison covers flagged sessions too
 
 
+def test_score_gives_the_python_verdict_on_every_dev_session_short_and_truncated_ones_included(binary, hdfs,
+                                                                                              datasets, tmp_path):
+    _, model_dir, _, voc = hdfs
+    split = datasets / "hdfs-sessions"
+    both = tmp_path / "dev"
+    both.write_text((split / "hdfs_dev_normal").read_text() + (split / "hdfs_dev_abnormal").read_text())
+    templates = split / "HDFS_templates.csv"
+    proc = run(binary, "score", "--detail", "--templates", str(templates), str(model_dir), str(both))
+    assert proc.returncode == 0, proc.stderr.decode()
+    seqs, verdicts = python_score(model_dir, both, templates, voc)
+    assert_score_parity(jsonl(proc.stdout), seqs, verdicts, 1e-5)
+    short = [v for k, v in zip(seqs["keys"], verdicts) if len(k) <= 10]
+    assert len(short) > 100  # sessions of at most h keys: predicted from start keys on both sides
+
+
+def test_a_rule_changed_in_meta_json_is_what_score_applies_without_rebuilding(binary, hdfs, datasets, tmp_path):
+    _, model_dir, _, voc = hdfs
+    templates = datasets / "hdfs-sessions" / "HDFS_templates.csv"
+    subset = tmp_path / "dev"
+    subset.write_text("".join((datasets / "hdfs-sessions" / "hdfs_dev_abnormal").read_text().splitlines(True)[:300]))
+    edited = tmp_path / "edited"
+    shutil.copytree(model_dir, edited)
+    meta = json.loads((edited / "deeplog.onnx.meta.json").read_text())
+    flagged = {}
+    for rule, extra in (("top_k", {"top_k": 3}), ("probability", {"probability_threshold": 0.05})):
+        (edited / "deeplog.onnx.meta.json").write_text(json.dumps({**meta, "rule": rule, **extra}))
+        proc = run(binary, "score", "--detail", "--templates", str(templates), str(edited), str(subset))
+        assert proc.returncode == 0, proc.stderr.decode()
+        seqs, verdicts = python_score(edited, subset, templates, voc)
+        assert_score_parity(jsonl(proc.stdout), seqs, verdicts, 1e-5)
+        assert any(rule in v.reason for v in verdicts)
+        assert rule == "top_k" or any(v.end_anomalous for v in verdicts), "truncated sessions caught by their end"
+        flagged[rule] = sum(v.session_anomalous for v in verdicts)
+    # and from the command line, over the meta's rule
+    proc = run(binary, "score", "--rule", "top_k", "--top-k", "5", "--templates", str(templates), str(edited),
+               str(subset))
+    seqs, verdicts = python_score(edited, subset, templates, voc, kind="top_k", top_k=5)
+    assert [e["anomalous"] for e in jsonl(proc.stdout)] == [v.session_anomalous for v in verdicts]
+    print(f"\nflagged of {len(seqs)}: {flagged}")
+
+
 def test_score_under_qemu_gives_the_same_verdicts_on_aarch64(hdfs, datasets, tmp_path):
     _, model_dir, _, voc = hdfs
     prefix = native.build_runtime(REPO, "aarch64")
@@ -146,6 +187,62 @@ def test_run_reports_every_verdict_python_onnxruntime_gives_on_hdfs_2k(binary, h
     assert result["same"], result
     assert result["keys"] >= 2000 and result["windows"] > 0
     assert py.keys["anomalous"].any() and not py.keys["anomalous"].all()
+
+
+def split_verdicts(model_dir: Path, frame: pd.DataFrame, voc, ends_after) -> dict:
+    """Python's verdicts when each session is cut after the positions `ends_after(keys, line_nos, ts)` names:
+    {(session, line_no, is_end): (anomalous, reason)}."""
+    rule = deeplog_rule.from_meta(json.loads((model_dir / "deeplog.onnx.meta.json").read_text()))
+    ts_of = frame.drop_duplicates("line_no").set_index("line_no")["timestamp"]
+    owners, parts = [], []
+    for name, keys, lines in dataset.sequences_from_parsed(frame, voc)[["session", "keys", "line_no"]].itertuples(
+            index=False):
+        cuts = sorted(set(ends_after(list(keys), list(lines), list(ts_of[list(lines)]))) | {len(keys) - 1})
+        start = 0
+        for cut in cuts:
+            owners.append((name, list(lines[start:cut + 1])))
+            parts.append(list(keys[start:cut + 1]))
+            start = cut + 1
+    verdicts = evaluate.deeplog_verdicts(export.OnnxDeepLog(model_dir), parts, rule)
+    out = {}
+    for (name, lines), v in zip(owners, verdicts):
+        for line_no, anomalous, reason in zip(lines, v.anomalous, v.reason):
+            out[(name, int(line_no), False)] = (bool(anomalous), reason)
+        out[(name, int(lines[-1]), True)] = (v.end_anomalous, "end" if v.end_anomalous else "")
+    return out
+
+
+def c_verdicts(binary: Path, model_dir: Path, log: Path, *args: str) -> dict:
+    c = runtime.run_c(binary, model_dir, log, "--no-mscred", *args).keys
+    return {(r.session, int(r.line_no), bool(r.end)): (bool(r.anomalous), r.reason) for r in c.itertuples()}
+
+
+def test_run_ends_a_session_on_a_closing_template_declared_in_the_model_directory(binary, hdfs, tmp_path):
+    ws, model_dir, log, voc = hdfs
+    closing = "<*>Deleting block<*>file<*>"  # HDFS event 21: a block's last step
+    out = tmp_path / "closing"
+    export.convert(export.ConvertRequest(vocab=ws / "vocab.json", parser=ws / "parser.json", output_dir=out,
+                                         deeplog_model=ws / "deeplog.pth", sequences=ws / "sequences.parquet",
+                                         closing_templates=(closing,)))
+    assert json.loads((out / "deeplog.onnx.meta.json").read_text())["closing_keys"] == [voc.index[closing]]
+    frame = parse.match([log], out / "parser.json")
+    want = split_verdicts(out, frame, voc, lambda keys, _l, _t: [i for i, k in enumerate(keys)
+                                                                 if k == voc.index[closing]])
+    got = c_verdicts(binary, out, log)
+    assert got == want
+    assert sum(1 for (_, _, end) in want if end) > len(dataset.sequences_from_parsed(frame, voc))
+
+
+def test_run_ends_a_session_idle_for_session_idle_seconds(binary, hdfs, tmp_path):
+    _, model_dir, log, voc = hdfs
+    frame = parse.match([log], model_dir / "parser.json")
+    assert frame["timestamp"].is_monotonic_increasing  # so idle by any later line = idle by its next line
+    idle = 3600.0
+    want = split_verdicts(model_dir, frame, voc, lambda _k, _l, ts: [
+        i for i in range(len(ts) - 1) if (ts[i + 1] - ts[i]).total_seconds() > idle])
+    got = c_verdicts(binary, model_dir, log, "--session-idle", str(idle))
+    assert got == want
+    assert len(want) > len(c_verdicts(binary, model_dir, log)), "some sessions idled out"
 
 
 def test_run_prints_only_anomalies_by_default_with_their_raw_line(binary, hdfs):
