@@ -157,6 +157,69 @@ AE_TEST(model_load_takes_top_k_and_threshold_from_the_params)
     ae_model_free(m);
 }
 
+static const char *with_session_keys(void)
+{
+    static char path[4096];
+    snprintf(path, sizeof path, "%s/session_model", AE_TEST_FIXTURES);
+    return path;
+}
+
+AE_TEST(model_load_reads_the_rule_session_keys_and_session_ends_from_the_meta)
+{
+    ae_model *m = load(with_session_keys(), NULL);
+    CHECK(m != NULL);
+    ae_model_info info;
+    CHECK_STATUS(ae_model_info_get(m, &info), AE_OK);
+    CHECK(info.deeplog_rule == AE_RULE_PROBABILITY && info.probability_threshold == 0.12);
+    CHECK(info.session_keys == 1 && info.start_key == 6 && info.end_key == 7);
+    CHECK(info.closing_keys == 1 && info.session_idle == 60.0);
+    ae_model_free(m);
+    m = load(full(), NULL); /* a meta written before them: the paper's rule, no session keys */
+    CHECK(m != NULL);
+    CHECK_STATUS(ae_model_info_get(m, &info), AE_OK);
+    CHECK(info.deeplog_rule == AE_RULE_TOP_K && info.session_keys == 0 && info.closing_keys == 0 &&
+          info.session_idle == 0);
+    ae_model_free(m);
+}
+
+AE_TEST(model_load_takes_the_rule_and_idle_time_from_the_params_over_the_meta)
+{
+    ae_model_params p = ae_model_default_params();
+    p.top_k = 3; /* a g alone selects the top_k rule */
+    p.session_idle = 0;
+    ae_model *m = load(with_session_keys(), &p);
+    CHECK(m != NULL);
+    ae_model_info info;
+    CHECK_STATUS(ae_model_info_get(m, &info), AE_OK);
+    CHECK(info.deeplog_rule == AE_RULE_TOP_K && info.top_k == 3 && info.session_idle == 0);
+    ae_model_free(m);
+    p = ae_model_default_params();
+    p.probability_threshold = 0.5; /* and a threshold the probability rule */
+    m = load(full(), &p);
+    CHECK(m != NULL);
+    CHECK_STATUS(ae_model_info_get(m, &info), AE_OK);
+    CHECK(info.deeplog_rule == AE_RULE_PROBABILITY && info.probability_threshold == 0.5);
+    ae_model_free(m);
+    p = ae_model_default_params();
+    p.deeplog_rule = (ae_deeplog_rule)7;
+    CHECK_REFUSED(full(), &p, AE_ERR_INVALID_ARGUMENT, "invalid model parameters");
+}
+
+AE_TEST(model_load_refuses_a_rule_or_session_keys_the_meta_gets_wrong)
+{
+    CHECK(copy_model(NULL) != NULL);
+    CHECK(edit("deeplog.onnx.meta.json", "\"top_k\": 2", "\"top_k\": 2, \"rule\": \"median\"") == 0);
+    CHECK_REFUSED(ae_test_tmpdir(), NULL, AE_ERR_FORMAT, "rule is \"median\", not \"top_k\" or \"probability\"");
+    CHECK(edit("deeplog.onnx.meta.json", "\"median\"", "\"probability\"") == 0);
+    CHECK_REFUSED(ae_test_tmpdir(), NULL, AE_ERR_FORMAT, "probability_threshold is missing");
+    CHECK(edit("deeplog.onnx.meta.json", "\"probability\"", "\"top_k\", \"start_key\": 6") == 0);
+    CHECK_REFUSED(ae_test_tmpdir(), NULL, AE_ERR_FORMAT, "start_key and end_key go together");
+    CHECK(edit("deeplog.onnx.meta.json", "\"start_key\": 6", "\"closing_keys\": [9]") == 0);
+    CHECK_REFUSED(ae_test_tmpdir(), NULL, AE_ERR_FORMAT, "closing_keys[0] is not a key in 0..5");
+    CHECK(edit("deeplog.onnx.meta.json", "\"closing_keys\": [9]", "\"num_classes\": 8") == 0);
+    CHECK_REFUSED(ae_test_tmpdir(), NULL, AE_ERR_FORMAT, "num_classes");  /* the graph gives 6 */
+}
+
 AE_TEST(model_load_refuses_a_missing_directory_naming_it)
 {
     CHECK_REFUSED("/nonexistent/models", NULL, AE_ERR_IO,
