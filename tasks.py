@@ -147,13 +147,13 @@ def fix_vocab(c, vocab, parsed, out=None):
             "val_split": "share of sessions held out", "patience": "epochs without improvement before stopping",
             "hidden": "LSTM units", "layers": "LSTM layers", "embedding": "embedding size", "workspace": W,
             "rule": "decision rule kept in the checkpoint: probability (default) or top_k (the paper's)",
-            "target_fpr": "share of held-out normal sessions the probability threshold may flag (default 0.001)",
+            "target_fpr": "share of held-out normal sessions the probability threshold may flag (default 0.005)",
             "calibration_split": "share of sessions held out to calibrate on (default 0.15)",
             "no_session_keys": "no start/end keys: the first h keys and the end are not predicted (the paper)"})
 @user_errors
 def train_deeplog(c, workspace="workspace", sequences=None, vocab=None, out=None, seq_len=10, top_k=9, epochs=40,
                   batch_size=128, lr=2e-3, seed=42, val_split=0.1, patience=3, hidden=64, layers=2, embedding=32,
-                  rule="probability", target_fpr=0.001, calibration_split=0.15, no_session_keys=False):
+                  rule="probability", target_fpr=0.005, calibration_split=0.15, no_session_keys=False):
     """Train DeepLog (2x64 LSTM, h=10, g=9 by default) and write its checkpoint."""
     from alog_edge import train, vocab as v
     from alog_edge.models.deeplog import DeepLogConfig

@@ -28,7 +28,7 @@ def test_training_on_hdfs_learns_the_normal_flow(hdfs_model):
     assert res.val_top_k_accuracy > 0.99
     assert res.parameters == sum(p.numel() for p in DeepLog(DeepLogConfig(36)).parameters())  # + start, end keys
     assert 0 < res.probability_threshold < 0.01 and res.calibration_sessions > 800
-    assert res.calibration_fpr <= 0.001  # the default target: at most 0.1% of held-out normal sessions flagged
+    assert res.calibration_fpr <= 0.005  # the default target: at most 0.5% of held-out normal sessions flagged
 
 
 def test_the_checkpoint_rebuilds_the_model_from_the_file_alone(hdfs_model):

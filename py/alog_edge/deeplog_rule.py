@@ -14,7 +14,6 @@ from .errors import AlogError
 
 RULE_TOP_K, RULE_PROBABILITY = "top_k", "probability"
 RULES = (RULE_TOP_K, RULE_PROBABILITY)
-DEFAULT_TARGET_FPR = 0.001
 
 
 @dataclass(frozen=True)

@@ -139,7 +139,7 @@ def fit(model: nn.Module, train: Data, val: Data,
 @dataclass
 class DeepLogRuleConfig:
     rule: str = "probability"      # the rule in the checkpoint: "probability" or the paper's "top_k"
-    target_fpr: float = 0.001      # share of normal validation sessions the probability threshold may flag
+    target_fpr: float = 0.005      # share of normal validation sessions the probability threshold may flag
     calibration_split: float = 0.15  # share of sessions held out (from training and early stopping) to calibrate on
     session_keys: bool = True      # start and end keys: every key is predicted, and so is the session's end
 
