@@ -32,6 +32,7 @@ SHARE = Float(gt=0, lt=1)
 LEVEL = Float(0, 1e30)
 YEAR = Int(1900, 2200)
 TARGET = choice("x86_64", "aarch64", "all")
+RULE = choice("probability", "top_k")
 
 
 task = functools.partial(invoke_task, klass=FlagTask)
@@ -132,13 +133,18 @@ def fix_vocab(c, vocab, parsed, out=None):
             "<workspace>/deeplog.pth)", "seq_len": "window h: keys of history (default 10)", "top_k": "g (default 9)",
             "epochs": "max epochs", "batch_size": "batch size", "lr": "learning rate", "seed": "random seed",
             "val_split": "share of sessions held out", "patience": "epochs without improvement before stopping",
-            "hidden": "LSTM units", "layers": "LSTM layers", "embedding": "embedding size", "workspace": W},
+            "hidden": "LSTM units", "layers": "LSTM layers", "embedding": "embedding size", "workspace": W,
+            "rule": "decision rule kept in the checkpoint: probability (default) or top_k (the paper's)",
+            "target_fpr": "share of held-out normal sessions the probability threshold may flag (default 0.005)",
+            "calibration_split": "share of sessions held out to calibrate on (default 0.15)",
+            "no_session_keys": "no start/end keys: the first h keys and the end are not predicted (the paper)"},
       flags={"seq_len": WINDOW, "top_k": Int(1, 1 << 24), "epochs": EPOCHS, "batch_size": BATCH, "lr": LR,
              "seed": SEED, "val_split": SHARE, "patience": EPOCHS, "hidden": Int(1, 4096), "layers": Int(1, 16),
-             "embedding": Int(1, 4096)})
+             "embedding": Int(1, 4096), "rule": RULE, "target_fpr": SHARE, "calibration_split": SHARE})
 @user_errors
 def train_deeplog(c, workspace="workspace", sequences=None, vocab=None, out=None, seq_len=10, top_k=9, epochs=40,
-                  batch_size=128, lr=2e-3, seed=42, val_split=0.1, patience=3, hidden=64, layers=2, embedding=32):
+                  batch_size=128, lr=2e-3, seed=42, val_split=0.1, patience=3, hidden=64, layers=2, embedding=32,
+                  rule="probability", target_fpr=0.005, calibration_split=0.15, no_session_keys=False):
     """Train DeepLog (2x64 LSTM, h=10, g=9 by default) and write its checkpoint."""
     from alog_edge import train, vocab as v
     from alog_edge.models.deeplog import DeepLogConfig
@@ -151,10 +157,13 @@ def train_deeplog(c, workspace="workspace", sequences=None, vocab=None, out=None
                               DeepLogConfig(voc.num_classes, int(seq_len), int(top_k), int(embedding), int(hidden),
                                             int(layers)),
                               train.TrainConfig(int(epochs), int(batch_size), float(lr), int(seed), float(val_split),
-                                                int(patience)))
+                                                int(patience)),
+                              train.DeepLogRuleConfig(rule, float(target_fpr), float(calibration_split),
+                                                      not no_session_keys))
     print(f"deeplog: {res.epochs_run} epochs in {res.seconds:.0f}s on {res.train_windows} windows, "
           f"val loss {res.best_val_loss:.4f}, val top-{top_k} accuracy {res.val_top_k_accuracy:.4f}, "
-          f"{res.parameters} parameters")
+          f"{res.parameters} parameters; rule {rule}, probability threshold {res.probability_threshold:.3g} "
+          f"flags {res.calibration_fpr:.4f} of {res.calibration_sessions} held-out normal sessions")
 
 
 @task(help={"parsed": "parsed.parquet", "vocab": "vocab.json (template order = column order)",
@@ -233,26 +242,34 @@ def train_mscred(c, workspace="workspace", counts=None, vocab=None, out=None, sc
     "object", "out": "CSV with session,label,verdict (DeepLog)", "plot": "PNG of the MSCRED score over time",
     "scores": "parquet of window scores and verdicts", "threshold": "override MSCRED's alarm threshold",
     "broken_cell_level": "override MSCRED's broken-cell levels with one level for every cell",
-    "year": "year for timestamps without one", "workspace": W},
-    flags={"threshold": LEVEL, "broken_cell_level": LEVEL, "year": YEAR})
+    "year": "year for timestamps without one", "workspace": W,
+    "rule": "DeepLog rule instead of the checkpoint's: probability or top_k",
+    "top_k": "DeepLog g for the top_k rule", "probability_threshold": "DeepLog probability threshold (selects "
+    "the probability rule)", "ratio": "N:M normal:abnormal: also print the precision/recall/F1 the measured "
+    "session FPR and TPR give at that mix (the DeepLog paper's HDFS test: 553366:16838)"},
+    flags={"threshold": LEVEL, "broken_cell_level": LEVEL, "year": YEAR, "rule": RULE, "top_k": Int(1, 1 << 24),
+           "probability_threshold": Float(0, 1)})
 @user_errors
 def evaluate(c, workspace="workspace", logs=None, parsed=None, normal=None, abnormal=None, templates=None,
              labels=None, events=None, model=None, mscred_model=None, vocab=None, parser=None, json_=False, out=None,
-             plot=None, scores=None, threshold=None, broken_cell_level=None, year=None):
+             plot=None, scores=None, threshold=None, broken_cell_level=None, year=None, rule=None, top_k=None,
+             probability_threshold=None, ratio=None):
     """Score held-out data: DeepLog per session and line, MSCRED per time window, and both combined."""
     from alog_edge import evaluate as e
     check_outputs(opt(out), opt(plot), opt(scores))
     label_files = [Path(x) for x in labels or []]
     if normal or abnormal:
         ev = e.evaluate_deeplog(ws(workspace), model_path=opt(model), vocab_path=opt(vocab), normal=opt(normal),
-                                abnormal=opt(abnormal), templates=opt(templates), label_files=label_files)
+                                abnormal=opt(abnormal), templates=opt(templates), label_files=label_files,
+                                **e.rule_options(rule, top_k, probability_threshold, ratio))
         result = e.Report(ev, None)
     else:
         result = e.evaluate_all(ws(workspace), deeplog_path=opt(model), mscred_path=opt(mscred_model),
                                 vocab_path=opt(vocab), logs=[Path(x) for x in logs or []], parsed=opt(parsed),
                                 parser_path=opt(parser), label_files=label_files, events=opt(events),
                                 year=year, plot_path=opt(plot), scores_path=opt(scores), threshold=threshold,
-                                broken_cell_level=broken_cell_level)
+                                broken_cell_level=broken_cell_level,
+                                **e.rule_options(rule, top_k, probability_threshold, ratio))
     if out and result.deeplog is not None:
         e.write_session_csv(result.deeplog, Path(out))
     print(json.dumps(result.summary()) if json_ else result.text())
@@ -272,12 +289,17 @@ def evaluate(c, workspace="workspace", logs=None, parsed=None, normal=None, abno
             "opset": "ONNX opset (default 11)", "portable": "simplify with onnxsim (fallback onnxslim), "
             "keeping dynamic axes; replaces the plain model only if it passes the same checks",
             "validate": "torch vs onnxruntime on batch sizes 1, 3, 64, sequence lengths h, 1, 2h and real data "
-            "(without it: one batch)", "json": "print the summary as one JSON object", "workspace": W},
-      flags={"seq_len": WINDOW, "feature_dim": Int(2, 1 << 24), "window_size": WINDOW, "opset": Int(9, 25)})
+            "(without it: one batch)", "json": "print the summary as one JSON object", "workspace": W,
+            "session_idle": "seconds without a line after which the device ends a DeepLog session (default: never)",
+            "closing_template": "a template (as in vocab.json) that ends its DeepLog session on the device; "
+            "repeatable"}, iterable=["closing_template"],
+      flags={"seq_len": WINDOW, "feature_dim": Int(2, 1 << 24), "window_size": WINDOW, "opset": Int(9, 25),
+             "session_idle": Float(gt=0, high=1e9)})
 @user_errors
 def convert(c, workspace="workspace", deeplog_model=None, mscred_model=None, vocab=None, parser=None,
             sequences=None, counts=None, output_dir="models/onnx", seq_len=None, feature_dim=None,
-            window_size=None, opset=11, portable=False, validate=False, json_=False):
+            window_size=None, opset=11, portable=False, validate=False, json_=False, session_idle=None,
+            closing_template=None):
     """Export the models to ONNX: the model directory with meta.json, C-form vocab, parser.json, golden.json."""
     from alog_edge import export
     w = ws(workspace)
@@ -294,7 +316,7 @@ def convert(c, workspace="workspace", deeplog_model=None, mscred_model=None, voc
         sequences=opt(sequences) or present(w / "sequences.parquet"),
         counts=opt(counts) or present(w / "counts.parquet"),
         seq_len=seq_len, feature_dim=feature_dim, window_size=window_size, opset=opset, portable=bool(portable),
-        validate=bool(validate)))
+        validate=bool(validate), session_idle=session_idle, closing_templates=tuple(closing_template or ())))
     print(json.dumps(export.summary(res)) if json_ else export.format_summary(res))
 
 

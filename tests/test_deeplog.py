@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from alog_edge import checkpoint, dataset, evaluate, parse, logformat, train, vocab
+from alog_edge import checkpoint, dataset, deeplog_rule, evaluate, parse, logformat, train, vocab
 from alog_edge.errors import AlogError
 from alog_edge.models.deeplog import DeepLog, DeepLogConfig
 
@@ -26,7 +26,9 @@ def test_training_on_hdfs_learns_the_normal_flow(hdfs_model):
     _, _, res = hdfs_model
     assert res.train_windows > 40000 and res.val_windows > 4000
     assert res.val_top_k_accuracy > 0.99
-    assert res.parameters == sum(p.numel() for p in DeepLog(DeepLogConfig(34)).parameters())
+    assert res.parameters == sum(p.numel() for p in DeepLog(DeepLogConfig(36)).parameters())  # + start, end keys
+    assert 0 < res.probability_threshold < 0.01 and res.calibration_sessions > 800
+    assert res.calibration_fpr <= 0.005  # the default target: at most 0.5% of held-out normal sessions flagged
 
 
 def test_the_checkpoint_rebuilds_the_model_from_the_file_alone(hdfs_model):
@@ -35,13 +37,15 @@ def test_the_checkpoint_rebuilds_the_model_from_the_file_alone(hdfs_model):
     for key in ("model_args", "state_dict", "train_config", "vocab_sha256", "top_k", "seen_keys", "versions",
                 "unk_index", "history"):
         assert key in payload, key
-    assert payload["model_args"] == {"num_classes": 34, "window": 10, "top_k": 9, "embedding_dim": 32,
-                                     "hidden_size": 64, "num_layers": 2}
+    assert payload["model_args"] == {"num_classes": 36, "window": 10, "top_k": 9, "embedding_dim": 32,
+                                     "hidden_size": 64, "num_layers": 2, "start_key": 34, "end_key": 35}
+    assert payload["rule"] == "probability" and payload["start_key"] == 34 and payload["end_key"] == 35
+    assert payload["probability_threshold"] == payload["calibration"]["threshold"] > 0
     assert payload["vocab_sha256"] == voc.sha256 and payload["unk_index"] == 33
     model = DeepLog(DeepLogConfig(**payload["model_args"]))
     model.load_state_dict(payload["state_dict"])
     loaded, _ = train.load_deeplog(ws / "deeplog.pth", voc)
-    x = torch.randint(0, 34, (3, 10))
+    x = torch.randint(0, 36, (3, 10))
     assert torch.equal(model.eval()(x), loaded(x))
 
 
@@ -71,14 +75,40 @@ def test_verdicts_follow_deeplogs_rule(hdfs_model):
     unlikely = min(seen, key=lambda k: logits[k].item())  # a seen key the model least expects here
     swapped = normal[:12] + [unlikely] + normal[12:]
     unseen_early = [voc.unk_index] + normal[1:]
-    short = normal[:10]
-    rule = dict(top_k=9, window=10, seen_keys=set(payload["seen_keys"]), unk_index=voc.unk_index)
-    v = evaluate.deeplog_verdicts(model, [normal, swapped, unseen_early, short], **rule)
-    assert not v[0].anomalous.any()
-    assert v[1].anomalous[12] and v[1].reason[12] == "top_k" and v[1].rank[12] >= 9
-    assert v[2].anomalous[0] and v[2].reason[0] == "unseen"
-    assert (v[3].rank == -1).all(), "the first h keys are only checked for unseen keys"
-    assert np.isnan(v[0].probability[:10]).all() and (v[0].probability[10:] > 0).all()
+    truncated = normal[:3]
+    calibrated = deeplog_rule.from_payload(payload)
+    paper = deeplog_rule.DeepLogRule(10, frozenset(seen), voc.unk_index, 9)  # no session keys, top-g
+    for rule in (calibrated, calibrated.overridden(kind="top_k"), paper):
+        v = evaluate.deeplog_verdicts(model, [normal, swapped, unseen_early, truncated], rule)
+        assert not v[0].session_anomalous, rule
+        assert v[1].anomalous[12] and v[1].reason[12] == rule.kind
+        assert v[2].anomalous[0] and v[2].reason[0] == "unseen"
+        if rule.start_key is None:
+            assert (v[3].rank == -1).all() and not v[3].session_anomalous, "the first h keys: unseen check only"
+            assert np.isnan(v[0].probability[:10]).all() and (v[0].probability[10:] > 0).all()
+        else:
+            assert (v[0].probability > 0).all() and v[0].end_probability > 0.5, "every key and the end predicted"
+    whole, v = evaluate.deeplog_verdicts(model, [normal, truncated], calibrated.overridden(threshold=0.05))
+    assert v.end_probability < 0.05 < whole.end_probability
+    assert v.end_anomalous and v.session_anomalous and not v.anomalous.any(), "a session that stops early"
+
+
+def test_the_threshold_is_calibrated_to_the_target_share_of_normal_sessions():
+    scores = np.linspace(0.001, 0.1, 1000).astype(np.float32)
+    for target in (0.0, 0.001, 0.01, 0.2):
+        threshold = deeplog_rule.calibrate_threshold(scores, target)
+        assert (scores < threshold).mean() <= target and (scores <= threshold).mean() > target
+    with pytest.raises(AlogError, match="target-fpr"):
+        deeplog_rule.calibrate_threshold(scores, 1.5)
+
+
+def test_a_ratio_projects_the_rates_onto_another_mix():
+    m = evaluate.Metrics(tp=990, fp=2, fn=10, tn=998)
+    r = evaluate.at_ratio(m, evaluate.parse_ratio("553366:16838"))
+    assert r.fp == pytest.approx(0.002 * 553366) and r.tp == pytest.approx(0.99 * 16838)
+    assert r.precision == pytest.approx(r.tp / (r.tp + r.fp)) and 0.9 < r.f1 < m.f1
+    with pytest.raises(AlogError, match="--ratio"):
+        evaluate.parse_ratio("553366")
 
 
 def test_training_is_reproducible_with_a_seed(tmp_path, datasets):

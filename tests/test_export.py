@@ -13,7 +13,7 @@ import pytest
 import torch
 from torch import nn
 
-from alog_edge import checkpoint, dataset, export, logformat, parse, train, vocab
+from alog_edge import checkpoint, dataset, deeplog_rule, export, logformat, parse, train, vocab
 from alog_edge.errors import AlogError
 from alog_edge.models.deeplog import DeepLogConfig
 
@@ -96,7 +96,7 @@ def test_deeplog_runs_any_batch_size_and_sequence_length(trained, tmp_path, opse
     model_file = out / "deeplog.onnx"
     loaded = onnx.load(str(model_file))
     assert [o.version for o in loaded.opset_import if o.domain in ("", "ai.onnx")] == [opset]
-    assert dims(model_file) == [["batch_size", "sequence_length"], ["batch_size", voc.num_classes]]
+    assert dims(model_file) == [["batch_size", "sequence_length"], ["batch_size", voc.num_classes + 2]]
     model = torch_model(ws, voc)
     rng = np.random.default_rng(opset)
     for batch, length in [(1, 1), (1, 10), (2, 10), (5, 3), (64, 10), (7, 37), (200, 20)]:
@@ -156,7 +156,8 @@ class FrozenBranch(nn.Module):
 def test_validate_catches_a_trace_that_froze_a_shape(trained, tmp_path):
     ws, voc = trained
     model = FrozenBranch(voc.num_classes).eval()
-    payload = {"model_args": {"num_classes": voc.num_classes, "window": 10}, "top_k": 9, "seen_keys": [1, 2]}
+    payload = {"model_args": {"num_classes": voc.num_classes, "window": 10}, "top_k": 9, "seen_keys": [1, 2],
+               "unk_index": voc.unk_index}
     quick = export.deeplog_job(model, payload, ws / "deeplog.pth", voc, None, None, full=False)
     export.export_model(quick, tmp_path, 11, portable=False)  # one batch at seq_len cannot see it
     full = export.deeplog_job(model, payload, ws / "deeplog.pth", voc, None, None, full=True)
@@ -191,6 +192,10 @@ def test_golden_outputs_reproduce_with_onnxruntime(converted, trained):
     assert inputs[0].shape == (4, 10), "real windows from the sequences"
     assert any(x.shape == (1, 1) for x in inputs), "a length-1 sequence"
     assert any((x == voc.unk_index).any() for x in inputs), "the unknown key"
+    start = voc.num_classes  # the start key: a session's first key is predicted from start keys alone
+    assert any((x == start).all(axis=1).any() for x in inputs) and any((x[:, :-1] == start).all() for x in inputs)
+    assert all(c["outputs"]["predictions"]["shape"][1] == voc.num_classes + 2 for c in golden["cases"]), \
+        "the end key's logit is checked too"
     # a device that computes something else must fail the same check
     original = (out / "golden.json").read_bytes()
     golden["cases"][0]["outputs"]["predictions"]["data"][5] += 1e-3
@@ -210,6 +215,9 @@ def test_meta_json_tells_the_runtime_everything(converted, trained):
     assert meta["model_type"] == "deeplog" and meta["vocab_size"] == voc.num_classes == 34
     assert meta["seq_len"] == meta["window"] == 10 and meta["top_k"] == 9 and meta["unk_index"] == 33
     assert meta["seen_keys"] == payload["seen_keys"] and meta["threshold"] is None
+    assert meta["num_classes"] == 36 and meta["start_key"] == 34 and meta["end_key"] == 35
+    assert meta["rule"] == "probability" and meta["probability_threshold"] == payload["probability_threshold"] > 0
+    assert meta["closing_keys"] == [] and meta["session_idle_seconds"] is None
     assert meta["dynamic_axes"] == {"input_sequence": {"0": "batch_size", "1": "sequence_length"},
                                     "predictions": {"0": "batch_size"}}
     assert meta["input_names"] == ["input_sequence"] and meta["output_names"] == ["predictions"]
@@ -227,12 +235,13 @@ def test_the_python_runners_score_like_torch(converted, trained):
     ws, voc = trained
     seqs = [list(map(int, k)) for k in dataset.read_sequences(ws / "sequences.parquet")["keys"][:50]]
     payload = torch.load(ws / "deeplog.pth", weights_only=True)
-    rule = dict(top_k=9, window=10, seen_keys=set(payload["seen_keys"]), unk_index=voc.unk_index)
-    via_onnx = evaluate.deeplog_verdicts(export.OnnxDeepLog(out), seqs, **rule)
-    via_torch = evaluate.deeplog_verdicts(torch_model(ws, voc), seqs, **rule)
-    assert all((a.anomalous == b.anomalous).all() and (a.rank == b.rank).all() for a, b in zip(via_onnx, via_torch))
+    rule = deeplog_rule.from_payload(payload)
+    via_onnx = evaluate.deeplog_verdicts(export.OnnxDeepLog(out), seqs, rule)
+    via_torch = evaluate.deeplog_verdicts(torch_model(ws, voc), seqs, rule)
+    assert all((a.anomalous == b.anomalous).all() and (a.rank == b.rank).all() and a.end_rank == b.end_rank
+               for a, b in zip(via_onnx, via_torch))
     logits = export.run_onnx(out, "deeplog", np.array([[1, 2, 3]]))["predictions"]
-    assert logits.shape == (1, voc.num_classes)
+    assert logits.shape == (1, voc.num_classes + 2)
     loaded = export.load_model_dir(out)
     assert loaded.vocab.index == voc.index and loaded.meta["deeplog"]["top_k"] == 9
     with pytest.raises(AlogError, match="no mscred model"):
@@ -296,7 +305,7 @@ def _case_template_id_vocab(ws, voc, tmp):
 def _case_smaller_vocab(ws, voc, tmp):
     small = tmp / "small.json"
     small.write_text(json.dumps({t: i for t, i in voc.index.items() if i < voc.size - 1}))
-    return dict(vocab=small), ws / "deeplog.pth", "has 34 classes but"
+    return dict(vocab=small), ws / "deeplog.pth", "has 36 classes but"
 
 
 def _case_other_vocab_same_size(ws, voc, tmp):
@@ -488,6 +497,15 @@ def test_real_mscred_converts_portable_with_both_models(trained, real_mscred, tm
     assert meta["validation"]["cases"][0].startswith("real windows")
     names = [r.name for r in export.check_golden(out)]
     assert "mscred.onnx: real windows" in names and "mscred.onnx: all-zero window" in names
+    size = (out / "golden.json").stat().st_size
+    assert size <= 100_000, f"golden.json is {size} bytes"
+    golden = json.loads((out / "golden.json").read_text())
+    recon = next(c for c in golden["cases"] if c["model"] == "mscred.onnx")["outputs"]["reconstruction"]
+    assert recon["shape"] == [1, 3, 34, 34] and len(recon["indices"]) == len(recon["data"]) >= 200
+    recon["data"][len(recon["data"]) // 2] += 1e-3  # one sampled cell moved: the check fails
+    (out / "golden.json").write_text(json.dumps(golden))
+    with pytest.raises(AlogError, match="reconstruction differs"):
+        export.check_golden(out)
     model, _ = train.load_mscred(mscred_path, voc)
     x = export.real_mscred_windows(counts_path, 100, voc)[:5]
     got = export.run_onnx(out, "mscred", x)

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from alog_edge import counts, dataset, evaluate, export, logformat, native, parse, runtime, train, vocab
+from alog_edge import counts, dataset, deeplog_rule, evaluate, export, logformat, native, parse, runtime, train, vocab
 from alog_edge.models.deeplog import DeepLogConfig
 from alog_edge.models.mscred import MSCREDConfig
 from conftest import REPO
@@ -71,12 +71,11 @@ def hdfs_subset(tmp_path: Path, datasets: Path, n: int) -> Path:
     return out
 
 
-def python_score(model_dir: Path, sessions_file: Path, templates: Path, voc) -> tuple[pd.DataFrame, list]:
+def python_score(model_dir: Path, sessions_file: Path, templates: Path, voc, **overrides) -> tuple[pd.DataFrame, list]:
     seqs = dataset.read_hdfs_sessions(sessions_file, parse.read_template_file(templates), voc)
-    meta = json.loads((model_dir / "deeplog.onnx.meta.json").read_text())
+    rule = deeplog_rule.from_meta(json.loads((model_dir / "deeplog.onnx.meta.json").read_text()))
     verdicts = evaluate.deeplog_verdicts(export.OnnxDeepLog(model_dir), [list(k) for k in seqs["keys"]],
-                                         top_k=meta["top_k"], window=meta["seq_len"],
-                                         seen_keys=set(meta["seen_keys"]), unk_index=meta["unk_index"])
+                                         rule.overridden(**overrides))
     return seqs, verdicts
 
 
@@ -85,14 +84,17 @@ def assert_score_parity(c_out: list[dict], seqs: pd.DataFrame, verdicts: list, t
     worst = 0.0
     for got, name, keys, want in zip(c_out, seqs["session"], seqs["keys"], verdicts):
         assert got["session"] == name and got["keys"] == len(keys)
-        assert got["anomalous"] == bool(want.anomalous.any()), name
-        assert got["anomalies"] == int(want.anomalous.sum()), name
+        assert got["anomalous"] == want.session_anomalous, name
+        assert got["end_anomalous"] == want.end_anomalous, name
+        assert got["anomalies"] == int(want.anomalous.sum()) + int(want.end_anomalous), name
         assert got["reason"] == list(want.reason), name
         assert got["rank"] == [None if r < 0 else int(r) for r in want.rank], name
-        probs = np.array([np.nan if p is None else p for p in got["probability"]], float)
-        assert np.array_equal(np.isnan(probs), np.isnan(want.probability)), name
+        assert got["end_rank"] == (None if want.end_rank < 0 else want.end_rank), name
+        probs = np.array([np.nan if p is None else p for p in got["probability"] + [got["end_probability"]]], float)
+        want_probs = np.append(want.probability, want.end_probability)
+        assert np.array_equal(np.isnan(probs), np.isnan(want_probs)), name
         if len(probs) and not np.isnan(probs).all():
-            worst = max(worst, float(np.nanmax(np.abs(probs - want.probability))))
+            worst = max(worst, float(np.nanmax(np.abs(probs - want_probs))))
     assert worst <= tolerance
     return worst
 
@@ -108,6 +110,47 @@ def test_score_gives_the_python_verdict_and_probabilities_for_every_hdfs_session
     print(f"\n{len(seqs)} sessions, {sum(len(k) for k in seqs['keys'])} keys: same verdicts, "
           f"largest probability difference {worst:.2e}")
     assert sum(v.anomalous.any() for v in verdicts) > 0  # the comparison covers flagged sessions too
+
+
+def test_score_gives_the_python_verdict_on_every_dev_session_short_and_truncated_ones_included(binary, hdfs,
+                                                                                              datasets, tmp_path):
+    _, model_dir, _, voc = hdfs
+    split = datasets / "hdfs-sessions"
+    both = tmp_path / "dev"
+    both.write_text((split / "hdfs_dev_normal").read_text() + (split / "hdfs_dev_abnormal").read_text())
+    templates = split / "HDFS_templates.csv"
+    proc = run(binary, "score", "--detail", "--templates", str(templates), str(model_dir), str(both))
+    assert proc.returncode == 0, proc.stderr.decode()
+    seqs, verdicts = python_score(model_dir, both, templates, voc)
+    assert_score_parity(jsonl(proc.stdout), seqs, verdicts, 1e-5)
+    short = [v for k, v in zip(seqs["keys"], verdicts) if len(k) <= 10]
+    assert len(short) > 100  # sessions of at most h keys: predicted from start keys on both sides
+
+
+def test_a_rule_changed_in_meta_json_is_what_score_applies_without_rebuilding(binary, hdfs, datasets, tmp_path):
+    _, model_dir, _, voc = hdfs
+    templates = datasets / "hdfs-sessions" / "HDFS_templates.csv"
+    subset = tmp_path / "dev"
+    subset.write_text("".join((datasets / "hdfs-sessions" / "hdfs_dev_abnormal").read_text().splitlines(True)[:300]))
+    edited = tmp_path / "edited"
+    shutil.copytree(model_dir, edited)
+    meta = json.loads((edited / "deeplog.onnx.meta.json").read_text())
+    flagged = {}
+    for rule, extra in (("top_k", {"top_k": 3}), ("probability", {"probability_threshold": 0.05})):
+        (edited / "deeplog.onnx.meta.json").write_text(json.dumps({**meta, "rule": rule, **extra}))
+        proc = run(binary, "score", "--detail", "--templates", str(templates), str(edited), str(subset))
+        assert proc.returncode == 0, proc.stderr.decode()
+        seqs, verdicts = python_score(edited, subset, templates, voc)
+        assert_score_parity(jsonl(proc.stdout), seqs, verdicts, 1e-5)
+        assert any(rule in v.reason for v in verdicts)
+        assert rule == "top_k" or any(v.end_anomalous for v in verdicts), "truncated sessions caught by their end"
+        flagged[rule] = sum(v.session_anomalous for v in verdicts)
+    # and from the command line, over the meta's rule
+    proc = run(binary, "score", "--rule", "top_k", "--top-k", "5", "--templates", str(templates), str(edited),
+               str(subset))
+    seqs, verdicts = python_score(edited, subset, templates, voc, kind="top_k", top_k=5)
+    assert [e["anomalous"] for e in jsonl(proc.stdout)] == [v.session_anomalous for v in verdicts]
+    print(f"\nflagged of {len(seqs)}: {flagged}")
 
 
 def test_score_under_qemu_gives_the_same_verdicts_on_aarch64(hdfs, datasets, tmp_path):
@@ -146,6 +189,62 @@ def test_run_reports_every_verdict_python_onnxruntime_gives_on_hdfs_2k(binary, h
     assert py.keys["anomalous"].any() and not py.keys["anomalous"].all()
 
 
+def split_verdicts(model_dir: Path, frame: pd.DataFrame, voc, ends_after) -> dict:
+    """Python's verdicts when each session is cut after the positions `ends_after(keys, line_nos, ts)` names:
+    {(session, line_no, is_end): (anomalous, reason)}."""
+    rule = deeplog_rule.from_meta(json.loads((model_dir / "deeplog.onnx.meta.json").read_text()))
+    ts_of = frame.drop_duplicates("line_no").set_index("line_no")["timestamp"]
+    owners, parts = [], []
+    for name, keys, lines in dataset.sequences_from_parsed(frame, voc)[["session", "keys", "line_no"]].itertuples(
+            index=False):
+        cuts = sorted(set(ends_after(list(keys), list(lines), list(ts_of[list(lines)]))) | {len(keys) - 1})
+        start = 0
+        for cut in cuts:
+            owners.append((name, list(lines[start:cut + 1])))
+            parts.append(list(keys[start:cut + 1]))
+            start = cut + 1
+    verdicts = evaluate.deeplog_verdicts(export.OnnxDeepLog(model_dir), parts, rule)
+    out = {}
+    for (name, lines), v in zip(owners, verdicts):
+        for line_no, anomalous, reason in zip(lines, v.anomalous, v.reason):
+            out[(name, int(line_no), False)] = (bool(anomalous), reason)
+        out[(name, int(lines[-1]), True)] = (v.end_anomalous, "end" if v.end_anomalous else "")
+    return out
+
+
+def c_verdicts(binary: Path, model_dir: Path, log: Path, *args: str) -> dict:
+    c = runtime.run_c(binary, model_dir, log, "--no-mscred", *args).keys
+    return {(r.session, int(r.line_no), bool(r.end)): (bool(r.anomalous), r.reason) for r in c.itertuples()}
+
+
+def test_run_ends_a_session_on_a_closing_template_declared_in_the_model_directory(binary, hdfs, tmp_path):
+    ws, model_dir, log, voc = hdfs
+    closing = "<*>Deleting block<*>file<*>"  # HDFS event 21: a block's last step
+    out = tmp_path / "closing"
+    export.convert(export.ConvertRequest(vocab=ws / "vocab.json", parser=ws / "parser.json", output_dir=out,
+                                         deeplog_model=ws / "deeplog.pth", sequences=ws / "sequences.parquet",
+                                         closing_templates=(closing,)))
+    assert json.loads((out / "deeplog.onnx.meta.json").read_text())["closing_keys"] == [voc.index[closing]]
+    frame = parse.match([log], out / "parser.json")
+    want = split_verdicts(out, frame, voc, lambda keys, _l, _t: [i for i, k in enumerate(keys)
+                                                                 if k == voc.index[closing]])
+    got = c_verdicts(binary, out, log)
+    assert got == want
+    assert sum(1 for (_, _, end) in want if end) > len(dataset.sequences_from_parsed(frame, voc))
+
+
+def test_run_ends_a_session_idle_for_session_idle_seconds(binary, hdfs, tmp_path):
+    _, model_dir, log, voc = hdfs
+    frame = parse.match([log], model_dir / "parser.json")
+    assert frame["timestamp"].is_monotonic_increasing  # so idle by any later line = idle by its next line
+    idle = 3600.0
+    want = split_verdicts(model_dir, frame, voc, lambda _k, _l, ts: [
+        i for i in range(len(ts) - 1) if (ts[i + 1] - ts[i]).total_seconds() > idle])
+    got = c_verdicts(binary, model_dir, log, "--session-idle", str(idle))
+    assert got == want
+    assert len(want) > len(c_verdicts(binary, model_dir, log)), "some sessions idled out"
+
+
 def test_run_prints_only_anomalies_by_default_with_their_raw_line(binary, hdfs):
     _, model_dir, log, _ = hdfs
     proc = run(binary, "run", str(model_dir), str(log))
@@ -154,7 +253,10 @@ def test_run_prints_only_anomalies_by_default_with_their_raw_line(binary, hdfs):
     assert events and all(e["anomalous"] for e in events)
     raw = log.read_text().splitlines()
     for e in (e for e in events if e["model"] == "deeplog"):
-        assert e["line"] == raw[e["line_no"] - 1] and e["reason"] in ("unseen", "top_k")
+        if e["reason"] == "end":  # a session that ended where the model did not expect it: no line of its own
+            assert e["line"] == "" and e["template"] is None
+        else:
+            assert e["line"] == raw[e["line_no"] - 1] and e["reason"] in ("unseen", "probability")
     assert "lines" in proc.stderr.decode()
 
 
@@ -205,7 +307,7 @@ def test_follow_judges_every_line_once_through_rotation_and_truncation(binary, h
     finally:
         proc.kill()
     assert proc.returncode == 0, err.decode()
-    judged = [e for e in jsonl(out) if e["model"] == "deeplog"]
+    judged = [e for e in jsonl(out) if e["model"] == "deeplog" and e["line"] != ""]  # not the sessions' ends
     texts = [e["line"] for e in judged]
     # every written line was judged (a line naming several blocks once per block), none twice
     want = [ln.rstrip("\n") for ln in lines]

@@ -75,11 +75,22 @@ class Windows:
     y: np.ndarray  # [n] int64: the next key
 
 
-def windows(key_lists: list[list[int]] | pd.Series, h: int) -> Windows:
-    """Every (previous h keys, next key) pair of every session long enough to have one."""
+def session_padded(keys: list[int] | np.ndarray, h: int, start_key: int | None, end_key: int | None) -> np.ndarray:
+    """A session's keys with h start keys before them and the end key after them (where the model has them)."""
+    arr = np.asarray(keys, dtype=np.int64)
+    if start_key is None:
+        return arr
+    tail = [end_key] if end_key is not None else []
+    return np.concatenate([np.full(h, start_key, np.int64), arr, np.asarray(tail, np.int64)])
+
+
+def windows(key_lists: list[list[int]] | pd.Series, h: int, start_key: int | None = None,
+            end_key: int | None = None) -> Windows:
+    """Every (previous h keys, next key) pair of every session long enough to have one; with a start key
+    every session is padded, so each of its keys (and its end key) is a target."""
     xs, ys = [], []
     for keys in key_lists:
-        arr = np.asarray(keys, dtype=np.int64)
+        arr = session_padded(keys, h, start_key, end_key)
         if len(arr) <= h:
             continue
         view = np.lib.stride_tricks.sliding_window_view(arr, h + 1)

@@ -9,7 +9,7 @@ from typing import Any, Callable, TypeVar
 
 import numpy as np
 
-from . import counts, dataset, demo_data, evaluate, export, logformat, native, parse, runtime, timeline, train, vocab
+from . import counts, dataset, deeplog_rule, demo_data, evaluate, export, logformat, native, parse, runtime, timeline, train, vocab
 from .errors import AlogError
 from .models.deeplog import DeepLogConfig
 from .models.mscred import MSCREDConfig
@@ -50,11 +50,11 @@ def onnx_verdicts_match(workdir: Path, model_dir: Path, frame: Any) -> dict[str,
     voc = vocab.load(workdir / "vocab.json")
     seqs = [list(k) for k in dataset.sequences_from_parsed(frame, voc)["keys"]]
     dl, payload = train.load_deeplog(workdir / "deeplog.pth", voc)
-    rule = dict(top_k=int(payload["top_k"]), window=int(payload["model_args"]["window"]),
-                seen_keys=set(payload["seen_keys"]), unk_index=voc.unk_index)
-    torch_v = [v.anomalous for v in evaluate.deeplog_verdicts(dl, seqs, **rule)]
-    onnx_v = [v.anomalous for v in evaluate.deeplog_verdicts(export.OnnxDeepLog(model_dir), seqs, **rule)]
-    deeplog_same = all(np.array_equal(a, b) for a, b in zip(torch_v, onnx_v))
+    rule = deeplog_rule.from_payload(payload)
+    torch_v = evaluate.deeplog_verdicts(dl, seqs, rule)
+    onnx_v = evaluate.deeplog_verdicts(export.OnnxDeepLog(model_dir), seqs, rule)
+    deeplog_same = all(np.array_equal(a.anomalous, b.anomalous) and a.end_anomalous == b.end_anomalous
+                       for a, b in zip(torch_v, onnx_v))
     ms, ms_payload = train.load_mscred(workdir / "mscred.pth", voc)
     spec = counts.CountSpec(**ms_payload["counts"])
     series = counts.count_series(frame, voc, spec)

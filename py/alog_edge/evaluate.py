@@ -11,51 +11,87 @@ import torch
 
 from .errors import AlogError
 from .fileio import require_file
+from . import deeplog_rule
+from .deeplog_rule import RULE_PROBABILITY, DeepLogRule
 from .models.deeplog import DeepLog
 
-REASON_NONE, REASON_UNSEEN, REASON_TOP_K = "", "unseen", "top_k"
+REASON_NONE, REASON_UNSEEN, REASON_TOP_K, REASON_PROBABILITY, REASON_END = "", "unseen", "top_k", "probability", "end"
 
 
 @dataclass
 class KeyVerdicts:
-    """Per-key results of one session, aligned with its keys."""
+    """Per-key results of one session, aligned with its keys, and the verdict on where it ended."""
 
     anomalous: np.ndarray   # bool
     reason: list[str]
     rank: np.ndarray        # int: classes with a strictly larger logit (-1 where not predicted)
     probability: np.ndarray  # float: softmax probability of the actual key (nan where not predicted)
+    end_anomalous: bool = False   # the model did not expect the session to end there
+    end_rank: int = -1
+    end_probability: float = float("nan")
+
+    @property
+    def session_anomalous(self) -> bool:
+        return bool(self.anomalous.any()) or self.end_anomalous
+
+    @property
+    def min_probability(self) -> float:
+        """The lowest probability of a predicted key or of the end (1 when nothing was predicted)."""
+        probs = np.append(self.probability, self.end_probability)
+        probs = probs[~np.isnan(probs)]
+        return float(probs.min()) if len(probs) else 1.0
 
 
-def deeplog_verdicts(model: DeepLog, sessions: Sequence[Sequence[int]], *, top_k: int, window: int,
-                     seen_keys: set[int], unk_index: int, batch_size: int = 4096) -> list[KeyVerdicts]:
-    """DeepLog's rule: a key is anomalous when unseen in training, or (after the first h keys)
-    not among the top g predictions of the h keys before it."""
+def softmax_judge(logits: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rank and probability of each row's target, as the C runtime computes them (double softmax of the float
+    logits, probability stored as float32), so both apply a probability threshold to the same value."""
+    actual = np.take_along_axis(logits, target[:, None], 1)
+    ranks = (logits > actual).sum(axis=1).astype(np.int64)
+    wide = logits.astype(np.float64)
+    top = wide.max(axis=1, keepdims=True)
+    probs = (np.exp(actual[:, 0].astype(np.float64) - top[:, 0]) / np.exp(wide - top).sum(axis=1)).astype(np.float32)
+    return ranks, probs
+
+
+def deeplog_verdicts(model: DeepLog, sessions: Sequence[Sequence[int]], rule: DeepLogRule,
+                     batch_size: int = 4096) -> list[KeyVerdicts]:
+    """DeepLog's verdicts: a key is anomalous when unseen in training, or when the rule flags its prediction
+    from the h keys before it (rank >= g, or probability below the threshold). With session keys every key is
+    predicted (the first from start keys) and so is the end of the session; without, only keys after the h-th."""
+    from .dataset import session_padded
+
+    h = rule.window
     results, owners, xs, ys = [], [], [], []
     for s, keys in enumerate(sessions):
         arr = np.asarray(keys, dtype=np.int64)
-        unseen = np.array([k == unk_index or k not in seen_keys for k in arr], dtype=bool)
+        unseen = np.array([k == rule.unk_index or k not in rule.seen_keys for k in arr], dtype=bool)
         results.append(KeyVerdicts(unseen.copy(), [REASON_UNSEEN if u else REASON_NONE for u in unseen],
                                    np.full(len(arr), -1, np.int64), np.full(len(arr), np.nan)))
-        if len(arr) > window:
-            view = np.lib.stride_tricks.sliding_window_view(arr, window + 1)
-            xs.append(view[:, :window])
-            ys.append(view[:, window])
-            owners.extend((s, window + i) for i in range(len(view)))
+        padded = session_padded(arr, h, rule.start_key, rule.end_key)
+        if len(padded) > h:
+            view = np.lib.stride_tricks.sliding_window_view(padded, h + 1)
+            xs.append(view[:, :h])
+            ys.append(view[:, h])
+            first = 0 if rule.start_key is not None else h  # the key index of the first target
+            owners.extend((s, first + i) for i in range(len(view)))
     if xs:
         x, y = np.concatenate(xs), np.concatenate(ys)
-        ranks, probs = np.empty(len(x), np.int64), np.empty(len(x))
+        ranks, probs = np.empty(len(x), np.int64), np.empty(len(x), np.float32)
         with torch.no_grad():
             for start in range(0, len(x), batch_size):
-                logits = model(torch.from_numpy(x[start:start + batch_size]))
-                target = torch.from_numpy(y[start:start + batch_size])
-                actual = logits.gather(1, target[:, None])
-                ranks[start:start + len(target)] = (logits > actual).sum(dim=1).numpy()
-                probs[start:start + len(target)] = torch.softmax(logits, 1).gather(1, target[:, None])[:, 0].numpy()
-        for (s, pos), rank, prob in zip(owners, ranks, probs):
+                logits = model(torch.from_numpy(x[start:start + batch_size])).numpy()
+                part = slice(start, start + len(logits))
+                ranks[part], probs[part] = softmax_judge(logits, y[part])
+        flagged = rule.flags(ranks, probs)
+        why = REASON_PROBABILITY if rule.kind == RULE_PROBABILITY else REASON_TOP_K
+        for (s, pos), rank, prob, flag in zip(owners, ranks, probs, flagged):
             res = results[s]
+            if pos == len(res.anomalous):  # the end key
+                res.end_rank, res.end_probability, res.end_anomalous = int(rank), float(prob), bool(flag)
+                continue
             res.rank[pos], res.probability[pos] = rank, prob
-            if not res.anomalous[pos] and rank >= top_k:
-                res.anomalous[pos], res.reason[pos] = True, REASON_TOP_K
+            if not res.anomalous[pos] and flag:
+                res.anomalous[pos], res.reason[pos] = True, why
     return results
 
 
@@ -120,9 +156,65 @@ class Metrics:
         p, r = self.precision, self.recall
         return 2 * p * r / (p + r) if p + r else 0.0
 
+    @property
+    def fpr(self) -> float:
+        return self.fp / (self.fp + self.tn) if self.fp + self.tn else 0.0
+
+    @property
+    def tpr(self) -> float:
+        return self.recall
+
     def as_dict(self) -> dict[str, float | int]:
         return {"precision": round(self.precision, 4), "recall": round(self.recall, 4),
-                "f1": round(self.f1, 4), "tp": self.tp, "fp": self.fp, "fn": self.fn, "tn": self.tn}
+                "f1": round(self.f1, 4), "fpr": round(self.fpr, 6), "tpr": round(self.tpr, 4),
+                "tp": self.tp, "fp": self.fp, "fn": self.fn, "tn": self.tn}
+
+
+@dataclass
+class RatioMetrics:
+    """The precision/recall/F1 that measured FPR and TPR give at another normal:abnormal ratio."""
+
+    normal: int
+    abnormal: int
+    fpr: float
+    tpr: float
+
+    @property
+    def fp(self) -> float:
+        return self.fpr * self.normal
+
+    @property
+    def tp(self) -> float:
+        return self.tpr * self.abnormal
+
+    @property
+    def precision(self) -> float:
+        return self.tp / (self.tp + self.fp) if self.tp + self.fp else 0.0
+
+    @property
+    def f1(self) -> float:
+        p, r = self.precision, self.tpr
+        return 2 * p * r / (p + r) if p + r else 0.0
+
+    def as_dict(self) -> dict[str, float | int]:
+        return {"ratio": f"{self.normal}:{self.abnormal}", "precision": round(self.precision, 4),
+                "recall": round(self.tpr, 4), "f1": round(self.f1, 4), "fp": round(self.fp, 1),
+                "fn": round(self.abnormal - self.tp, 1)}
+
+
+def parse_ratio(text: str) -> tuple[int, int]:
+    """`N:M` normal to abnormal (the DeepLog paper's HDFS test set is 553366:16838)."""
+    try:
+        normal, abnormal = (int(part) for part in text.split(":"))
+    except ValueError:
+        raise AlogError("--ratio", f"{text!r} is not N:M (normal:abnormal counts, e.g. 553366:16838)") from None
+    if normal <= 0 or abnormal <= 0:
+        raise AlogError("--ratio", f"{text!r}: both counts must be positive")
+    return normal, abnormal
+
+
+def at_ratio(m: Metrics, ratio: tuple[int, int]) -> RatioMetrics:
+    return RatioMetrics(ratio[0], ratio[1], m.fpr, m.tpr)
 
 
 def metrics(label: np.ndarray, verdict: np.ndarray) -> Metrics:
@@ -170,6 +262,7 @@ class Evaluation:
     session_metrics: Metrics | None
     line_metrics: Metrics | None
     by_kind: dict[str, float]
+    ratio: tuple[int, int] | None = None  # normal:abnormal to project the session rates onto
 
     def summary(self) -> dict[str, Any]:
         labelled = int((self.sessions["label"] >= 0).sum())
@@ -181,24 +274,29 @@ class Evaluation:
             "session_level": self.session_metrics.as_dict() if self.session_metrics else None,
             "line_level": self.line_metrics.as_dict() if self.line_metrics else None,
             "recall_by_kind": self.by_kind,
+            "session_at_ratio": at_ratio(self.session_metrics, self.ratio).as_dict()
+            if self.ratio and self.session_metrics else None,
         }
 
 
 def score_deeplog(model: DeepLog, payload: dict[str, Any], seqs: pd.DataFrame,
-                  labels: Sequence[Labels] = ()) -> Evaluation:
-    """DeepLog verdicts for every session (and line, where sequences carry line numbers), scored against labels."""
-    args = payload["model_args"]
-    verdicts = deeplog_verdicts(model, [list(k) for k in seqs["keys"]], top_k=int(payload["top_k"]),
-                                window=int(args["window"]), seen_keys=set(payload["seen_keys"]),
-                                unk_index=int(payload["unk_index"]))
+                  labels: Sequence[Labels] = (), rule: DeepLogRule | None = None) -> Evaluation:
+    """DeepLog verdicts for every session (and line, where sequences carry line numbers), scored against labels.
+    An unexpected end of a session is charged to its last line."""
+    rule = rule or deeplog_rule.from_payload(payload)
+    verdicts = deeplog_verdicts(model, [list(k) for k in seqs["keys"]], rule)
     sessions = pd.DataFrame({"session": seqs["session"].astype(str), "keys": [len(k) for k in seqs["keys"]],
-                             "verdict": [int(v.anomalous.any()) for v in verdicts]})
+                             "verdict": [int(v.session_anomalous) for v in verdicts]})
     rows = []
     if "line_no" in seqs:
         for line_nos, v in zip(seqs["line_no"], verdicts):
             if len(line_nos):
-                rows.append(pd.DataFrame({"line_no": np.asarray(line_nos, np.int64), "verdict": v.anomalous.astype(int),
-                                          "reason": v.reason, "rank": v.rank, "probability": v.probability}))
+                reason = list(v.reason)
+                anomalous = v.anomalous.astype(int)
+                if v.end_anomalous and not anomalous[-1]:
+                    anomalous[-1], reason[-1] = 1, REASON_END
+                rows.append(pd.DataFrame({"line_no": np.asarray(line_nos, np.int64), "verdict": anomalous,
+                                          "reason": reason, "rank": v.rank, "probability": v.probability}))
     lines = None
     if rows:
         # A line shared by several sessions (an HDFS delete of many blocks) is anomalous if any of them says so.
@@ -239,10 +337,16 @@ def report(evaluations: Sequence[Evaluation]) -> str:
         for level, m in (("session", ev.session_metrics), ("line", ev.line_metrics)):
             if m is not None:
                 rows.append({"model": ev.model, "level": level, "precision": f"{m.precision:.4f}",
-                             "recall": f"{m.recall:.4f}", "f1": f"{m.f1:.4f}",
-                             "tp": m.tp, "fp": m.fp, "fn": m.fn, "tn": m.tn})
-    text = format_table(rows, ["model", "level", "precision", "recall", "f1", "tp", "fp", "fn", "tn"]) if rows else \
-        "no labels given: verdicts only"
+                             "recall": f"{m.recall:.4f}", "f1": f"{m.f1:.4f}", "fpr": f"{m.fpr:.4%}",
+                             "tpr": f"{m.tpr:.4f}", "tp": m.tp, "fp": m.fp, "fn": m.fn, "tn": m.tn})
+                if level == "session" and ev.ratio:
+                    r = at_ratio(m, ev.ratio)
+                    rows.append({"model": ev.model, "level": f"at {r.normal}:{r.abnormal}",
+                                 "precision": f"{r.precision:.4f}", "recall": f"{r.tpr:.4f}", "f1": f"{r.f1:.4f}",
+                                 "fpr": f"{r.fpr:.4%}", "tpr": f"{r.tpr:.4f}", "tp": f"{r.tp:.0f}",
+                                 "fp": f"{r.fp:.0f}", "fn": f"{r.abnormal - r.tp:.0f}", "tn": f"{r.normal - r.fp:.0f}"})
+    columns = ["model", "level", "precision", "recall", "f1", "fpr", "tpr", "tp", "fp", "fn", "tn"]
+    text = format_table(rows, columns) if rows else "no labels given: verdicts only"
     for ev in evaluations:
         if ev.by_kind:
             text += f"\n{ev.model} recall by kind: " + ", ".join(f"{k} {v:.2f}" for k, v in sorted(ev.by_kind.items()))
@@ -261,9 +365,12 @@ def evaluate_deeplog(workspace: Path, *, model_path: Path | None = None, vocab_p
                      logs: Sequence[Path] = (), parsed: Path | None = None, parser_path: Path | None = None,
                      normal: Path | None = None, abnormal: Path | None = None, templates: Path | None = None,
                      label_files: Sequence[Path] = (), year: int | None = None,
-                     frame: pd.DataFrame | None = None) -> Evaluation:
+                     frame: pd.DataFrame | None = None, rule: str | None = None, top_k: int | None = None,
+                     probability_threshold: float | None = None, ratio: tuple[int, int] | None = None) -> Evaluation:
     """Score held-out data given as raw logs (matched with the workspace's parser), a parsed.parquet,
-    an already matched frame, or DeepLog HDFS session files (--normal/--abnormal, labelled by file)."""
+    an already matched frame, or DeepLog HDFS session files (--normal/--abnormal, labelled by file).
+    `rule`, `top_k` and `probability_threshold` override the checkpoint's rule; `ratio` (normal, abnormal)
+    projects the session FPR/TPR onto that mix."""
     from . import dataset, parse, train, vocab as vocab_mod
 
     vocab = vocab_mod.load(vocab_path or workspace / "vocab.json")
@@ -286,7 +393,27 @@ def evaluate_deeplog(workspace: Path, *, model_path: Path | None = None, vocab_p
         if frame is None:
             frame = load_frame(workspace, logs=logs, parsed=parsed, parser_path=parser_path, year=year)
         seqs = dataset.sequences_from_parsed(frame, vocab)
-    return score_deeplog(model, payload, seqs, labels)
+    chosen = deeplog_rule.from_payload(payload).overridden(rule, top_k, probability_threshold)
+    ev = score_deeplog(model, payload, seqs, labels, chosen)
+    ev.ratio = ratio
+    return ev
+
+
+def rule_options(rule: str | None, top_k: Any, probability_threshold: Any, ratio: str | None) -> dict[str, Any]:
+    """evaluate_deeplog's rule overrides from command-line strings (one error line for a bad one)."""
+    def number(flag: str, value: Any, kind: type) -> Any:
+        if value is None:
+            return None
+        try:
+            return kind(value)
+        except ValueError:
+            raise AlogError(flag, f"{value!r} is not a number") from None
+
+    if rule is not None and rule not in deeplog_rule.RULES:
+        raise AlogError("--rule", f"must be one of {', '.join(deeplog_rule.RULES)}, not {rule!r}")
+    return {"rule": rule, "top_k": number("--top-k", top_k, int),
+            "probability_threshold": number("--probability-threshold", probability_threshold, float),
+            "ratio": parse_ratio(ratio) if ratio else None}
 
 
 def load_frame(workspace: Path, *, logs: Sequence[Path] = (), parsed: Path | None = None,
@@ -323,10 +450,11 @@ def evaluate_all(workspace: Path, *, deeplog_path: Path | None = None, mscred_pa
                  parser_path: Path | None = None, label_files: Sequence[Path] = (), events: Path | None = None,
                  year: int | None = None, plot_path: Path | None = None, scores_path: Path | None = None,
                  threshold: float | None = None, broken_cell_level: float | None = None,
-                 frame: pd.DataFrame | None = None) -> Report:
+                 frame: pd.DataFrame | None = None, **deeplog_options: Any) -> Report:
     """DeepLog per session/line and, when an MSCRED checkpoint is there, MSCRED per time window beside
     DeepLog and the combined verdict; window labels come from an events file of anomaly intervals.
-    `threshold` and `broken_cell_level` (one level for every cell) override the checkpoint's."""
+    `threshold` and `broken_cell_level` (one level for every cell) override the checkpoint's;
+    `deeplog_options` (rule_options) DeepLog's rule."""
     from . import counts, timeline, train, vocab as vocab_mod
 
     vocab_path = vocab_path or workspace / "vocab.json"
@@ -335,7 +463,7 @@ def evaluate_all(workspace: Path, *, deeplog_path: Path | None = None, mscred_pa
     if frame is None:
         frame = load_frame(workspace, logs=logs, parsed=parsed, parser_path=parser_path, year=year)
     dl = evaluate_deeplog(workspace, model_path=deeplog_path, vocab_path=vocab_path, label_files=label_files,
-                          frame=frame) if deeplog_path.exists() else None
+                          frame=frame, **deeplog_options) if deeplog_path.exists() else None
     tl = None
     if mscred_path.exists():
         vocab = vocab_mod.load(vocab_path)

@@ -40,7 +40,8 @@ TRACE_BATCH = 2  # a size-1 axis would be frozen into the traced graph
 FORMAT_VERSION = 1
 LOG_NAME = "convert.log"
 GOLDEN_NAME = "golden.json"
-GOLDEN_MAX_ELEMENTS = 65536  # per output per case: keeps golden.json small enough for a device to parse
+GOLDEN_SAMPLED = 256  # an output larger than this records this many elements (the largest, the smallest and
+                      # spread ones): a wrong weight moves most of them, and golden.json stays small
 VALIDATE_BATCHES = (1, 3, 64)
 REAL_WINDOWS = 256  # real DeepLog windows checked under `validate`
 REAL_COUNT_WINDOWS = 64  # real MSCRED windows: each is a whole ConvLSTM run, far dearer than a DeepLog window
@@ -90,6 +91,8 @@ class ConvertRequest:
     opset: int = DEFAULT_OPSET
     portable: bool = False
     validate: bool = False
+    session_idle: float | None = None   # seconds without a line that end a DeepLog session on the device
+    closing_templates: Sequence[str] = ()  # templates (vocab strings) that end their session on the device
 
 
 @dataclass
@@ -220,9 +223,11 @@ def check_deeplog_payload(payload: dict[str, Any], voc: Vocab, path: Path, vocab
     if missing:
         raise AlogError(path, f"checkpoint lacks {', '.join(missing)}; retrain with `invoke train-deeplog`")
     classes = int(payload["model_args"]["num_classes"])
-    if classes != voc.num_classes:
+    expected = voc.num_classes + (2 if payload.get("start_key") is not None else 0)
+    if classes != expected:
         raise AlogError(path, f"has {classes} classes but {vocab_path} has {voc.size} templates, which need "
-                              f"{voc.num_classes} (templates + unknown); use the vocab it was trained with")
+                              f"{expected} (templates + unknown{' + start and end keys' if expected > voc.num_classes else ''})"
+                              "; use the vocab it was trained with")
 
 
 def check_mscred_payload(payload: dict[str, Any], voc: Vocab, path: Path, vocab_path: Path,
@@ -283,13 +288,15 @@ class Case:
     array: np.ndarray
 
 
-def real_deeplog_windows(path: Path, seq_len: int, voc: Vocab, limit: int = REAL_WINDOWS) -> np.ndarray:
-    """Up to `limit` distinct windows of `seq_len` keys from sequences.parquet, spread over the file."""
+def real_deeplog_windows(path: Path, seq_len: int, voc: Vocab, limit: int = REAL_WINDOWS,
+                         start_key: int | None = None, end_key: int | None = None) -> np.ndarray:
+    """Up to `limit` distinct windows of `seq_len` keys from sequences.parquet, spread over the file (padded with
+    start keys as the model sees them)."""
     seqs = dataset.read_sequences(path)
-    x = dataset.windows([list(k) for k in seqs["keys"]], seq_len).x
+    x = dataset.windows([list(k) for k in seqs["keys"]], seq_len, start_key, end_key).x
     if len(x) == 0:
         raise AlogError(path, f"no session is longer than --seq-len {seq_len}: no real window to check")
-    if x.max() >= voc.num_classes or x.min() < 0:
+    if np.where(x == start_key, 0, x).max() >= voc.num_classes or x.min() < 0:
         raise AlogError(path, f"holds keys outside 0..{voc.unk_index}: built with another vocab")
     x = np.unique(x, axis=0)
     pick = np.linspace(0, len(x) - 1, num=min(limit, len(x))).round().astype(int)
@@ -346,22 +353,27 @@ def mscred_validation_cases(window_size: int, feature_dim: int, real: np.ndarray
 
 
 def deeplog_golden_cases(seq_len: int, seen_keys: Sequence[int], unk_index: int,
-                         real: np.ndarray | None) -> list[Case]:
+                         real: np.ndarray | None, start_key: int | None = None) -> list[Case]:
     rng = np.random.default_rng(1)
     pool = np.asarray(sorted(seen_keys) or [0], dtype=np.int64)
     windows = real[:4] if real is not None else rng.choice(pool, size=(4, seq_len))
     with_unk = windows[:1].copy()
     with_unk[0, -1] = unk_index
     longer = np.concatenate([windows[:1], windows[1:2]], axis=1)
-    return [Case("real windows" if real is not None else "windows of seen keys", windows),
-            Case("length-1 sequence", pool[:1].reshape(1, 1)),
-            Case("unknown key last", with_unk),
-            Case(f"sequence of {longer.shape[1]} keys", longer)]
+    cases = [Case("real windows" if real is not None else "windows of seen keys", windows),
+             Case("length-1 sequence", pool[:1].reshape(1, 1)),
+             Case("unknown key last", with_unk),
+             Case(f"sequence of {longer.shape[1]} keys", longer)]
+    if start_key is not None:  # the first key's window (all start keys) and the second's; the end key's output
+        first = np.full((2, seq_len), start_key, np.int64)
+        first[1, -1] = windows[0, -1]
+        cases.append(Case("start keys (a session's first and second key)", first))
+    return cases
 
 
 def mscred_golden_cases(window_size: int, feature_dim: int, real: np.ndarray | None) -> list[Case]:
     rng = np.random.default_rng(1)
-    windows = real[:2] if real is not None else _random_counts(rng, 2, window_size, feature_dim)
+    windows = real[:1] if real is not None else _random_counts(rng, 1, window_size, feature_dim)
     burst = np.zeros((1, 1, window_size, feature_dim), np.float32)
     burst[0, 0, -1, :] = 50.0
     return [Case("real windows" if real is not None else "random count windows", windows),
@@ -633,37 +645,63 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+def closing_keys(templates: Sequence[str], voc: Vocab) -> list[int]:
+    """The vocab keys of the templates declared as ending a session."""
+    missing = [t for t in templates if t not in voc.index]
+    if missing:
+        raise AlogError("--closing-template", f"{missing[0]!r} is not a template of the vocab")
+    return sorted({int(voc.index[t]) for t in templates})
+
+
 def deeplog_job(model: nn.Module, payload: dict[str, Any], ckpt: Path, voc: Vocab, seq_len: int | None,
-                sequences: Path | None, full: bool) -> ModelJob:
+                sequences: Path | None, full: bool, session_idle: float | None = None,
+                closing_templates: Sequence[str] = ()) -> ModelJob:
+    from . import deeplog_rule
+
     args = payload["model_args"]
     window = int(args["window"])
     seq_len = window if seq_len is None else seq_len
     if seq_len < 1:
         raise AlogError(None, f"--seq-len must be at least 1, not {seq_len}")
-    real = real_deeplog_windows(sequences, seq_len, voc) if sequences is not None else None
+    if session_idle is not None and not 0 <= session_idle <= 1e9:
+        raise AlogError("--session-idle", f"must be a number of seconds in 0..1e9, not {session_idle}")
+    rule = deeplog_rule.from_payload(payload)
+    classes = int(args["num_classes"])
+    real = real_deeplog_windows(sequences, seq_len, voc, start_key=rule.start_key, end_key=rule.end_key) \
+        if sequences is not None else None
     rng = np.random.default_rng(2)
     example = real[:TRACE_BATCH] if real is not None and len(real) >= TRACE_BATCH else \
         rng.integers(0, voc.num_classes, (TRACE_BATCH, seq_len), dtype=np.int64)
+    keys_note = (f" Sessions are padded with seq_len start keys ({rule.start_key}), so every key is predicted, and the "
+                 f"end key ({rule.end_key}) is predicted after a session's last key: a session end the rule flags is "
+                 "anomalous." if rule.start_key is not None else
+                 " The first seq_len keys of a session are only checked against seen_keys.")
     meta = {
-        "vocab_size": voc.num_classes,  # the output width: templates + the unknown key
+        "vocab_size": voc.num_classes,  # templates + the unknown key
+        "num_classes": classes,         # the output width: vocab_size, + the start and end keys when set
         "num_templates": voc.size,
         "unk_index": voc.unk_index,
         "seq_len": seq_len,
         "window": window,
-        "top_k": int(payload["top_k"]),
+        **rule.meta(),
         "seen_keys": sorted(int(k) for k in payload["seen_keys"]),
+        "calibration": _jsonable(payload.get("calibration")),
+        "session_idle_seconds": session_idle,
+        "closing_keys": closing_keys(closing_templates, voc),
         "threshold": None,
         "vocab_sha256": voc.sha256,
         "model_args": _jsonable(args),
         "notes": ("predictions are logits for the key after the last one of input_sequence (keys 0.."
                   f"{voc.unk_index}, {voc.unk_index} = unknown template). DeepLog rule: a key is anomalous when "
-                  "it is not in seen_keys (unknown included), or, once seq_len keys precede it, when it is not "
-                  "among the top_k predictions of the seq_len keys before it. Trained with window "
-                  f"{window}; any sequence_length runs."),
+                  "it is not in seen_keys (unknown included), or when `rule` flags its prediction from the seq_len "
+                  "keys before it: top_k, not among the top_k predictions; probability, its softmax probability "
+                  "(float32) below probability_threshold." + keys_note + " On the device a session ends at the end "
+                  "of input, on a closing key, or session_idle_seconds after its last line (null: never). Trained "
+                  f"with window {window}; any sequence_length runs."),
     }
     return ModelJob(DEEPLOG, model, ckpt, example,
-                    deeplog_validation_cases(voc.num_classes, seq_len, real, full),
-                    deeplog_golden_cases(seq_len, meta["seen_keys"], voc.unk_index, real), meta)
+                    deeplog_validation_cases(classes, seq_len, real, full),
+                    deeplog_golden_cases(seq_len, meta["seen_keys"], voc.unk_index, real, rule.start_key), meta)
 
 
 # what the device needs besides the graph: how to bucket counts (`counts`), and what was learned from data
@@ -706,8 +744,27 @@ def mscred_job(model: nn.Module, payload: dict[str, Any], ckpt: Path, voc: Vocab
 # --- golden.json -----------------------------------------------------------------------------
 
 def _tensor_json(arr: np.ndarray) -> dict[str, Any]:
-    # float32 -> Python float is exact, so the JSON value round-trips to the same float32
-    return {"dtype": str(arr.dtype), "shape": list(arr.shape), "data": arr.reshape(-1).tolist()}
+    # float32 -> Python float is exact, so the JSON value round-trips to the same float32; whole counts
+    # are written as integers (the same value, a third of the text)
+    flat = arr.reshape(-1)
+    data = flat.astype(np.int64).tolist() if arr.dtype == np.float32 and np.array_equal(flat, np.round(flat)) \
+        and np.abs(flat).max(initial=0) < 2 ** 24 else flat.tolist()
+    return {"dtype": str(arr.dtype), "shape": list(arr.shape), "data": data}
+
+
+def sampled_indices(arr: np.ndarray, count: int = GOLDEN_SAMPLED) -> np.ndarray:
+    """Flat positions to record of a large output: its extremes and evenly spread ones."""
+    flat = arr.reshape(-1)
+    spread = np.linspace(0, flat.size - 1, num=count - 2).round().astype(np.int64)
+    return np.unique(np.concatenate([spread, [int(flat.argmax()), int(flat.argmin())]]))
+
+
+def _output_json(arr: np.ndarray) -> dict[str, Any]:
+    if arr.size <= GOLDEN_SAMPLED:
+        return _tensor_json(arr)
+    idx = sampled_indices(arr)
+    return {"dtype": str(arr.dtype), "shape": list(arr.shape), "indices": idx.tolist(),
+            "data": arr.reshape(-1)[idx].tolist()}
 
 
 def golden_entries(path: Path, spec: ModelSpec, cases: Sequence[Case]) -> list[dict[str, Any]]:
@@ -719,8 +776,7 @@ def golden_entries(path: Path, spec: ModelSpec, cases: Sequence[Case]) -> list[d
         for name, arr in zip(spec.output_names, outs):
             if not np.isfinite(arr).all():
                 raise AlogError(path.name, f"onnxruntime gives non-finite {name} on {case.name}")
-            if arr.size <= GOLDEN_MAX_ELEMENTS:
-                outputs[name] = _tensor_json(arr)
+            outputs[name] = _output_json(arr)
         entries.append({"model": spec.file_name, "name": case.name,
                         "inputs": {spec.input_name: _tensor_json(case.array)}, "outputs": outputs})
     return entries
@@ -728,9 +784,10 @@ def golden_entries(path: Path, spec: ModelSpec, cases: Sequence[Case]) -> list[d
 
 def write_golden(out_dir: Path, entries: list[dict[str, Any]]) -> None:
     golden = {"format_version": FORMAT_VERSION, "tolerance": TOLERANCE,
-              "notes": "outputs onnxruntime gave for these inputs; compare with max abs difference <= tolerance",
+              "notes": "outputs onnxruntime gave for these inputs; compare with max abs difference <= tolerance "
+                       "(an output with indices recorded only the values at those flat positions)",
               "onnxruntime": _ort_version(), "cases": entries}
-    (out_dir / GOLDEN_NAME).write_text(json.dumps(golden) + "\n", encoding="utf-8")
+    (out_dir / GOLDEN_NAME).write_text(json.dumps(golden, separators=(",", ":")) + "\n", encoding="utf-8")
 
 
 # --- the step ----------------------------------------------------------------------------------
@@ -771,7 +828,8 @@ def convert(req: ConvertRequest) -> ConvertResult:
     jobs = []
     if req.deeplog_model is not None:
         model, payload = _build(req.deeplog_model, "deeplog", voc)
-        jobs.append(deeplog_job(model, payload, req.deeplog_model, voc, req.seq_len, req.sequences, req.validate))
+        jobs.append(deeplog_job(model, payload, req.deeplog_model, voc, req.seq_len, req.sequences, req.validate,
+                                req.session_idle, req.closing_templates))
     if req.mscred_model is not None:
         model, payload = _build(req.mscred_model, "mscred", voc)
         jobs.append(mscred_job(model, payload, req.mscred_model, voc, req.counts, req.validate))
@@ -900,11 +958,13 @@ def _golden_case(model_dir: Path, case: dict[str, Any], models: dict[str, OnnxMo
     got = model.run(x)
     worst = 0.0
     for out_name, want in case["outputs"].items():
-        expected = np.asarray(want["data"], dtype=want["dtype"]).reshape(want["shape"])
-        if got[out_name].shape != expected.shape:
+        if list(got[out_name].shape) != list(want["shape"]):
             raise AlogError(model_dir / GOLDEN_NAME, f"{case['model']} {case['name']}: {out_name} has shape "
                                                      f"{list(got[out_name].shape)}, expected {want['shape']}")
-        diff = float(np.max(np.abs(got[out_name].astype(np.float64) - expected), initial=0.0))
+        expected = np.asarray(want["data"], dtype=want["dtype"])
+        actual = got[out_name].reshape(-1)
+        actual = actual[np.asarray(want["indices"], np.int64)] if "indices" in want else actual
+        diff = float(np.max(np.abs(actual.astype(np.float64) - expected.reshape(-1)), initial=0.0))
         if not diff <= tolerance:
             raise AlogError(model_dir / GOLDEN_NAME, f"{case['model']} {case['name']}: {out_name} differs by "
                                                      f"{diff:.3g} (> {tolerance:g})")

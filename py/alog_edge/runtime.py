@@ -11,11 +11,12 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from . import counts, dataset, evaluate, export, timeline
+from . import counts, dataset, deeplog_rule, evaluate, export, timeline
 from .errors import AlogError
 from .vocab import Vocab
 
 PROBABILITY_TOLERANCE = 1e-5
+KEY_COLUMNS = ["session", "line_no", "end", "index", "anomalous", "reason", "rank", "probability"]
 SCORE_TOLERANCE = 1e-4
 
 
@@ -23,7 +24,8 @@ SCORE_TOLERANCE = 1e-4
 class Verdicts:
     """Every DeepLog verdict (one per line and session) and every MSCRED window of one run."""
 
-    keys: pd.DataFrame     # session, line_no, index, anomalous, reason, rank, probability
+    keys: pd.DataFrame     # session, line_no, end, index, anomalous, reason, rank, probability (end: the
+                           # verdict on the session's end, at its last line, index = the end key)
     windows: pd.DataFrame  # group, last_bucket, slot_start, end, score, verdict
 
 
@@ -31,6 +33,8 @@ def run_c(binary: Path, model_dir: Path, log: Path, *args: str, timeout: float =
     """`alog-edge run --all MODEL_DIR LOG`: every verdict as JSON lines."""
     proc = subprocess.run([str(binary), "run", "--all", *args, str(model_dir), str(log)],
                           capture_output=True, timeout=timeout)
+    meta_path = model_dir / "deeplog.onnx.meta.json"
+    end_key = json.loads(meta_path.read_text()).get("end_key") if meta_path.exists() else None
     if proc.returncode not in (0, 3):
         raise AlogError(log, f"alog-edge run failed (exit {proc.returncode}): "
                              f"{proc.stderr.decode(errors='replace').strip()[-300:]}")
@@ -38,35 +42,40 @@ def run_c(binary: Path, model_dir: Path, log: Path, *args: str, timeout: float =
     for raw in proc.stdout.splitlines():
         ev = json.loads(raw)
         if ev["model"] == "deeplog":
-            keys.append({"session": ev["session"], "line_no": ev["line_no"], "index": ev["index"],
+            keys.append({"session": ev["session"], "line_no": ev["line_no"], "end": end_key is not None and ev["index"] == end_key, "index": ev["index"],
                          "anomalous": bool(ev["anomalous"]), "reason": ev["reason"],
                          "rank": -1 if ev["rank"] is None else ev["rank"],
                          "probability": np.nan if ev["probability"] is None else ev["probability"]})
         else:
             windows.append({"group": ev["host"], "last_bucket": ev["bucket"], "slot_start": ev["slot_start"],
                             "end": ev["end"], "score": ev["score"], "verdict": int(ev["anomalous"])})
-    keys_frame = pd.DataFrame(keys, columns=["session", "line_no", "index", "anomalous", "reason", "rank",
-                                             "probability"])
+    keys_frame = pd.DataFrame(keys, columns=KEY_COLUMNS)
     win = pd.DataFrame(windows, columns=["group", "last_bucket", "slot_start", "end", "score", "verdict"])
     for col in ("slot_start", "end"):
         win[col] = pd.to_datetime(win[col], utc=True).dt.tz_localize(None).astype("datetime64[us]")
     return Verdicts(keys_frame, win)
 
 
-def run_python(model_dir: Path, frame: pd.DataFrame, voc: Vocab, *, mscred: bool = True) -> Verdicts:
-    """The same verdicts from Python onnxruntime on the same model directory."""
+def run_python(model_dir: Path, frame: pd.DataFrame, voc: Vocab, *, mscred: bool = True,
+               rule_overrides: dict[str, Any] | None = None) -> Verdicts:
+    """The same verdicts from Python onnxruntime on the same model directory (a session ends with its last
+    line, as `alog-edge run` ends it at end of input); `rule_overrides` as DeepLogRule.overridden."""
     md = export.load_model_dir(model_dir)
-    keys = pd.DataFrame(columns=["session", "line_no", "index", "anomalous", "reason", "rank", "probability"])
+    keys = pd.DataFrame(columns=KEY_COLUMNS)
     if "deeplog" in md.meta:
-        meta = md.meta["deeplog"]
+        rule = deeplog_rule.from_meta(md.meta["deeplog"]).overridden(**(rule_overrides or {}))
         seqs = dataset.sequences_from_parsed(frame, voc)
-        verdicts = evaluate.deeplog_verdicts(export.OnnxDeepLog(model_dir), [list(k) for k in seqs["keys"]],
-                                             top_k=int(meta["top_k"]), window=int(meta["seq_len"]),
-                                             seen_keys=set(meta["seen_keys"]), unk_index=int(meta["unk_index"]))
-        parts = [pd.DataFrame({"session": s, "line_no": np.asarray(ln, np.int64), "index": np.asarray(k, np.int64),
-                               "anomalous": v.anomalous, "reason": v.reason, "rank": v.rank,
-                               "probability": v.probability})
-                 for s, k, ln, v in zip(seqs["session"], seqs["keys"], seqs["line_no"], verdicts)]
+        verdicts = evaluate.deeplog_verdicts(export.OnnxDeepLog(model_dir), [list(k) for k in seqs["keys"]], rule)
+        parts = []
+        for s, k, ln, v in zip(seqs["session"], seqs["keys"], seqs["line_no"], verdicts):
+            parts.append(pd.DataFrame({"session": s, "line_no": np.asarray(ln, np.int64), "end": False,
+                                       "index": np.asarray(k, np.int64), "anomalous": v.anomalous,
+                                       "reason": v.reason, "rank": v.rank, "probability": v.probability}))
+            if rule.end_key is not None and len(ln):
+                parts.append(pd.DataFrame({"session": [s], "line_no": [int(ln[-1])], "end": [True],
+                                           "index": [rule.end_key], "anomalous": [v.end_anomalous],
+                                           "reason": [evaluate.REASON_END if v.end_anomalous else ""],
+                                           "rank": [v.end_rank], "probability": [v.end_probability]}))
         keys = pd.concat(parts, ignore_index=True) if parts else keys
     windows = pd.DataFrame(columns=["group", "last_bucket", "slot_start", "end", "score", "verdict"])
     if mscred and "mscred" in md.meta:
@@ -98,7 +107,7 @@ class OnnxMSCRED:
 
 def compare(python: Verdicts, c: Verdicts) -> dict[str, Any]:
     """Every verdict of both sides side by side: counts of disagreements and the largest differences."""
-    on = ["session", "line_no"]
+    on = ["session", "line_no", "end"]
     k = python.keys.merge(c.keys, on=on, how="outer", suffixes=("_py", "_c"), indicator=True)
     both = k[k["_merge"] == "both"]
     prob_py = both["probability_py"].astype(float).to_numpy()
@@ -133,8 +142,8 @@ def c_report(c: Verdicts, frame: pd.DataFrame, label_files: Sequence[Path] = (),
     """The Python evaluation's report, computed from the C runtime's verdicts."""
     labels = [evaluate.load_labels(p) for p in label_files]
     keys = c.keys
-    sessions = (keys.groupby("session", sort=False)
-                .agg(keys=("line_no", "size"), verdict=("anomalous", "any")).reset_index())
+    sessions = (keys.assign(key=~keys["end"].astype(bool)).groupby("session", sort=False)
+                .agg(keys=("key", "sum"), verdict=("anomalous", "any")).reset_index())
     sessions["verdict"] = sessions["verdict"].astype(int)
     lines = (keys.assign(verdict=keys["anomalous"].astype(int))
              .sort_values(["line_no", "verdict"], ascending=[True, False]).drop_duplicates("line_no")

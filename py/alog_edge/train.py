@@ -45,6 +45,9 @@ class TrainResult:
     val_windows: int
     seconds: float
     parameters: int
+    probability_threshold: float = 0.0
+    calibration_fpr: float = float("nan")
+    calibration_sessions: int = 0
 
 
 def seed_everything(seed: int, threads: int) -> None:
@@ -133,8 +136,22 @@ def fit(model: nn.Module, train: Data, val: Data,
     return history, best_loss, best_acc
 
 
+@dataclass
+class DeepLogRuleConfig:
+    rule: str = "probability"      # the rule in the checkpoint: "probability" or the paper's "top_k"
+    target_fpr: float = 0.005      # share of normal validation sessions the probability threshold may flag
+    calibration_split: float = 0.15  # share of sessions held out (from training and early stopping) to calibrate on
+    session_keys: bool = True      # start and end keys: every key is predicted, and so is the session's end
+
+
 def train_deeplog(sequences_path: Path, vocab: Vocab, out_path: Path, model_cfg: DeepLogConfig,
-                  cfg: TrainConfig) -> TrainResult:
+                  cfg: TrainConfig, rule_cfg: DeepLogRuleConfig | None = None) -> TrainResult:
+    """Train on normal sessions, then calibrate the probability threshold on normal sessions the model never
+    saw (neither trained nor early-stopped on): the rule flags at most `target_fpr` of them."""
+    from . import deeplog_rule, evaluate
+    from .models.deeplog import session_classes
+
+    rule_cfg = rule_cfg or DeepLogRuleConfig()
     started = time.perf_counter()
     seqs = dataset.read_sequences(sequences_path)
     key_lists = [list(k) for k in seqs["keys"]]
@@ -143,10 +160,19 @@ def train_deeplog(sequences_path: Path, vocab: Vocab, out_path: Path, model_cfg:
         raise AlogError(sequences_path, f"holds key {top} but the vocab has only {vocab.size} templates (+unk)")
     if model_cfg.num_classes != vocab.num_classes:
         raise AlogError(None, f"model has {model_cfg.num_classes} classes but the vocab needs {vocab.num_classes}")
+    if rule_cfg.rule not in deeplog_rule.RULES:
+        raise AlogError("--rule", f"must be one of {', '.join(deeplog_rule.RULES)}, not {rule_cfg.rule!r}")
+    if rule_cfg.session_keys:
+        classes, start_key, end_key = session_classes(vocab.num_classes)
+        model_cfg = DeepLogConfig(**{**asdict(model_cfg), "num_classes": classes, "start_key": start_key,
+                                     "end_key": end_key})
     seed_everything(cfg.seed, cfg.threads)
-    train_idx, val_idx = split_sessions(len(key_lists), cfg.val_split, cfg.seed)
-    tr = dataset.windows([key_lists[i] for i in train_idx], model_cfg.window)
-    va = dataset.windows([key_lists[i] for i in val_idx], model_cfg.window)
+    rest_idx, calib_idx = split_sessions(len(key_lists), rule_cfg.calibration_split, cfg.seed + 1)
+    rest = [key_lists[i] for i in rest_idx]
+    train_idx, val_idx = split_sessions(len(rest), cfg.val_split, cfg.seed)
+    h, sk, ek = model_cfg.window, model_cfg.start_key, model_cfg.end_key
+    tr = dataset.windows([rest[i] for i in train_idx], h, sk, ek)
+    va = dataset.windows([rest[i] for i in val_idx], h, sk, ek)
     if len(tr.x) == 0:
         raise AlogError(sequences_path, f"no training session is longer than the window ({model_cfg.window}) "
                                         f"after holding out {cfg.val_split:g} of {len(key_lists)} sessions; "
@@ -154,22 +180,41 @@ def train_deeplog(sequences_path: Path, vocab: Vocab, out_path: Path, model_cfg:
     model = DeepLog(model_cfg)
     history, best_loss, best_acc = fit(model, unique_weighted(tr.x, tr.y), unique_weighted(va.x, va.y),
                                        cfg, model_cfg.top_k, "deeplog")
+    model.eval()
     seen_keys = sorted({int(k) for keys in key_lists for k in keys} - {vocab.unk_index})
+    rule = deeplog_rule.DeepLogRule(h, frozenset(seen_keys), vocab.unk_index, model_cfg.top_k, start_key=sk,
+                                    end_key=ek)
+    calib = [key_lists[i] for i in calib_idx]
+    threshold, calib_fpr = 0.0, float("nan")
+    if calib:
+        verdicts = evaluate.deeplog_verdicts(model, calib, rule)
+        threshold = deeplog_rule.calibrate_threshold([v.min_probability for v in verdicts], rule_cfg.target_fpr)
+        rule = rule.overridden(kind=rule_cfg.rule, threshold=threshold)
+        calib_fpr = float(np.mean([v.session_anomalous for v in evaluate.deeplog_verdicts(model, calib, rule)]))
+    elif rule_cfg.rule == deeplog_rule.RULE_PROBABILITY:
+        raise AlogError(sequences_path, "too few sessions to hold some out for calibrating the probability rule; "
+                                        "give more data or use --rule top_k")
+    log.info("deeplog: probability threshold %.3g flags %.4f of %d calibration sessions (target %.4f)",
+             threshold, calib_fpr, len(calib), rule_cfg.target_fpr)
     payload: dict[str, Any] = {
         "model_type": "deeplog",
         "model_args": asdict(model_cfg),
         "state_dict": model.state_dict(),
         "train_config": asdict(cfg),
+        "rule_config": asdict(rule_cfg),
         "vocab_sha256": vocab.sha256,
         "vocab_size": vocab.size,
         "unk_index": vocab.unk_index,
-        "top_k": model_cfg.top_k,
         "seen_keys": seen_keys,
+        **rule.meta(),
+        "calibration": {"sessions": len(calib), "target_fpr": rule_cfg.target_fpr, "fpr": calib_fpr,
+                        "threshold": threshold},
         "history": history,
     }
     checkpoint.save(payload, out_path)
     return TrainResult(len(history), best_loss, best_acc, len(tr.x), len(va.x),
-                       time.perf_counter() - started, sum(p.numel() for p in model.parameters()))
+                       time.perf_counter() - started, sum(p.numel() for p in model.parameters()),
+                       threshold, calib_fpr, len(calib))
 
 
 def load_deeplog(path: Path, vocab: Vocab | None = None) -> tuple[DeepLog, dict[str, Any]]:

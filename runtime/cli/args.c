@@ -2,6 +2,7 @@
  * args.c - option values of the CLI commands: "--name value" or "--name=value", numbers checked.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,4 +52,37 @@ int parse_number(const char *s, double *out)
         return -1;
     *out = v;
     return 0;
+}
+
+int parse_deeplog_option(int argc, char **argv, int *i, const char *cmd, int idle,
+                         ae_model_params *mp)
+{
+    const char *v;
+    int missing = 0;
+    const char *bad = NULL;
+    if ((v = option_value(argc, argv, i, "--rule", &missing)) || missing) {
+        if (!missing && strcmp(v, "top_k") == 0)
+            mp->deeplog_rule = AE_RULE_TOP_K;
+        else if (!missing && strcmp(v, "probability") == 0)
+            mp->deeplog_rule = AE_RULE_PROBABILITY;
+        else
+            bad = "--rule needs top_k or probability, got %s";
+    } else if ((v = option_value(argc, argv, i, "--probability-threshold", &missing)) ||
+               missing) {
+        if (missing || parse_number(v, &mp->probability_threshold) != 0 ||
+            mp->probability_threshold < 0 || mp->probability_threshold > 1)
+            bad = "--probability-threshold needs a number in 0..1, got %s";
+    } else if (idle && ((v = option_value(argc, argv, i, "--session-idle", &missing)) || missing)) {
+        if (missing || parse_number(v, &mp->session_idle) != 0 || mp->session_idle < 0 ||
+            mp->session_idle > 1e9)
+            bad = "--session-idle needs a number of seconds in 0..1e9, got %s";
+    } else {
+        return 0;
+    }
+    if (bad == NULL)
+        return 1;
+    fprintf(stderr, "error: %s: ", cmd);
+    fprintf(stderr, bad, missing ? "nothing" : v);
+    fprintf(stderr, " (see alog-edge %s --help)\n", cmd);
+    return EXIT_USAGE + 100;
 }

@@ -116,6 +116,25 @@ int parse_count(const char *s, unsigned long long min, unsigned long long max,
 /* A finite number. @return 0 and *out, or -1. */
 int parse_number(const char *s, double *out);
 
+/* DeepLog's rule options of run and score, into the model params: --rule top_k|probability,
+ * --probability-threshold P, and with `idle` --session-idle S.
+ * @return 1 when argv[*i] was one of them, 0 when not, or EXIT_USAGE + 100 after printing
+ *         "error: <cmd>: ..." for a bad value. */
+int parse_deeplog_option(int argc, char **argv, int *i, const char *cmd, int idle,
+                         ae_model_params *mp);
+
+/* The help lines of those options. */
+#define DEEPLOG_RULE_HELP                                                                        \
+    "  --rule R           DeepLog's rule: top_k (the paper's) or probability (default: the\n"    \
+    "                     model's rule; --top-k alone selects top_k)\n"                          \
+    "  --probability-threshold P\n"                                                             \
+    "                     DeepLog's probability threshold (default: the model's; selects the\n" \
+    "                     probability rule)\n"
+#define DEEPLOG_IDLE_HELP                                                                        \
+    "  --session-idle S   a DeepLog session ends after S seconds without a line of it (by the\n" \
+    "                     lines' timestamps; 0: never; default: the model's\n"                   \
+    "                     session_idle_seconds)\n"
+
 /* ---------------------------------------------------------------------------------------------
  * stdout written by a thread of its own (outq.c), so that following input never waits on it
  */

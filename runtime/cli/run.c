@@ -32,10 +32,14 @@ static const char RUN_USAGE[] =
     "   \"first_line_no\": 100, \"last_line_no\": 180, \"score\": 203, \"threshold\": 181.5,\n"
     "   \"anomalous\": true}\n"
     "\n"
-    "reason is \"unseen\" (a key never seen in training, the unknown key included) or \"top_k\"\n"
-    "(not among the top K predictions of the keys before it); the first keys of a session are\n"
-    "only checked for unseen keys (rank and probability null). template is null for the unknown\n"
-    "key. An MSCRED window judges its slot (its last stride buckets, slot_start to end; null for\n"
+    "reason is \"unseen\" (a key never seen in training, the unknown key included), \"top_k\"\n"
+    "(not among the top K predictions of the keys before it), \"probability\" (its predicted\n"
+    "probability is below the threshold) or \"end\" (the model did not expect the session to\n"
+    "end there: index is the end key, line_no the session's last line, line \"\"). A session\n"
+    "ends at the end of input, on a template the model directory declares as closing\n"
+    "(closing_keys), or after --session-idle. Without session keys in the model the first keys\n"
+    "of a session are only checked for unseen keys (rank and probability null). template is\n"
+    "null for the unknown key and the end key. An MSCRED window judges its slot (its last stride buckets, slot_start to end; null for\n"
     "buckets of lines); host is the count series (\"<all>\": lines without a host, or the whole\n"
     "stream). At the end one summary line goes to stderr.\n"
     "\n"
@@ -54,6 +58,8 @@ static const char RUN_USAGE[] =
     "  --no-deeplog       do not run DeepLog\n"
     "  --no-mscred        do not run MSCRED\n"
     "  --top-k K          DeepLog's top K (default: the model's top_k)\n"
+    DEEPLOG_RULE_HELP
+    DEEPLOG_IDLE_HELP
     "  --threshold X      MSCRED's alarm threshold (default: the model's threshold)\n"
     "  --threads N        onnxruntime threads per model (default 1)\n"
     "  --year Y           the year of timestamps that have none (syslog); default: the year of\n"
@@ -97,6 +103,7 @@ typedef struct run_opts {
     unsigned long long batch, top_k, threads, year;
     double threshold;
     int threshold_set;
+    ae_model_params dl; /* DeepLog's rule options */
     const char *model_dir, *input;
 } run_opts;
 
@@ -347,13 +354,14 @@ static int follow(run_state *s, follower *fp)
 static int parse_run_args(int argc, char **argv, run_opts *o)
 {
     memset(o, 0, sizeof *o);
+    o->dl = ae_model_default_params();
     o->deeplog = o->mscred = 1;
     o->batch = 256;
     o->threads = 1;
     int positional = 0, options_done = 0;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i], *v;
-        int missing = 0;
+        int missing = 0, dl_option = 0;
         if (!options_done && strcmp(a, "--") == 0) {
             options_done = 1;
         } else if (!options_done && (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0)) {
@@ -401,6 +409,10 @@ static int parse_run_args(int argc, char **argv, run_opts *o)
             if (missing || parse_count(v, 1, 9999, &o->year) != 0)
                 return run_usage_error("--year needs a year in 1..9999, got %s",
                                        missing ? "nothing" : v);
+        } else if (!options_done &&
+                   (dl_option = parse_deeplog_option(argc, argv, &i, "run", 1, &o->dl)) != 0) {
+            if (dl_option > 1)
+                return EXIT_USAGE;
         } else if (!options_done && a[0] == '-' && a[1] != '\0') {
             return run_usage_error("unknown option %s", a);
         } else if (positional == 0) {
@@ -471,6 +483,9 @@ int cmd_run(int argc, char **argv)
     mp.load_deeplog = opt.deeplog;
     mp.load_mscred = opt.mscred;
     mp.top_k = (int)opt.top_k;
+    mp.deeplog_rule = opt.dl.deeplog_rule;
+    mp.probability_threshold = opt.dl.probability_threshold;
+    mp.session_idle = opt.dl.session_idle;
     mp.mscred_threshold = opt.threshold_set ? opt.threshold : -1.0;
     ae_model *model = NULL;
     outq q;

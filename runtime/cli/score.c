@@ -26,17 +26,21 @@ static const char SCORE_USAGE[] =
     "Writes one JSON line per session:\n"
     "\n"
     "  {\"session\": \"blk_38865049064139660\", \"keys\": 19, \"anomalous\": true, \"anomalies\": 2,\n"
-    "   \"first_anomaly\": 11}\n"
+    "   \"first_anomaly\": 11, \"end_anomalous\": false}\n"
     "\n"
     "session is the name, or \"<file>:<line>\" without one; first_anomaly is the 0-based\n"
-    "position of the first anomalous key (null for none).\n"
+    "position of the first anomalous key (null for none; the number of keys when only the end\n"
+    "is); end_anomalous says the model did not expect the session to end after its last key\n"
+    "(never with a model without session keys). anomalies counts the end too.\n"
     "\n"
     "options:\n"
     "  --templates FILE   the event templates of the ids (line E = id E)\n"
     "  --top-k K          DeepLog's top K (default: the model's top_k)\n"
+    DEEPLOG_RULE_HELP
     "  --batch N          windows per onnxruntime call (default 256)\n"
-    "  --detail           add per key: \"reason\" (\"\", \"unseen\", \"top_k\"), \"rank\" and\n"
-    "                     \"probability\" (null for the first keys, which are not predicted)\n"
+    "  --detail           add per key: \"reason\" (\"\", \"unseen\", \"top_k\", \"probability\"),\n"
+    "                     \"rank\" and \"probability\" (null where not predicted: the first keys\n"
+    "                     of a model without session keys), and \"end_rank\", \"end_probability\"\n"
     "  -h, --help         print this help and exit\n"
     "\n"
     "Exit status: 0 done; 1 error (bad model directory, unreadable input, an id that is not an\n"
@@ -95,9 +99,21 @@ typedef struct score_opts {
     const char *templates, *model_dir, *input;
     unsigned long long top_k, batch;
     int detail;
+    ae_model_params dl; /* DeepLog's rule options */
 } score_opts;
 
-static void out_verdicts(out_line *o, const ae_key_verdict *v, size_t n)
+static void out_probability(out_line *o, float probability)
+{
+    if (isnan(probability)) {
+        out_str(o, "null");
+    } else {
+        char num[40];
+        int len = snprintf(num, sizeof num, "%.9g", (double)probability);
+        out_put(o, num, (size_t)len);
+    }
+}
+
+static void out_verdicts(out_line *o, const ae_key_verdict *v, size_t n, const ae_key_verdict *end)
 {
     out_str(o, ", \"reason\": [");
     for (size_t i = 0; i < n; i++) {
@@ -117,15 +133,15 @@ static void out_verdicts(out_line *o, const ae_key_verdict *v, size_t n)
     out_str(o, "], \"probability\": [");
     for (size_t i = 0; i < n; i++) {
         out_str(o, i ? ", " : "");
-        if (isnan(v[i].probability)) {
-            out_str(o, "null");
-        } else {
-            char num[40];
-            int len = snprintf(num, sizeof num, "%.9g", (double)v[i].probability);
-            out_put(o, num, (size_t)len);
-        }
+        out_probability(o, v[i].probability);
     }
-    out_str(o, "]");
+    out_str(o, "], \"end_rank\": ");
+    if (end->rank < 0)
+        out_str(o, "null");
+    else
+        out_size(o, (unsigned long long)end->rank);
+    out_str(o, ", \"end_probability\": ");
+    out_probability(o, end->probability);
 }
 
 /* One session line: its keys into k and its name (NULL for none).
@@ -215,7 +231,8 @@ static int score_sessions(const score_opts *opt, ae_model *model, const keys *ev
             v = grown;
             v_cap = k.n;
         }
-        ae_status status = ae_deeplog_score(model, k.v, k.n, (size_t)opt->batch, v);
+        ae_key_verdict end;
+        ae_status status = ae_deeplog_score(model, k.v, k.n, (size_t)opt->batch, v, &end);
         if (status == AE_ERR_NO_MEMORY)
             goto oom;
         if (status != AE_OK) {
@@ -229,6 +246,11 @@ static int score_sessions(const score_opts *opt, ae_model *model, const keys *ev
                 if (first == SIZE_MAX)
                     first = i;
             }
+        if (end.anomalous) { /* the end counts as position n */
+            anomalies++;
+            if (first == SIZE_MAX)
+                first = k.n;
+        }
         o.len = 0;
         out_str(&o, "{\"session\": ");
         if (name != NULL) {
@@ -248,8 +270,9 @@ static int score_sessions(const score_opts *opt, ae_model *model, const keys *ev
             out_str(&o, "null");
         else
             out_size(&o, first);
+        out_str(&o, end.anomalous ? ", \"end_anomalous\": true" : ", \"end_anomalous\": false");
         if (opt->detail)
-            out_verdicts(&o, v, k.n);
+            out_verdicts(&o, v, k.n, &end);
         out_str(&o, "}\n");
         if (o.failed)
             goto oom;
@@ -275,11 +298,12 @@ done:
 static int parse_score_args(int argc, char **argv, score_opts *o)
 {
     memset(o, 0, sizeof *o);
+    o->dl = ae_model_default_params();
     o->batch = 256;
     int positional = 0, options_done = 0;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i], *v;
-        int missing = 0;
+        int missing = 0, dl_option = 0;
         if (!options_done && strcmp(a, "--") == 0) {
             options_done = 1;
         } else if (!options_done && (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0)) {
@@ -302,6 +326,10 @@ static int parse_score_args(int argc, char **argv, score_opts *o)
             if (missing || parse_count(v, 1, 1u << 20, &o->batch) != 0)
                 return score_usage_error("--batch needs an integer in 1..1048576, got %s",
                                          missing ? "nothing" : v);
+        } else if (!options_done &&
+                   (dl_option = parse_deeplog_option(argc, argv, &i, "score", 0, &o->dl)) != 0) {
+            if (dl_option > 1)
+                return EXIT_USAGE;
         } else if (!options_done && a[0] == '-' && a[1] != '\0') {
             return score_usage_error("unknown option %s", a);
         } else if (positional == 0) {
@@ -329,6 +357,8 @@ int cmd_score(int argc, char **argv)
     ae_model_params mp = ae_model_default_params();
     mp.load_mscred = 0;
     mp.top_k = (int)opt.top_k;
+    mp.deeplog_rule = opt.dl.deeplog_rule;
+    mp.probability_threshold = opt.dl.probability_threshold;
     ae_model *model = NULL;
     if (ae_model_load(opt.model_dir, &mp, &model, err, sizeof err) != AE_OK) {
         fprintf(stderr, "error: %s\n", err);

@@ -46,15 +46,42 @@ static int selftest_usage_error(const char *fmt, const char *arg)
     return EXIT_USAGE;
 }
 
-/* A tensor of golden.json: {"dtype": "float32", "shape": [..], "data": [..]}. */
+/* A tensor of golden.json: {"dtype": "float32", "shape": [..], "data": [..]}; an output may
+ * record only some of its elements: "indices": [flat positions] with "data" their values (then
+ * t.size is the whole output's size and t.data holds n_idx values). */
 typedef struct golden_tensor {
     const char *name;
     ae_tensor t;
+    size_t *idx;
+    size_t n_idx;
 } golden_tensor;
 
-/* Fill t from a JSON tensor; @return NULL or what is wrong. */
-static const char *tensor_from_json(const cJSON *j, ae_tensor *t)
+/* The optional "indices" of an output tensor of `count` elements; @return NULL or what is wrong. */
+static const char *indices_from_json(const cJSON *j, size_t count, golden_tensor *g)
 {
+    const cJSON *indices = cJSON_GetObjectItemCaseSensitive(j, "indices");
+    if (indices == NULL)
+        return NULL;
+    if (!cJSON_IsArray(indices) || cJSON_GetArraySize(indices) < 1)
+        return "a tensor's indices are not a non-empty list";
+    g->n_idx = (size_t)cJSON_GetArraySize(indices);
+    if ((g->idx = malloc(g->n_idx * sizeof *g->idx)) == NULL)
+        return "out of memory";
+    size_t i = 0;
+    for (const cJSON *v = indices->child; v != NULL; v = v->next, i++) {
+        if (!cJSON_IsNumber(v) || v->valuedouble < 0 || v->valuedouble >= (double)count ||
+            v->valuedouble != floor(v->valuedouble))
+            return "a tensor's indices hold something other than positions in its shape";
+        g->idx[i] = (size_t)v->valuedouble;
+    }
+    return NULL;
+}
+
+/* Fill g from a JSON tensor (`indexed`: an output, which may list indices);
+ * @return NULL or what is wrong. */
+static const char *tensor_from_json(const cJSON *j, golden_tensor *g, int indexed)
+{
+    ae_tensor *t = &g->t;
     const cJSON *dtype = cJSON_GetObjectItemCaseSensitive(j, "dtype");
     const cJSON *shape = cJSON_GetObjectItemCaseSensitive(j, "shape");
     const cJSON *data = cJSON_GetObjectItemCaseSensitive(j, "data");
@@ -79,10 +106,17 @@ static const char *tensor_from_json(const cJSON *j, ae_tensor *t)
         t->dims[i] = (int64_t)d->valuedouble;
         count *= (size_t)t->dims[i];
     }
-    if ((size_t)cJSON_GetArraySize(data) != count)
-        return "a tensor's data does not have the size of its shape";
+    if (!indexed && cJSON_GetObjectItemCaseSensitive(j, "indices") != NULL)
+        return "an input tensor cannot list indices";
+    const char *why = indices_from_json(j, count, g);
+    if (why != NULL)
+        return why;
+    size_t values = g->idx != NULL ? g->n_idx : count;
+    if ((size_t)cJSON_GetArraySize(data) != values)
+        return g->idx != NULL ? "a tensor's data does not have one value per index"
+                              : "a tensor's data does not have the size of its shape";
     t->size = count * ae_dtype_size(t->dtype);
-    t->data = malloc(t->size ? t->size : 1);
+    t->data = malloc(values ? values * ae_dtype_size(t->dtype) : 1);
     if (t->data == NULL)
         return "out of memory";
     size_t i = 0;
@@ -97,13 +131,17 @@ static const char *tensor_from_json(const cJSON *j, ae_tensor *t)
     return NULL;
 }
 
-/* The largest absolute difference of got against want (same dtype and size checked by caller). */
-static double max_abs_diff(const ae_tensor *got, const ae_tensor *want, size_t count)
+/* The largest absolute difference of got against want (same dtype and size checked by caller),
+ * at want's indices when it lists some. */
+static double max_abs_diff(const ae_tensor *got, const golden_tensor *g)
 {
+    const ae_tensor *want = &g->t;
+    size_t count = g->idx != NULL ? g->n_idx : want->size / ae_dtype_size(want->dtype);
     double worst = 0.0;
     for (size_t i = 0; i < count; i++) {
-        double a = got->dtype == AE_DTYPE_FLOAT32 ? ((const float *)got->data)[i]
-                                                  : (double)((const int64_t *)got->data)[i];
+        size_t at = g->idx != NULL ? g->idx[i] : i;
+        double a = got->dtype == AE_DTYPE_FLOAT32 ? ((const float *)got->data)[at]
+                                                  : (double)((const int64_t *)got->data)[at];
         double b = want->dtype == AE_DTYPE_FLOAT32 ? ((const float *)want->data)[i]
                                                    : (double)((const int64_t *)want->data)[i];
         double d = fabs(a - b);
@@ -169,7 +207,7 @@ static int run_case(selftest_state *s, const cJSON *c, double tolerance, double 
             why = "the case lacks one of the model's inputs";
             goto done;
         }
-        if ((why = tensor_from_json(j, &in[i].t)) != NULL)
+        if ((why = tensor_from_json(j, &in[i], 0)) != NULL)
             goto done;
         in_t[i] = in[i].t;
     }
@@ -179,7 +217,7 @@ static int run_case(selftest_state *s, const cJSON *c, double tolerance, double 
         const ae_tensor_info *info = ae_session_output(s->session, i);
         const cJSON *j = cJSON_GetObjectItemCaseSensitive(outputs, info->name);
         if (j != NULL) {
-            if ((why = tensor_from_json(j, &want[i].t)) != NULL)
+            if ((why = tensor_from_json(j, &want[i], 1)) != NULL)
                 goto done;
             want[i].name = info->name;
             recorded++;
@@ -229,13 +267,12 @@ static int run_case(selftest_state *s, const cJSON *c, double tolerance, double 
     for (size_t i = 0; i < n_out; i++) {
         if (want[i].name == NULL)
             continue;
-        size_t count = want[i].t.size / ae_dtype_size(want[i].t.dtype);
         if (got[i].rank != want[i].t.rank ||
             memcmp(got[i].dims, want[i].t.dims, got[i].rank * sizeof got[i].dims[0]) != 0) {
             shape_ok = 0;
             continue;
         }
-        double d = max_abs_diff(&got[i], &want[i].t, count);
+        double d = max_abs_diff(&got[i], &want[i]);
         if (d > worst)
             worst = d;
     }
@@ -279,6 +316,8 @@ done:
     for (size_t i = 0; i < MAX_CASE_TENSORS; i++) {
         free(in[i].t.data);
         free(want[i].t.data);
+        free(in[i].idx);
+        free(want[i].idx);
         free(got[i].data);
     }
     return result;

@@ -451,11 +451,23 @@ void ae_matcher_free(ae_matcher *matcher);
 
 typedef struct ae_model ae_model;
 
+/* DeepLog's decision rule (besides unseen keys, always anomalous). */
+typedef enum ae_deeplog_rule {
+    AE_RULE_META = 0,        /* params only: the rule the meta names */
+    AE_RULE_TOP_K,           /* the paper's: a key outside the top g predictions is anomalous */
+    AE_RULE_PROBABILITY      /* a key whose predicted probability is below the threshold */
+} ae_deeplog_rule;
+
 typedef struct ae_model_params {
     int threads;               /* intra-op threads of each onnxruntime session (>= 1) */
     int load_deeplog;          /* 1: load deeplog.onnx when present; 0: skip it */
     int load_mscred;           /* 1: load mscred.onnx when present; 0: skip it */
-    int top_k;                 /* DeepLog top g; 0 = the meta's top_k */
+    int top_k;                 /* DeepLog top g; 0 = the meta's top_k (selects the top_k rule) */
+    int deeplog_rule;          /* AE_RULE_META (0): the meta's rule; AE_RULE_TOP_K; AE_RULE_PROBABILITY */
+    double probability_threshold; /* DeepLog probability rule's threshold; negative = the meta's
+                                     (a value >= 0 selects the probability rule) */
+    double session_idle;       /* seconds without a line that end a DeepLog session; negative =
+                                  the meta's session_idle_seconds (null there: never); 0 = never */
     double mscred_threshold;   /* MSCRED alarm threshold; negative = the meta's threshold */
     int log_severity;          /* onnxruntime's log level (see ae_session_params) */
 } ae_model_params;
@@ -466,6 +478,12 @@ typedef struct ae_model_info {
     int has_deeplog;
     size_t deeplog_window;     /* h: keys before the predicted one */
     int top_k;                 /* g in use (params or meta) */
+    ae_deeplog_rule deeplog_rule;  /* the rule in use (params or meta) */
+    double probability_threshold;  /* the probability rule's threshold in use */
+    int session_keys;          /* 1: start/end keys: every key and every session end is predicted */
+    size_t start_key, end_key; /* the model's start and end keys (when session_keys) */
+    size_t closing_keys;       /* templates the model directory declares as ending a session */
+    double session_idle;       /* seconds without a line that end a session; 0 = never */
     size_t deeplog_seen_keys;  /* keys seen in training (the others are anomalous) */
     int has_mscred;
     size_t mscred_window;      /* buckets per window (the ONNX input's window_size) */
@@ -530,11 +548,13 @@ typedef enum ae_reason {
     AE_REASON_NONE = 0,   /* normal */
     AE_REASON_UNSEEN,     /* DeepLog: the key never occurred in training (the unknown key included) */
     AE_REASON_TOP_K,      /* DeepLog: the key is not among the top g predictions of the h before it */
-    AE_REASON_SCORE       /* MSCRED: the window's score is above the threshold */
+    AE_REASON_SCORE,      /* MSCRED: the window's score is above the threshold */
+    AE_REASON_PROBABILITY, /* DeepLog: the key's predicted probability is below the threshold */
+    AE_REASON_END         /* DeepLog: the model did not expect the session to end there */
 } ae_reason;
 
 /*
- * The name of a reason: "", "unseen", "top_k", "score".
+ * The name of a reason: "", "unseen", "top_k", "score", "probability", "end".
  * @return a string with static storage.
  */
 const char *ae_reason_name(ae_reason reason);
@@ -542,23 +562,27 @@ const char *ae_reason_name(ae_reason reason);
 /* DeepLog's verdict on one key of a session. */
 typedef struct ae_key_verdict {
     int anomalous;
-    ae_reason reason;      /* AE_REASON_UNSEEN wins over AE_REASON_TOP_K */
-    int64_t rank;          /* classes whose logit is strictly larger than the key's; -1 for the
-                              first h keys of a session, which are not predicted */
+    ae_reason reason;      /* AE_REASON_UNSEEN wins over the rule's reason */
+    int64_t rank;          /* classes whose logit is strictly larger than the key's; -1 where not
+                              predicted (the first h keys of a session of a model without
+                              session keys) */
     float probability;     /* softmax probability of the key; NAN where rank is -1 */
 } ae_key_verdict;
 
 /*
  * DeepLog on one whole session of `n` keys (indices 0..N; N is unknown), as the Python evaluation
- * does: every key is checked against the seen keys; key i >= h is also ranked among the
- * predictions for keys i-h..i-1. The windows run through onnxruntime in batches of at most
- * `batch_size` (0 = 256).
+ * does: every key is checked against the seen keys, and judged by the rule on the predictions
+ * for the h keys before it. With session keys (meta start_key/end_key) the session is padded with
+ * h start keys, so every key is predicted, and the end key is predicted after the last one: that
+ * verdict goes to *end (reason AE_REASON_END when anomalous; `end` may be NULL). Without session
+ * keys only keys i >= h are predicted and *end is normal with rank -1. The windows run through
+ * onnxruntime in batches of at most `batch_size` (0 = 256).
  * @return AE_OK and out[0..n) filled; AE_ERR_INVALID_ARGUMENT (no DeepLog model, a key above N,
  *         NULL pointers with n > 0), AE_ERR_ONNXRUNTIME, AE_ERR_NO_MEMORY; detail in
  *         ae_model_errmsg.
  */
 ae_status ae_deeplog_score(ae_model *model, const size_t *keys, size_t n, size_t batch_size,
-                           ae_key_verdict *out);
+                           ae_key_verdict *out, ae_key_verdict *end);
 
 /*
  * MSCRED on `n` windows of raw counts, each mscred_window x feature_dim floats, row-major
@@ -576,7 +600,11 @@ ae_status ae_mscred_score(ae_model *model, const float *counts, size_t n, float 
  * from host_field, timestamp from the timestamp fields and format, session ids from
  * session_regex in the content; several ids: the line joins each session), and judges it:
  * - DeepLog per session: the session's key is the session id, else the host, else "<stream>"
- *   (as `invoke build-deeplog`); the first h keys of a session are only checked for unseen keys.
+ *   (as `invoke build-deeplog`), judged as ae_deeplog_score does. A session ends (and, with
+ *   session keys, its end is judged: an event with reason AE_REASON_END, the end key as `key`,
+ *   the session's last line number and no line text) on a closing template (meta closing_keys),
+ *   when a line comes session_idle seconds after the session's last one (by the lines'
+ *   timestamps), and at ae_detector_finish. Sessions dropped beyond max_sessions are not judged.
  * - MSCRED per count series (per host, "<all>" for lines without one, or the whole stream):
  *   buckets of bucket_seconds by the line's timestamp (lines without one take the last timestamp
  *   seen) or of bucket_lines lines; bucket b counts from the series' first bucket; a window of
@@ -604,11 +632,12 @@ typedef struct ae_event {
     /* deeplog */
     uint64_t line_no;         /* the line's number as given to ae_detector_push */
     const char *session;
-    size_t key;               /* template index; N = unknown */
-    const char *template_;    /* NULL for the unknown key */
-    int64_t rank;             /* -1 when not predicted (the first h keys of a session) */
+    size_t key;               /* template index; N = unknown; the end key for a session's end */
+    const char *template_;    /* NULL for the unknown key and the end key */
+    int64_t rank;             /* -1 when not predicted (the first h keys of a session without
+                                 session keys) */
     float probability;        /* NAN when not predicted */
-    const char *line;         /* the raw line without its line end */
+    const char *line;         /* the raw line without its line end ("" for a session's end) */
     size_t line_len;
     /* both: deeplog the line's host, mscred the series ("<all>" for the whole stream or lines
        without a host); NULL for a deeplog line without a host */
@@ -692,7 +721,7 @@ typedef struct ae_detector_stats {
     uint64_t deeplog_anomalies;
     uint64_t windows_scored;  /* MSCRED windows */
     uint64_t mscred_alarms;
-    size_t sessions;          /* sessions held now */
+    size_t sessions;          /* DeepLog sessions held now plus those that ended */
 } ae_detector_stats;
 
 /*

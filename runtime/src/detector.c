@@ -106,7 +106,8 @@ ae_status ae_detector_new(ae_model *m, const ae_detector_params *params, ae_dete
     d->year = p->year > 0 ? p->year : current_year();
     d->deeplog = deeplog;
     d->mscred = mscred;
-    d->lru_head = d->lru_tail = AE_NO_ROW;
+    d->lru_head = d->lru_tail = d->free_head = AE_NO_ROW;
+    d->idle_ts = INT64_MIN;
     ae_status status = AE_OK;
     if (deeplog)
         status = ae_deeplog_batch_reserve(m, &d->dl, p->batch_size);
@@ -189,7 +190,7 @@ static const char *text_at(const ae_detector *d, size_t offset)
 static ae_status emit(ae_detector *d)
 {
     const ae_model *m = d->m;
-    size_t classes = m->n + 1;
+    size_t classes = m->classes;
     for (size_t i = 0; i < d->n_items; i++) {
         const ae_item *it = &d->items[i];
         ae_event ev;
@@ -207,17 +208,18 @@ static ae_status emit(ae_detector *d)
             if (it->row != AE_NO_ROW) {
                 ae_deeplog_judge(d->dl.logits + (size_t)it->row * classes, classes, it->key,
                                  &ev.rank, &ev.probability);
-                if (!ev.anomalous && ev.rank >= m->top_k) {
+                ae_reason why = ae_deeplog_rule_reason(m, ev.rank, ev.probability);
+                if (!ev.anomalous && why != AE_REASON_NONE) {
                     ev.anomalous = 1;
-                    ev.reason = AE_REASON_TOP_K;
+                    ev.reason = it->end ? AE_REASON_END : why;
                 }
             }
             ev.line_no = it->line_no;
             ev.session = text_at(d, it->session);
             ev.key = it->key;
-            ev.template_ = ae_vocab_template(m->vocab, it->key);
-            ev.line = text_at(d, it->line);
-            ev.line_len = it->line_len;
+            ev.template_ = it->end ? NULL : ae_vocab_template(m->vocab, it->key);
+            ev.line = it->end ? "" : text_at(d, it->line);
+            ev.line_len = it->end ? 0 : it->line_len;
             d->stats.keys_judged++;
             d->stats.deeplog_anomalies += (uint64_t)ev.anomalous;
         } else {
@@ -314,8 +316,12 @@ static ae_status session_of(ae_detector *d, const char *name, size_t len, uint32
         return oom(d);
     memcpy(copy, name, len);
     copy[len] = '\0';
-    int evict = d->n_sessions == d->p.max_sessions;
-    if (evict) { /* reuse the slot of the least recently seen session */
+    int reuse = d->free_head != AE_NO_ROW;
+    int evict = !reuse && d->n_sessions == d->p.max_sessions;
+    if (reuse) { /* the slot of an ended session */
+        i = d->free_head;
+        d->free_head = d->sessions[i].next;
+    } else if (evict) { /* reuse the slot of the least recently seen session */
         i = d->lru_tail;
         ae_dsession *old = &d->sessions[i];
         ae_strmap_del(&d->session_map, old->name, old->len, old->hash);
@@ -346,14 +352,24 @@ static ae_status session_of(ae_detector *d, const char *name, size_t len, uint32
     s->len = len;
     s->hash = hash;
     s->count = 0;
+    s->last_line_no = 0;
+    s->last_ts = INT64_MIN;
+    if (d->m->start_key != SIZE_MAX) { /* a full window of start keys: the first key is predicted */
+        uint32_t *ring = d->rings + (size_t)i * 2 * d->m->h;
+        for (size_t j = 0; j < 2 * d->m->h; j++)
+            ring[j] = (uint32_t)d->m->start_key;
+        s->count = d->m->h;
+    }
     /* After a deletion the map has room: only a new slot can fail here. */
     if (ae_strmap_put(&d->session_map, copy, len, hash, i) != 0) {
         free(copy);
         s->name = NULL;
         return oom(d);
     }
-    if (!evict)
+    if (!evict && !reuse)
         d->n_sessions++;
+    if (!evict)
+        d->n_live++;
     lru_push_front(d, i);
     *out = i;
     return AE_OK;
@@ -367,8 +383,59 @@ typedef struct queued_line {
     const ae_strspan *host;
     size_t key;
     uint64_t line_no;
+    int64_t ts;              /* INT64_MIN: none */
     size_t text_at, host_at; /* AE_NO_TEXT: not copied (yet) */
 } queued_line;
+
+/* Queue the verdict on the end of session i (with session keys), then drop the session. */
+static ae_status end_session(ae_detector *d, uint32_t i)
+{
+    const ae_model *m = d->m;
+    ae_dsession *s = &d->sessions[i];
+    if (m->start_key != SIZE_MAX) {
+        ae_status status;
+        if (d->dl_rows == d->dl.cap_rows && (status = ae_detector_drain(d, 1)) != AE_OK)
+            return status;
+        size_t session = ae_detector_text(d, s->name, s->len);
+        ae_item *it = session == AE_NO_TEXT ? NULL : ae_detector_item(d);
+        if (it == NULL)
+            return oom(d);
+        it->end = 1;
+        it->key = m->end_key;
+        it->line_no = s->last_line_no;
+        it->session = session;
+        it->row = (uint32_t)d->dl_rows;
+        const uint32_t *ring = d->rings + (size_t)i * 2 * m->h;
+        size_t at = (size_t)(s->count % m->h);
+        int64_t *x = d->dl.x + d->dl_rows * m->h;
+        for (size_t j = 0; j < m->h; j++)
+            x[j] = ring[at + j];
+        d->dl_rows++;
+    }
+    ae_strmap_del(&d->session_map, s->name, s->len, s->hash);
+    lru_unlink(d, i);
+    free(s->name);
+    s->name = NULL;
+    s->next = d->free_head;
+    d->free_head = i;
+    d->n_live--;
+    d->n_ended++;
+    return AE_OK;
+}
+
+/* End the sessions whose last line is more than session_idle before `now`, least recently seen
+ * first (sessions without a timestamp never idle out). */
+static ae_status end_idle_sessions(ae_detector *d, int64_t now)
+{
+    ae_status status = AE_OK;
+    while (status == AE_OK && d->lru_tail != AE_NO_ROW) {
+        const ae_dsession *s = &d->sessions[d->lru_tail];
+        if (s->last_ts == INT64_MIN || now - s->last_ts <= d->m->session_idle_us)
+            break;
+        status = end_session(d, d->lru_tail);
+    }
+    return status;
+}
 
 /* Queue DeepLog's verdict on the line's key in session `name`, with the window of its last h
  * keys. */
@@ -415,15 +482,21 @@ static ae_status queue_key(ae_detector *d, queued_line *q, const char *name, siz
     }
     ring[at] = ring[at + m->h] = (uint32_t)q->key;
     s->count++;
-    return AE_OK;
+    s->last_line_no = q->line_no;
+    if (q->ts != INT64_MIN)
+        s->last_ts = q->ts;
+    if (!m->closing[q->key])
+        return AE_OK;
+    q->text_at = AE_NO_TEXT; /* ending it may run a full batch, which empties the arena */
+    return end_session(d, i);
 }
 
 /* Each session key of the line: split at spaces as dataset.sequences_from_parsed does. */
 static ae_status queue_sessions(ae_detector *d, const ae_strspan *ids, size_t n_ids,
                                 const ae_strspan *host, size_t key, uint64_t line_no,
-                                const char *line, size_t line_len)
+                                int64_t ts, const char *line, size_t line_len)
 {
-    queued_line q = {line, line_len, host, key, line_no, AE_NO_TEXT, AE_NO_TEXT};
+    queued_line q = {line, line_len, host, key, line_no, ts, AE_NO_TEXT, AE_NO_TEXT};
     ae_status status = AE_OK;
     if (n_ids > 0) {
         for (size_t i = 0; i < n_ids && status == AE_OK; i++)
@@ -486,17 +559,24 @@ ae_status ae_detector_push(ae_detector *d, const char *line, size_t len, uint64_
         }
     }
     d->stats.unknown += key == m->n;
-    if (d->mscred) {
-        int64_t ts = 0;
-        int has_ts = 0;
-        if (m->bucket_us > 0 &&
-            (has_ts = ae_fields_timestamp(m->fields, m->matcher, line, d->year, &ts)) < 0)
-            return oom(d);
-        if ((status = ae_counts_line(d, host, has_ts, ts, key, line_no)) != AE_OK)
+    int64_t ts = 0;
+    int has_ts = 0;
+    int idle = d->deeplog && m->session_idle_us > 0;
+    if (((d->mscred && m->bucket_us > 0) || idle) &&
+        (has_ts = ae_fields_timestamp(m->fields, m->matcher, line, d->year, &ts)) < 0)
+        return oom(d);
+    if (d->mscred && (status = ae_counts_line(d, host, has_ts && m->bucket_us > 0, ts, key,
+                                              line_no)) != AE_OK)
+        return status;
+    if (idle && has_ts) {
+        d->idle_ts = ts;
+        if ((status = end_idle_sessions(d, ts)) != AE_OK)
             return status;
     }
-    if (d->deeplog &&
-        (status = queue_sessions(d, ids, n_ids, host, key, line_no, line, raw)) != AE_OK)
+    /* a line without a timestamp takes the last one seen (as MSCRED's buckets do) */
+    int64_t line_ts = !idle ? INT64_MIN : has_ts ? ts : d->idle_ts;
+    if (d->deeplog && (status = queue_sessions(d, ids, n_ids, host, key, line_no, line_ts, line,
+                                               raw)) != AE_OK)
         return status;
     return ae_detector_drain(d, 0);
 }
@@ -514,7 +594,11 @@ ae_status ae_detector_finish(ae_detector *d)
     if (d == NULL)
         return AE_ERR_INVALID_ARGUMENT;
     d->errmsg[0] = '\0';
-    ae_status status = ae_detector_drain(d, 1);
+    ae_status status = AE_OK;
+    while (status == AE_OK && d->lru_tail != AE_NO_ROW) /* end of input ends every session */
+        status = end_session(d, d->lru_tail);
+    if (status == AE_OK)
+        status = ae_detector_drain(d, 1);
     if (status == AE_OK && d->mscred)
         status = ae_counts_finish(d);
     if (status == AE_OK)
@@ -527,7 +611,7 @@ ae_status ae_detector_stats_get(const ae_detector *d, ae_detector_stats *stats)
     if (d == NULL || stats == NULL)
         return AE_ERR_INVALID_ARGUMENT;
     *stats = d->stats;
-    stats->sessions = d->n_sessions;
+    stats->sessions = d->n_live + d->n_ended;
     return AE_OK;
 }
 

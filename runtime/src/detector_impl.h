@@ -15,6 +15,7 @@ typedef struct ae_item {
     unsigned char mscred;   /* 0: a DeepLog key, 1: an MSCRED window */
     unsigned char unseen;   /* DeepLog: the key was never seen in training */
     unsigned char scored;   /* MSCRED: score known already (an all-zero window) */
+    unsigned char end;      /* DeepLog: the verdict on a session's end (key = the end key) */
     uint32_t row;           /* the batch row of its model input, or AE_NO_ROW */
     uint64_t line_no;
     size_t key;
@@ -31,8 +32,11 @@ typedef struct ae_dsession {
     char *name;
     size_t len;
     uint64_t hash;
-    uint64_t count;         /* keys seen */
-    uint32_t prev, next;    /* LRU neighbours (AE_NO_ROW: none); head = most recent */
+    uint64_t count;         /* keys in the ring (start keys included) */
+    uint64_t last_line_no;  /* the session's last line */
+    int64_t last_ts;        /* its timestamp (INT64_MIN: none yet) */
+    uint32_t prev, next;    /* LRU neighbours (AE_NO_ROW: none); head = most recent; next links
+                               the free slots of ended sessions */
 } ae_dsession;
 
 /* The first and last line counted in a bucket; valid while tag is that bucket. */
@@ -70,6 +74,10 @@ struct ae_detector {
     uint32_t *rings;        /* per session 2h keys: each key at i and i + h (windows contiguous) */
     size_t n_sessions, cap_sessions;
     uint32_t lru_head, lru_tail;
+    uint32_t free_head;     /* slots of ended sessions (AE_NO_ROW: none) */
+    size_t n_live;          /* sessions held */
+    size_t n_ended;         /* sessions that ended (closing key, idle, end of input) */
+    int64_t idle_ts;        /* the last timestamp seen (INT64_MIN: none), for idle sessions */
     ae_strmap session_map;
     ae_deeplog_batch dl;
     size_t dl_rows;         /* rows pending */

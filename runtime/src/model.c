@@ -31,6 +31,9 @@ ae_model_params ae_model_default_params(void)
     p.load_deeplog = 1;
     p.load_mscred = 1;
     p.top_k = 0;
+    p.deeplog_rule = AE_RULE_META;
+    p.probability_threshold = -1.0;
+    p.session_idle = -1.0;
     p.mscred_threshold = -1.0;
     p.log_severity = 3;
     return p;
@@ -45,6 +48,7 @@ void ae_model_free(ae_model *m)
     ae_session_free(m->deeplog);
     ae_session_free(m->mscred);
     free(m->seen);
+    free(m->closing);
     ae_fields_free(m->fields);
     ae_matcher_free(m->matcher);
     ae_vocab_free(m->vocab);
@@ -143,6 +147,88 @@ static ae_status check_vocab(loader *L, const cJSON *meta, const char *size_fiel
     return AE_OK;
 }
 
+/* An optional field: absent or null leaves *present 0. */
+static const cJSON *optional(const cJSON *meta, const char *name)
+{
+    const cJSON *item = cJSON_GetObjectItemCaseSensitive(meta, name);
+    return item == NULL || cJSON_IsNull(item) ? NULL : item;
+}
+
+/* Session keys, the rule and session ends, each optional (metas written before them mean the
+ * paper's rule: top_k, no session keys, sessions end at end of input). */
+static ae_status deeplog_rule_meta(loader *L, const cJSON *meta, const ae_model_params *p)
+{
+    ae_model *m = L->m;
+    ae_status status;
+    int64_t classes = (int64_t)m->n + 1, start = -1, end = -1;
+    m->start_key = m->end_key = SIZE_MAX;
+    if (optional(meta, "num_classes") != NULL &&
+        (status = get_int(L, meta, "num_classes", (int64_t)m->n + 1, (int64_t)m->n + 3,
+                          &classes)) != AE_OK)
+        return status;
+    m->classes = (size_t)classes;
+    if ((optional(meta, "start_key") != NULL) != (optional(meta, "end_key") != NULL))
+        return fail(L, AE_ERR_FORMAT, "start_key and end_key go together (one is null)");
+    if (optional(meta, "start_key") != NULL) {
+        if ((status = get_int(L, meta, "start_key", (int64_t)m->n + 1, classes - 1, &start)) !=
+                AE_OK ||
+            (status = get_int(L, meta, "end_key", (int64_t)m->n + 1, classes - 1, &end)) != AE_OK)
+            return status;
+        if (start == end)
+            return fail(L, AE_ERR_FORMAT, "start_key and end_key are both %lld", (long long)end);
+        m->start_key = (size_t)start;
+        m->end_key = (size_t)end;
+    }
+    const cJSON *rule = optional(meta, "rule");
+    m->rule = AE_RULE_TOP_K;
+    if (rule != NULL) {
+        if (!cJSON_IsString(rule))
+            return fail(L, AE_ERR_FORMAT, "rule is %s, not a string", ae_json_kind(rule));
+        if (strcmp(rule->valuestring, "probability") == 0)
+            m->rule = AE_RULE_PROBABILITY;
+        else if (strcmp(rule->valuestring, "top_k") != 0)
+            return fail(L, AE_ERR_FORMAT, "rule is \"%.40s\", not \"top_k\" or \"probability\"",
+                        rule->valuestring);
+    }
+    m->probability_threshold = 0;
+    if (optional(meta, "probability_threshold") != NULL &&
+        (status = get_number(L, meta, "probability_threshold", &m->probability_threshold)) != AE_OK)
+        return status;
+    if (m->rule == AE_RULE_PROBABILITY && optional(meta, "probability_threshold") == NULL)
+        return fail(L, AE_ERR_FORMAT, "rule is \"probability\" but probability_threshold is missing");
+    /* the params override: a rule, or a parameter that implies its rule */
+    if (p->deeplog_rule != AE_RULE_META)
+        m->rule = p->deeplog_rule;
+    else if (p->probability_threshold >= 0)
+        m->rule = AE_RULE_PROBABILITY;
+    else if (p->top_k > 0)
+        m->rule = AE_RULE_TOP_K;
+    if (p->probability_threshold >= 0)
+        m->probability_threshold = p->probability_threshold;
+    double idle = 0;
+    if (optional(meta, "session_idle_seconds") != NULL &&
+        (status = get_number(L, meta, "session_idle_seconds", &idle)) != AE_OK)
+        return status;
+    if (p->session_idle >= 0)
+        idle = p->session_idle;
+    if (idle < 0 || idle > 1e9)
+        return fail(L, AE_ERR_FORMAT, "session_idle_seconds is %g, not in 0..1e9", idle);
+    m->session_idle_us = (int64_t)(idle * 1e6);
+    const cJSON *closing = optional(meta, "closing_keys");
+    if (closing != NULL && !cJSON_IsArray(closing))
+        return fail(L, AE_ERR_FORMAT, "closing_keys is %s, not an array of keys",
+                    ae_json_kind(closing));
+    size_t i = 0;
+    for (const cJSON *k = closing != NULL ? closing->child : NULL; k != NULL; k = k->next, i++) {
+        int64_t key = 0;
+        if (!ae_json_int(k, 0, (int64_t)m->n, &key))
+            return fail(L, AE_ERR_FORMAT, "closing_keys[%zu] is not a key in 0..%zu", i, m->n);
+        m->n_closing += !m->closing[key];
+        m->closing[key] = 1;
+    }
+    return AE_OK;
+}
+
 static ae_status deeplog_meta(loader *L, const cJSON *meta, const ae_model_params *p)
 {
     ae_model *m = L->m;
@@ -159,7 +245,7 @@ static ae_status deeplog_meta(loader *L, const cJSON *meta, const ae_model_param
     if (!cJSON_IsArray(seen))
         return fail(L, AE_ERR_FORMAT, "seen_keys is %s, not an array of keys",
                     ae_json_kind(seen));
-    if ((m->seen = calloc(m->n + 1, 1)) == NULL)
+    if ((m->seen = calloc(m->n + 1, 1)) == NULL || (m->closing = calloc(m->n + 1, 1)) == NULL)
         return fail(L, AE_ERR_NO_MEMORY, "out of memory");
     size_t i = 0;
     for (const cJSON *k = seen->child; k != NULL; k = k->next, i++) {
@@ -169,7 +255,7 @@ static ae_status deeplog_meta(loader *L, const cJSON *meta, const ae_model_param
         m->n_seen += !m->seen[key];
         m->seen[key] = 1;
     }
-    return AE_OK;
+    return deeplog_rule_meta(L, meta, p);
 }
 
 static ae_status mscred_meta(loader *L, const cJSON *meta, const ae_model_params *p)
@@ -268,7 +354,7 @@ static ae_status deeplog_onnx(loader *L)
         (status = tensor(L, m->deeplog, 0, AE_DEEPLOG_OUTPUT, AE_DTYPE_FLOAT32, 2, &out)) !=
             AE_OK ||
         (status = check_dim(L, in, 1, m->h, "seq_len")) != AE_OK ||
-        (status = check_dim(L, out, 1, m->n + 1, "vocab_size")) != AE_OK)
+        (status = check_dim(L, out, 1, m->classes, "num_classes")) != AE_OK)
         return status;
     return AE_OK;
 }
@@ -392,10 +478,12 @@ ae_status ae_model_load(const char *dir, const ae_model_params *params, ae_model
         return ae_fail(AE_ERR_INVALID_ARGUMENT, err, err_len, "ae_model_load: dir is NULL");
     ae_model_params p = params != NULL ? *params : ae_model_default_params();
     if (p.threads < 1 || p.top_k < 0 || p.log_severity < 0 || p.log_severity > 4 ||
-        isnan(p.mscred_threshold))
+        isnan(p.mscred_threshold) || isnan(p.probability_threshold) || isnan(p.session_idle) ||
+        p.deeplog_rule < AE_RULE_META || p.deeplog_rule > AE_RULE_PROBABILITY)
         return ae_fail(AE_ERR_INVALID_ARGUMENT, err, err_len,
                        "%s: invalid model parameters (threads >= 1, top_k >= 0, log severity "
-                       "0..4, a threshold that is a number)", dir);
+                       "0..4, a rule of ae_deeplog_rule, thresholds and idle time that are "
+                       "numbers)", dir);
     struct stat st;
     if (stat(dir, &st) != 0)
         return ae_fail(AE_ERR_IO, err, err_len, "%s: %s", dir, strerror(errno));
@@ -428,6 +516,13 @@ ae_status ae_model_info_get(const ae_model *m, ae_model_info *info)
     info->has_deeplog = m->deeplog != NULL;
     info->deeplog_window = m->h;
     info->top_k = m->top_k;
+    info->deeplog_rule = m->rule;
+    info->probability_threshold = m->probability_threshold;
+    info->session_keys = m->start_key != SIZE_MAX;
+    info->start_key = m->start_key;
+    info->end_key = m->end_key;
+    info->closing_keys = m->n_closing;
+    info->session_idle = (double)m->session_idle_us / 1e6;
     info->deeplog_seen_keys = m->n_seen;
     info->has_mscred = m->mscred != NULL;
     info->mscred_window = m->window;

@@ -35,6 +35,13 @@ struct ae_model {
     ae_session *deeplog;
     size_t h;            /* seq_len: keys before the predicted one */
     int top_k;
+    ae_deeplog_rule rule;
+    double probability_threshold;
+    size_t classes;      /* the output width: N + 1, or N + 3 with session keys */
+    size_t start_key, end_key; /* SIZE_MAX: none (no session keys) */
+    unsigned char *closing; /* [N + 1]: 1 for a key that ends its session */
+    size_t n_closing;
+    int64_t session_idle_us; /* 0: sessions never idle out */
     unsigned char *seen; /* [N + 1]: 1 for a key seen in training */
     size_t n_seen;
     ae_deeplog_batch batch; /* for ae_deeplog_score */
@@ -71,6 +78,10 @@ void ae_deeplog_batch_free(ae_deeplog_batch *batch);
  * `classes` logits. @return nothing. */
 void ae_deeplog_judge(const float *logits, size_t classes, size_t key, int64_t *rank,
                       float *probability);
+
+/* The model's rule on a predicted key (unseen keys aside).
+ * @return AE_REASON_NONE, AE_REASON_TOP_K or AE_REASON_PROBABILITY. */
+ae_reason ae_deeplog_rule_reason(const ae_model *model, int64_t rank, float probability);
 
 /* MSCRED's anomaly_score of `n` windows through `run`.
  * @return AE_OK or AE_ERR_ONNXRUNTIME / AE_ERR_NO_MEMORY with model->errmsg set. */

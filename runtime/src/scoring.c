@@ -19,6 +19,8 @@ const char *ae_reason_name(ae_reason reason)
     case AE_REASON_UNSEEN: return "unseen";
     case AE_REASON_TOP_K: return "top_k";
     case AE_REASON_SCORE: return "score";
+    case AE_REASON_PROBABILITY: return "probability";
+    case AE_REASON_END: return "end";
     }
     return "";
 }
@@ -38,6 +40,15 @@ void ae_deeplog_judge(const float *logits, size_t classes, size_t key, int64_t *
         sum += exp((double)logits[c] - max);
     *rank = above;
     *probability = (float)(exp((double)target - max) / sum);
+}
+
+ae_reason ae_deeplog_rule_reason(const ae_model *m, int64_t rank, float probability)
+{
+    /* float against float, as the Python rule compares float32 values */
+    if (m->rule == AE_RULE_PROBABILITY)
+        return probability < (float)m->probability_threshold ? AE_REASON_PROBABILITY
+                                                             : AE_REASON_NONE;
+    return rank >= m->top_k ? AE_REASON_TOP_K : AE_REASON_NONE;
 }
 
 void ae_deeplog_batch_free(ae_deeplog_batch *b)
@@ -61,7 +72,7 @@ ae_status ae_deeplog_batch_reserve(ae_model *m, ae_deeplog_batch *b, size_t rows
     }
     if (rows <= b->cap_rows)
         return AE_OK;
-    size_t classes = m->n + 1;
+    size_t classes = m->classes;
     if (rows > SIZE_MAX / sizeof(float) / classes / 2 || rows > SIZE_MAX / sizeof(int64_t) / m->h)
         return ae_fail(AE_ERR_NO_MEMORY, m->errmsg, sizeof m->errmsg, "batch too large");
     int64_t *x = realloc(b->x, rows * m->h * sizeof *x);
@@ -89,9 +100,9 @@ ae_status ae_deeplog_batch_run(ae_model *m, ae_deeplog_batch *b, size_t rows)
     out.dtype = AE_DTYPE_FLOAT32;
     out.rank = 2;
     out.dims[0] = (int64_t)rows;
-    out.dims[1] = (int64_t)(m->n + 1);
+    out.dims[1] = (int64_t)m->classes;
     out.data = b->logits;
-    out.size = b->cap_rows * (m->n + 1) * sizeof *b->logits;
+    out.size = b->cap_rows * m->classes * sizeof *b->logits;
     ae_status status = ae_bound_run_exec(b->run, &in, &out);
     if (status != AE_OK)
         ae_fail(status, m->errmsg, sizeof m->errmsg, "deeplog.onnx: %s",
@@ -99,8 +110,18 @@ ae_status ae_deeplog_batch_run(ae_model *m, ae_deeplog_batch *b, size_t rows)
     return status;
 }
 
+/* Key i of the padded session: h start keys, the keys, the end key (with session keys). */
+static int64_t padded_key(const ae_model *m, const size_t *keys, size_t n, size_t i)
+{
+    if (m->start_key == SIZE_MAX)
+        return (int64_t)keys[i];
+    if (i < m->h)
+        return (int64_t)m->start_key;
+    return (int64_t)(i - m->h < n ? keys[i - m->h] : m->end_key);
+}
+
 ae_status ae_deeplog_score(ae_model *m, const size_t *keys, size_t n, size_t batch_size,
-                           ae_key_verdict *out)
+                           ae_key_verdict *out, ae_key_verdict *end)
 {
     if (m == NULL)
         return AE_ERR_INVALID_ARGUMENT;
@@ -122,30 +143,43 @@ ae_status ae_deeplog_score(ae_model *m, const size_t *keys, size_t n, size_t bat
         out[i].rank = -1;
         out[i].probability = NAN;
     }
-    if (n <= m->h)
+    ae_key_verdict end_scratch;
+    if (end == NULL)
+        end = &end_scratch;
+    end->anomalous = 0;
+    end->reason = AE_REASON_NONE;
+    end->rank = -1;
+    end->probability = NAN;
+    /* targets: padded keys h.. (key first + t, and the end as target n with session keys) */
+    int padded = m->start_key != SIZE_MAX;
+    size_t total = padded ? n + m->h + 1 : n;
+    if (total <= m->h)
         return AE_OK;
-    size_t windows = n - m->h;
+    size_t windows = total - m->h, first_key = padded ? 0 : m->h;
     if (batch_size == 0)
         batch_size = 256;
     size_t rows = windows < batch_size ? windows : batch_size;
     ae_status status = ae_deeplog_batch_reserve(m, &m->batch, rows);
     if (status != AE_OK)
         return status;
-    size_t classes = m->n + 1;
+    size_t classes = m->classes;
     for (size_t first = 0; first < windows; first += rows) {
         size_t count = windows - first < rows ? windows - first : rows;
         for (size_t r = 0; r < count; r++)
             for (size_t j = 0; j < m->h; j++)
-                m->batch.x[r * m->h + j] = (int64_t)keys[first + r + j];
+                m->batch.x[r * m->h + j] = padded_key(m, keys, n, first + r + j);
         if ((status = ae_deeplog_batch_run(m, &m->batch, count)) != AE_OK)
             return status;
         for (size_t r = 0; r < count; r++) {
-            ae_key_verdict *v = &out[first + r + m->h];
-            ae_deeplog_judge(m->batch.logits + r * classes, classes, keys[first + r + m->h],
-                             &v->rank, &v->probability);
-            if (!v->anomalous && v->rank >= m->top_k) {
+            size_t target = first_key + first + r;
+            ae_key_verdict *v = target < n ? &out[target] : end;
+            size_t key = (size_t)padded_key(m, keys, n, first + r + m->h);
+            ae_deeplog_judge(m->batch.logits + r * classes, classes, key, &v->rank,
+                             &v->probability);
+            ae_reason why = ae_deeplog_rule_reason(m, v->rank, v->probability);
+            if (!v->anomalous && why != AE_REASON_NONE) {
                 v->anomalous = 1;
-                v->reason = AE_REASON_TOP_K;
+                v->reason = v == end ? AE_REASON_END : why;
             }
         }
     }

@@ -20,6 +20,10 @@ OUTDIR/full_model/               a whole model directory as `invoke convert` wri
                                  top_k 2, seen_keys 0..3
     mscred.onnx (+ .meta.json)   anomaly_score = the sum of the window's counts; window 4,
                                  6 features, gap 2, threshold 10, 10 s buckets per host
+OUTDIR/session_model/            full_model's vocab and parser, DeepLog only, with session keys:
+    deeplog.onnx (+ .meta.json)  8 classes (6 = start, 7 = end); row r puts 1 on the key after r
+                                 in the cycle start 0 1 2 3 end; probability rule, threshold 0.12;
+                                 closing_keys [3] ("finish job"), session_idle_seconds 60
 """
 from __future__ import annotations
 
@@ -138,6 +142,21 @@ def full_model(out: Path) -> None:
     (out / "mscred.onnx.meta.json").write_text(json.dumps(mscred_meta, indent=2))
 
 
+SESSION_NEXT_KEY = {0: 1, 1: 2, 2: 3, 3: 7, 4: 0, 5: 0, 6: 0, 7: 0}
+
+
+def session_model(out: Path, full: Path) -> None:
+    n = len(FULL_TEMPLATES)
+    _save(deeplog_model([[1.0 if col == SESSION_NEXT_KEY[row] else 0.0 for col in range(n + 3)]
+                         for row in range(n + 3)]), out / "deeplog.onnx")
+    for name in ("vocab.json", "parser.json"):
+        (out / name).write_bytes((full / name).read_bytes())
+    meta = json.loads((full / "deeplog.onnx.meta.json").read_text())
+    meta.update({"num_classes": n + 3, "start_key": n + 1, "end_key": n + 2, "rule": "probability",
+                 "probability_threshold": 0.12, "closing_keys": [3], "session_idle_seconds": 60})
+    (out / "deeplog.onnx.meta.json").write_text(json.dumps(meta, indent=2))
+
+
 def main(out: Path) -> None:
     _save(add_model(), out / "add.onnx")
     _save(small_deeplog_model(), out / "model_dir" / "deeplog.onnx")
@@ -146,6 +165,7 @@ def main(out: Path) -> None:
     (out / "model_dir" / "vocab.json").write_text(
         json.dumps({str(i): t for i, t in enumerate(templates)}, ensure_ascii=False), "utf-8")
     full_model(out / "full_model")
+    session_model(out / "session_model", out / "full_model")
     (out / "training_form").mkdir(parents=True, exist_ok=True)
     (out / "training_form" / "vocab.json").write_text(
         json.dumps({t: i for i, t in enumerate(templates)}), "utf-8")

@@ -57,6 +57,7 @@ static int record(const ae_event *ev, void *user)
     if (strcmp(ev->model, "deeplog") == 0) {
         /* the rules of ae_event for a key */
         if ((ev->rank < 0) != isnan(ev->probability) || ev->line == NULL ||
+            (ev->reason == AE_REASON_END) != (ev->anomalous && ev->line_len == 0 && ev->key > 5) ||
             strlen(ev->line) != ev->line_len || ev->template_ != ae_vocab_template(r->vocab, ev->key) ||
             (ev->line_len > 0 && ev->line[ev->line_len - 1] == '\n')) {
             fprintf(stderr, "bad: %s rank %lld p %g len %zu/%zu\n", ev->line, (long long)ev->rank, ev->probability, ev->line_len, strlen(ev->line));
@@ -81,6 +82,13 @@ static const char *full(void)
 {
     static char path[4096];
     snprintf(path, sizeof path, "%s/full_model", AE_TEST_FIXTURES);
+    return path;
+}
+
+static const char *with_session_keys(void)
+{
+    static char path[4096];
+    snprintf(path, sizeof path, "%s/session_model", AE_TEST_FIXTURES);
     return path;
 }
 
@@ -271,6 +279,56 @@ AE_TEST(detector_flags_a_key_outside_the_top_k_of_its_window)
     CHECK(run(s.d, lines, N_LINES(lines)));
     /* after [0, 0, 1]: 2/3 on key 1, 1/3 on key 2: key 3 ties with 0, 4, 5 at rank 2 */
     CHECK_STR(s.r.log, "D4 aaaa h1 k3 top_k r2\n");
+    close_setup(&s);
+}
+
+/* session_model: logits = mean of one-hot rows over the window (cycle start 0 1 2 3 end), so
+ * p(0 | start start start) = e/(e+7) = 0.28, p(1 | start start start) = 1/(e+7) = 0.10,
+ * p(end | start start 0) = 0.107, and 0.149..0.152 along the cycle: threshold 0.12. */
+AE_TEST(detector_predicts_a_sessions_first_key_and_judges_where_it_ends)
+{
+    static const input lines[] = {
+        {0, "h1", "start job sid=aaaa"}, {1, "h1", "step sid=aaaa done"},
+        {2, "h1", "step sid=bbbb done"},  /* bbbb starts in the middle */
+        {3, "h1", "copy a to sid=aaaa"}, {4, "h1", "start job sid=cccc"},  /* cccc stops early */
+        {5, "h1", "finish job sid=aaaa"},  /* a closing template: aaaa ends here, normally */
+        {6, "h1", "start job sid=aaaa"},   /* a new aaaa, from start keys again */
+    };
+    setup s;
+    CHECK(open_setup(&s, with_session_keys(), 1, 0, 1, 256, 0));
+    CHECK(run(s.d, lines, N_LINES(lines)));
+    CHECK(!s.r.bad);
+    CHECK_STR(s.r.log, "D1 aaaa h1 k0 ok r0\n"
+                       "D2 aaaa h1 k1 ok r1\n"
+                       "D3 bbbb h1 k1 probability r1\n"
+                       "D4 aaaa h1 k2 ok r0\n"
+                       "D5 cccc h1 k0 ok r0\n"
+                       "D6 aaaa h1 k3 ok r0\n"
+                       "D6 aaaa - k7 ok r0\n"
+                       "D7 aaaa h1 k0 ok r0\n"
+                       "D3 bbbb - k7 end r2\n"  /* end of input, least recently seen first */
+                       "D5 cccc - k7 end r2\n"
+                       "D7 aaaa - k7 end r2\n");
+    ae_detector_stats st;
+    CHECK_STATUS(ae_detector_stats_get(s.d, &st), AE_OK);
+    CHECK(st.sessions == 4 && st.deeplog_anomalies == 4);
+    close_setup(&s);
+}
+
+AE_TEST(detector_ends_a_session_idle_for_the_metas_session_idle_seconds)
+{
+    static const input lines[] = {
+        {0, "h1", "start job sid=aaaa"}, {50, "h1", "start job sid=bbbb"},
+        {100, "h1", "step sid=bbbb done"},  /* aaaa idle for 100 s > 60: it ends first */
+        {101, "h1", "step sid=aaaa done"},  /* a new aaaa: "step" first is improbable */
+    };
+    setup s;
+    CHECK(open_setup(&s, with_session_keys(), 1, 0, 0, 1, 0));
+    CHECK(run(s.d, lines, N_LINES(lines)));
+    CHECK_STR(s.r.log, "D1 aaaa - k7 end r2\n"
+                       "D4 aaaa h1 k1 probability r1\n"
+                       "D3 bbbb - k7 end r3\n"
+                       "D4 aaaa - k7 end r2\n");
     close_setup(&s);
 }
 

@@ -157,6 +157,69 @@ AE_TEST(model_load_takes_top_k_and_threshold_from_the_params)
     ae_model_free(m);
 }
 
+static const char *with_session_keys(void)
+{
+    static char path[4096];
+    snprintf(path, sizeof path, "%s/session_model", AE_TEST_FIXTURES);
+    return path;
+}
+
+AE_TEST(model_load_reads_the_rule_session_keys_and_session_ends_from_the_meta)
+{
+    ae_model *m = load(with_session_keys(), NULL);
+    CHECK(m != NULL);
+    ae_model_info info;
+    CHECK_STATUS(ae_model_info_get(m, &info), AE_OK);
+    CHECK(info.deeplog_rule == AE_RULE_PROBABILITY && info.probability_threshold == 0.12);
+    CHECK(info.session_keys == 1 && info.start_key == 6 && info.end_key == 7);
+    CHECK(info.closing_keys == 1 && info.session_idle == 60.0);
+    ae_model_free(m);
+    m = load(full(), NULL); /* a meta written before them: the paper's rule, no session keys */
+    CHECK(m != NULL);
+    CHECK_STATUS(ae_model_info_get(m, &info), AE_OK);
+    CHECK(info.deeplog_rule == AE_RULE_TOP_K && info.session_keys == 0 && info.closing_keys == 0 &&
+          info.session_idle == 0);
+    ae_model_free(m);
+}
+
+AE_TEST(model_load_takes_the_rule_and_idle_time_from_the_params_over_the_meta)
+{
+    ae_model_params p = ae_model_default_params();
+    p.top_k = 3; /* a g alone selects the top_k rule */
+    p.session_idle = 0;
+    ae_model *m = load(with_session_keys(), &p);
+    CHECK(m != NULL);
+    ae_model_info info;
+    CHECK_STATUS(ae_model_info_get(m, &info), AE_OK);
+    CHECK(info.deeplog_rule == AE_RULE_TOP_K && info.top_k == 3 && info.session_idle == 0);
+    ae_model_free(m);
+    p = ae_model_default_params();
+    p.probability_threshold = 0.5; /* and a threshold the probability rule */
+    m = load(full(), &p);
+    CHECK(m != NULL);
+    CHECK_STATUS(ae_model_info_get(m, &info), AE_OK);
+    CHECK(info.deeplog_rule == AE_RULE_PROBABILITY && info.probability_threshold == 0.5);
+    ae_model_free(m);
+    p = ae_model_default_params();
+    p.deeplog_rule = (ae_deeplog_rule)7;
+    CHECK_REFUSED(full(), &p, AE_ERR_INVALID_ARGUMENT, "invalid model parameters");
+}
+
+AE_TEST(model_load_refuses_a_rule_or_session_keys_the_meta_gets_wrong)
+{
+    CHECK(copy_model(NULL) != NULL);
+    CHECK(edit("deeplog.onnx.meta.json", "\"top_k\": 2", "\"top_k\": 2, \"rule\": \"median\"") == 0);
+    CHECK_REFUSED(ae_test_tmpdir(), NULL, AE_ERR_FORMAT, "rule is \"median\", not \"top_k\" or \"probability\"");
+    CHECK(edit("deeplog.onnx.meta.json", "\"median\"", "\"probability\"") == 0);
+    CHECK_REFUSED(ae_test_tmpdir(), NULL, AE_ERR_FORMAT, "probability_threshold is missing");
+    CHECK(edit("deeplog.onnx.meta.json", "\"probability\"", "\"top_k\", \"start_key\": 6") == 0);
+    CHECK_REFUSED(ae_test_tmpdir(), NULL, AE_ERR_FORMAT, "start_key and end_key go together");
+    CHECK(edit("deeplog.onnx.meta.json", "\"start_key\": 6", "\"closing_keys\": [9]") == 0);
+    CHECK_REFUSED(ae_test_tmpdir(), NULL, AE_ERR_FORMAT, "closing_keys[0] is not a key in 0..5");
+    CHECK(edit("deeplog.onnx.meta.json", "\"closing_keys\": [9]", "\"num_classes\": 8") == 0);
+    CHECK_REFUSED(ae_test_tmpdir(), NULL, AE_ERR_FORMAT, "num_classes");  /* the graph gives 6 */
+}
+
 AE_TEST(model_load_refuses_a_missing_directory_naming_it)
 {
     CHECK_REFUSED("/nonexistent/models", NULL, AE_ERR_IO,
@@ -402,7 +465,7 @@ AE_TEST(model_functions_take_null_without_harm)
     CHECK(ae_model_matcher(NULL) == NULL);
     CHECK_STR(ae_model_errmsg(NULL), "");
     ae_key_verdict v;
-    CHECK_STATUS(ae_deeplog_score(NULL, NULL, 0, 0, &v), AE_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(ae_deeplog_score(NULL, NULL, 0, 0, &v, NULL), AE_ERR_INVALID_ARGUMENT);
     float score;
     CHECK_STATUS(ae_mscred_score(NULL, NULL, 0, &score), AE_ERR_INVALID_ARGUMENT);
 }
@@ -425,7 +488,7 @@ AE_TEST(model_deeplog_flags_unseen_keys_also_among_the_first_h)
     CHECK(m != NULL);
     const size_t keys[] = {4, 0, 5, 1};
     ae_key_verdict v[4];
-    CHECK_STATUS(ae_deeplog_score(m, keys, 4, 0, v), AE_OK);
+    CHECK_STATUS(ae_deeplog_score(m, keys, 4, 0, v, NULL), AE_OK);
     CHECK(v[0].anomalous && v[0].reason == AE_REASON_UNSEEN && v[0].rank == -1);
     CHECK(isnan(v[0].probability));
     CHECK(!v[1].anomalous && v[1].reason == AE_REASON_NONE && v[1].rank == -1);
@@ -446,7 +509,7 @@ AE_TEST(model_deeplog_ranks_by_strictly_larger_logits_so_ties_share_a_rank)
     const double probs[] = {exp(2.0 / 3) / z, exp(1.0 / 3) / z, 1 / z, 1 / z};
     for (size_t i = 0; i < 4; i++) {
         ae_key_verdict v[4];
-        CHECK_STATUS(ae_deeplog_score(m, keys[i], 4, 0, v), AE_OK);
+        CHECK_STATUS(ae_deeplog_score(m, keys[i], 4, 0, v, NULL), AE_OK);
         CHECK(v[3].rank == ranks[i]);
         CHECK(fabs(v[3].probability - probs[i]) < 1e-6);
         /* top_k 2: ranks 0 and 1 are normal, rank 2 is not */
@@ -464,7 +527,7 @@ AE_TEST(model_deeplog_top_k_boundary_moves_with_the_params)
     CHECK(m != NULL);
     const size_t keys[] = {0, 0, 1, 3};
     ae_key_verdict v[4];
-    CHECK_STATUS(ae_deeplog_score(m, keys, 4, 0, v), AE_OK);
+    CHECK_STATUS(ae_deeplog_score(m, keys, 4, 0, v, NULL), AE_OK);
     CHECK(v[3].rank == 2 && !v[3].anomalous);
     ae_model_free(m);
 }
@@ -477,10 +540,10 @@ AE_TEST(model_deeplog_gives_the_same_verdicts_in_any_batch_size)
     for (size_t i = 0; i < 97; i++)
         keys[i] = (i * 7 + i / 5) % 6;
     ae_key_verdict ref[97], v[97];
-    CHECK_STATUS(ae_deeplog_score(m, keys, 97, 1, ref), AE_OK);
+    CHECK_STATUS(ae_deeplog_score(m, keys, 97, 1, ref, NULL), AE_OK);
     const size_t batches[] = {2, 3, 0, 1000, 94};
     for (size_t b = 0; b < sizeof batches / sizeof batches[0]; b++) {
-        CHECK_STATUS(ae_deeplog_score(m, keys, 97, batches[b], v), AE_OK);
+        CHECK_STATUS(ae_deeplog_score(m, keys, 97, batches[b], v, NULL), AE_OK);
         for (size_t i = 0; i < 97; i++) {
             CHECK(v[i].anomalous == ref[i].anomalous && v[i].reason == ref[i].reason);
             CHECK(v[i].rank == ref[i].rank);
@@ -496,10 +559,10 @@ AE_TEST(model_deeplog_refuses_a_key_above_the_unknown_key)
     CHECK(m != NULL);
     const size_t keys[] = {0, 6};
     ae_key_verdict v[2];
-    CHECK_STATUS(ae_deeplog_score(m, keys, 2, 0, v), AE_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(ae_deeplog_score(m, keys, 2, 0, v, NULL), AE_ERR_INVALID_ARGUMENT);
     CHECK_CONTAINS(ae_model_errmsg(m), "keys[1] is 6, above the unknown key 5");
-    CHECK_STATUS(ae_deeplog_score(m, NULL, 0, 0, NULL), AE_OK);
-    CHECK_STATUS(ae_deeplog_score(m, NULL, 2, 0, v), AE_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(ae_deeplog_score(m, NULL, 0, 0, NULL, NULL), AE_OK);
+    CHECK_STATUS(ae_deeplog_score(m, NULL, 2, 0, v, NULL), AE_ERR_INVALID_ARGUMENT);
     ae_model_free(m);
 }
 
@@ -511,7 +574,7 @@ AE_TEST(model_deeplog_and_mscred_refuse_to_run_when_not_loaded)
     CHECK(m != NULL);
     const size_t keys[] = {0};
     ae_key_verdict v[1];
-    CHECK_STATUS(ae_deeplog_score(m, keys, 1, 0, v), AE_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(ae_deeplog_score(m, keys, 1, 0, v, NULL), AE_ERR_INVALID_ARGUMENT);
     CHECK_CONTAINS(ae_model_errmsg(m), "no DeepLog model");
     ae_model_free(m);
     p = ae_model_default_params();

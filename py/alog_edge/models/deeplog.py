@@ -9,12 +9,19 @@ from torch import nn
 
 @dataclass
 class DeepLogConfig:
-    num_classes: int          # vocab size N plus the unknown key
+    num_classes: int          # vocab size N plus the unknown key (plus start and end keys when set)
     window: int = 10          # h: keys of history
     top_k: int = 9            # g: a key is normal when among the top g predictions
     embedding_dim: int = 32
     hidden_size: int = 64
     num_layers: int = 2
+    start_key: int | None = None  # pads a session's first window, so its first key is predicted too
+    end_key: int | None = None    # the key predicted where a session ends
+
+
+def session_classes(vocab_classes: int) -> tuple[int, int, int]:
+    """Classes, start key and end key of a model with session keys: the two keys after the unknown one."""
+    return vocab_classes + 2, vocab_classes, vocab_classes + 1
 
 
 class DeepLog(nn.Module):
