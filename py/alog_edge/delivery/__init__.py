@@ -1,0 +1,1 @@
+"""Delivery to devices: bundles, the installer, flashing over SSH and serial."""
