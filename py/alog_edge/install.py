@@ -10,7 +10,9 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 # Debian packages the Python pipeline needs beyond a fresh machine (the native build adds its own).
-APT_PACKAGES: tuple[str, ...] = ()
+APT_PACKAGES: tuple[str, ...] = (
+    "openssh-server", "dropbear-bin", "busybox", "libnss-wrapper",  # SSH test devices (tests, invoke device-ssh)
+)
 
 
 def _stamp(repo: Path, name: str, content: str) -> tuple[Path, str]:

@@ -222,19 +222,19 @@ def _check_contents(bundle, entries: list) -> dict[str, bytes]:
     return out
 
 
-def flash(transport: Transport, bundle_path: Path, prefix: str, trust_key: Path | None = None,
+def flash(transport: Transport, bundle_path, prefix: str, trust_key: Path | None = None,
           dry_run: bool = False, force: bool = False, bar: Callable[[int, str], object] | None = None,
           install_timeout: float = INSTALL_TIMEOUT) -> FlashResult:
-    """Flash one device. Refusals raise AlogError with one line; the device's current release stays as it was.
+    """Flash one device with a bundle (its path, or a Bundle already opened). Refusals raise AlogError with one line; the device's current release stays as it was.
     `bar(total, label)` makes a progress bar (tqdm-like: update(n), close())."""
     from alog_edge.delivery import bundle as bundles
     start = time.monotonic()
-    bundle = bundles.open_bundle(Path(bundle_path))
+    bundle = bundle_path if hasattr(bundle_path, "manifest") else bundles.open_bundle(Path(bundle_path))
     res = FlashResult(transport.label)
     prefix = prefix.rstrip("/") or "/"
     arch = _device_arch(transport)
     if arch != bundle.target:
-        raise AlogError(str(bundle_path), f"built for {bundle.target}, but {transport.label} is {arch}")
+        raise AlogError(bundle.path, f"built for {bundle.target}, but {transport.label} is {arch}")
     current = _device_manifest(transport, prefix)
     plan = make_plan(bundle, current, force)
     res.kind, res.version_before, res.version_after = plan.kind, plan.version_before, plan.version_after
@@ -255,12 +255,15 @@ def flash(transport: Transport, bundle_path: Path, prefix: str, trust_key: Path 
     dirs = sorted({str(Path(incoming, p).parent) for p in contents} | {incoming, f"{prefix}/keys"})
     _check(transport, "mkdir -p " + " ".join(map(shlex.quote, dirs)), f"cannot create {incoming}")
     if trust_key is not None:
-        key_id = bundle.manifest.get("key_id", "trusted")
-        _send(transport, res, f"keys/{key_id}.pub", Path(trust_key).read_bytes(), f"{prefix}/keys/{key_id}.pub",
-              None, count=False)
-    progress = bar(plan.bytes + sum(map(len, signed.values())), transport.label) if bar else None
+        key_file, key_bytes = f"{prefix}/keys/{bundle.key_id}.pub", Path(trust_key).read_bytes()
+        if transport.read_file(key_file) != key_bytes:
+            _send(transport, res, f"keys/{bundle.key_id}.pub", key_bytes, key_file, None, count=False)
+    uploads = [*contents.items(), *signed.items()]
+    there = _uploaded(transport, incoming)  # complete files of an earlier, interrupted flash are kept
+    uploads = [(p, d) for p, d in uploads if there.get(p) != hashlib.sha256(d).hexdigest()]
+    progress = bar(sum(len(d) for _, d in uploads), transport.label) if bar else None
     try:
-        for path, data in [*contents.items(), *signed.items()]:
+        for path, data in uploads:
             _send(transport, res, path, data, f"{incoming}/{path}", progress)
     finally:
         if progress is not None:
@@ -297,6 +300,18 @@ def _send(transport: Transport, res: FlashResult, path: str, data: bytes, remote
     if count:
         res.files_sent += 1
     res.files.append({"path": path, "size": len(data), "sent": sent})
+
+
+def _uploaded(transport: Transport, incoming: str) -> dict[str, str]:
+    """sha256 of the complete files already in the incoming folder, by relative path."""
+    q = shlex.quote(incoming)
+    rc, out, _ = transport.run(f"cd {q} && find . -type f ! -name '*.part' -exec sha256sum {{}} +", COMMAND_TIMEOUT)
+    found = {}
+    for line in out.decode(errors="replace").splitlines() if rc == 0 else []:
+        digest, _, path = line.partition("  ")
+        if path.startswith("./"):
+            found[path[2:]] = digest
+    return found
 
 
 def device_status(transport: Transport, prefix: str) -> dict:
