@@ -122,14 +122,17 @@ def make_plan(bundle, current: dict | None, force: bool = False) -> Plan:
     return Plan("full", send, before, bundle.version)
 
 
-def verified_prefix(transport: Transport, data: bytes, part: str) -> int:
+def verified_prefix(transport: Transport, data: bytes, part: str, size: int | None = None) -> int:
     """Bytes of an existing `part` on the device that are a verified prefix of `data` (0 when none): the
     whole partial file when its sha256 matches, else its last whole chunk boundary when that prefix matches.
-    The part is truncated to the returned length."""
+    The part is truncated to the returned length. `size`: the part's size when the caller knows it."""
     q = shlex.quote(part)
-    rc, out, _ = transport.run(f"[ -f {q} ] && wc -c < {q} || echo 0", COMMAND_TIMEOUT)
-    size = int(out.split()[0]) if rc == 0 and out.split() and out.split()[0].isdigit() else 0
-    if size == 0 or size > len(data):
+    if size is None:
+        rc, out, _ = transport.run(f"if [ -f {q} ]; then wc -c < {q}; else echo 0; fi", COMMAND_TIMEOUT)
+        size = int(out.split()[0]) if rc == 0 and out.split() and out.split()[0].isdigit() else 0
+    if size == 0:
+        return 0
+    if size > len(data):
         return _truncate(transport, q, 0)
     for n in dict.fromkeys((size, size - size % CHUNK)):
         if n == 0:
@@ -147,13 +150,15 @@ def _truncate(transport: Transport, quoted: str, n: int) -> int:
 
 
 def finish_upload(transport: Transport, data: bytes, remote: str) -> None:
-    """Check the whole sha256 of remote.part on the device, then rename it to remote."""
+    """Check the whole sha256 of remote.part on the device, then rename it to remote (one command)."""
     part, q = shlex.quote(remote + ".part"), shlex.quote(remote)
-    rc, out, err = transport.run(f"sha256sum {part}", COMMAND_TIMEOUT)
-    if rc != 0 or out.split()[:1] != [hashlib.sha256(data).hexdigest().encode()]:
-        transport.run(f"rm -f {part}", COMMAND_TIMEOUT)
+    digest = hashlib.sha256(data).hexdigest()
+    rc, _, err = transport.run(f'set -- $(sha256sum {part}) && [ "$1" = {digest} ] && mv -f {part} {q} '
+                               f'|| {{ rm -f {part}; exit 9; }}', COMMAND_TIMEOUT)
+    if rc == 9:
         raise AlogError(transport.label, f"{remote}: the uploaded file's sha256 differs; removed it")
-    _check(transport, f"mv -f {part} {q}", f"cannot rename {remote}.part")
+    if rc != 0:
+        raise AlogError(transport.label, f"cannot finish {remote}: {_last_line(err) or f'exit status {rc}'}")
 
 
 def _check(transport: Transport, command: str, what: str, timeout: float = COMMAND_TIMEOUT) -> bytes:
@@ -192,16 +197,17 @@ def _check_signature(transport: Transport, bundle, prefix: str, trust_key: Path 
         keys.verify(bundle.manifest_bytes, bundle.signature_bytes, trust_key)
         return
     q = shlex.quote(f"{prefix}/keys")
-    rc, out, _ = transport.run(f"for k in {q}/*.pub; do [ -f \"$k\" ] && echo \"$k\"; done", COMMAND_TIMEOUT)
-    paths = out.decode().split() if rc == 0 else []
-    if not paths:
+    rc, out, _ = transport.run(f"for k in {q}/*.pub; do [ -f \"$k\" ] && cat \"$k\" && echo; done; true",
+                               COMMAND_TIMEOUT)
+    pubs = _split_public_keys(out.decode(errors="replace")) if rc == 0 else []
+    if not pubs:
         raise AlogError("--trust-key", f"{transport.label} trusts no key yet ({prefix}/keys is empty): "
                         "name the bundle's public key for the first install")
     errors = []
     with tempfile.TemporaryDirectory() as tmp:
-        for i, remote in enumerate(paths):
+        for i, text in enumerate(pubs):
             local = Path(tmp) / f"{i}.pub"
-            local.write_bytes(transport.read_file(remote) or b"")
+            local.write_text(text)
             try:
                 keys.verify(bundle.manifest_bytes, bundle.signature_bytes, local)
                 return
@@ -209,6 +215,18 @@ def _check_signature(transport: Transport, bundle, prefix: str, trust_key: Path 
                 errors.append(exc.message)
     raise AlogError(transport.label, f"the bundle's signature does not verify with any key the device trusts "
                                      f"({errors[-1]})")
+
+
+def _split_public_keys(text: str) -> list[str]:
+    """minisign public key files, concatenated: each starts with its `untrusted comment:` line."""
+    keys_, cur = [], []
+    for line in text.splitlines():
+        if line.startswith("untrusted comment:") and cur:
+            keys_.append("\n".join(cur) + "\n")
+            cur = []
+        if line.strip():
+            cur.append(line)
+    return keys_ + (["\n".join(cur) + "\n"] if cur else [])
 
 
 def _check_contents(bundle, entries: list) -> dict[str, bytes]:
@@ -253,13 +271,12 @@ def flash(transport: Transport, bundle_path, prefix: str, trust_key: Path | None
 
     incoming = f"{prefix}/incoming/{bundle.version}-{bundle.target}"
     dirs = sorted({str(Path(incoming, p).parent) for p in contents} | {incoming, f"{prefix}/keys"})
-    _check(transport, "mkdir -p " + " ".join(map(shlex.quote, dirs)), f"cannot create {incoming}")
+    there = _uploaded(transport, incoming, dirs)  # complete files of an earlier, interrupted flash are kept
     if trust_key is not None:
         key_file, key_bytes = f"{prefix}/keys/{bundle.key_id}.pub", Path(trust_key).read_bytes()
         if transport.read_file(key_file) != key_bytes:
             _send(transport, res, f"keys/{bundle.key_id}.pub", key_bytes, key_file, None, count=False)
     uploads = [*contents.items(), *signed.items()]
-    there = _uploaded(transport, incoming)  # complete files of an earlier, interrupted flash are kept
     uploads = [(p, d) for p, d in uploads if there.get(p) != hashlib.sha256(d).hexdigest()]
     progress = bar(sum(len(d) for _, d in uploads), transport.label) if bar else None
     try:
@@ -268,10 +285,8 @@ def flash(transport: Transport, bundle_path, prefix: str, trust_key: Path | None
     finally:
         if progress is not None:
             progress.close()
-    installer = f"{prefix}/current/install.sh"
-    rc, _, _ = transport.run(f"[ -f {shlex.quote(installer)} ]", COMMAND_TIMEOUT)
-    if rc != 0:  # first install: the bundle's own installer, verified above on the host
-        installer = f"{incoming}/install.sh"
+    # the trusted installer of the current release; on a first install the bundle's own, verified above
+    installer = f"{prefix}/current/install.sh" if current is not None else f"{incoming}/install.sh"
     cmd = (f"sh {shlex.quote(installer)} install --staged {shlex.quote(incoming)} --prefix {shlex.quote(prefix)}"
            + (" --force" if force else ""))
     log.debug("%s: %s", transport.label, cmd)
@@ -302,12 +317,13 @@ def _send(transport: Transport, res: FlashResult, path: str, data: bytes, remote
     res.files.append({"path": path, "size": len(data), "sent": sent})
 
 
-def _uploaded(transport: Transport, incoming: str) -> dict[str, str]:
-    """sha256 of the complete files already in the incoming folder, by relative path."""
+def _uploaded(transport: Transport, incoming: str, dirs: list[str]) -> dict[str, str]:
+    """Create the upload folders; returns the sha256 of the complete files already there, by relative path."""
     q = shlex.quote(incoming)
-    rc, out, _ = transport.run(f"cd {q} && find . -type f ! -name '*.part' -exec sha256sum {{}} +", COMMAND_TIMEOUT)
+    out = _check(transport, "mkdir -p " + " ".join(map(shlex.quote, dirs)) +
+                 f" && cd {q} && find . -type f ! -name '*.part' -exec sha256sum {{}} +", f"cannot create {incoming}")
     found = {}
-    for line in out.decode(errors="replace").splitlines() if rc == 0 else []:
+    for line in out.decode(errors="replace").splitlines():
         digest, _, path = line.partition("  ")
         if path.startswith("./"):
             found[path[2:]] = digest

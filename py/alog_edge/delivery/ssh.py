@@ -166,10 +166,7 @@ class SshTransport:
             raise AlogError(self.label, f"cannot connect: {exc or exc.__class__.__name__}") from None
 
     def run(self, command: str, timeout: float) -> tuple[int, bytes, bytes]:
-        transport = self.conn.transport
-        if transport is None or not transport.is_active():
-            raise AlogError(self.label, "the connection is closed")
-        chan = transport.open_session(timeout=timeout)
+        chan = self._session(timeout)
         try:
             chan.settimeout(timeout)
             chan.exec_command(command)
@@ -179,7 +176,32 @@ class SshTransport:
         finally:
             chan.close()
 
+    def _session(self, timeout: float) -> paramiko.Channel:
+        """A new exec channel; dropbear now and then refuses one while it closes the last: retry briefly."""
+        transport = self.conn.transport
+        for attempt in range(5):
+            if transport is None or not transport.is_active():
+                raise AlogError(self.label, "the connection was lost")
+            try:
+                return transport.open_session(timeout=timeout)
+            except paramiko.ChannelException:
+                time.sleep(0.05 * (attempt + 1))
+            except paramiko.SSHException as exc:
+                if "Unable to open channel" not in str(exc) or attempt == 4:
+                    raise
+                time.sleep(0.05 * (attempt + 1))
+        raise AlogError(self.label, "the device refuses new sessions")
+
     def read_file(self, path: str) -> bytes | None:
+        sftp = self._sftp_client()
+        if sftp is not None:
+            try:
+                with sftp.open(path, "rb") as f:
+                    return f.read()
+            except FileNotFoundError:
+                return None
+            except OSError as exc:
+                raise AlogError(self.label, f"cannot read {path}: {exc}") from None
         q = shlex.quote(path)
         rc, out, _ = self.run(f"if [ -f {q} ]; then cat {q}; else exit 3; fi", flash.COMMAND_TIMEOUT)
         if rc == 3:
@@ -190,11 +212,17 @@ class SshTransport:
 
     def send_file(self, data: bytes, remote: str, progress: Callable[[int], None]) -> int:
         part = remote + ".part"
-        offset = flash.verified_prefix(self, data, part)
+        sftp = self._sftp_client()
+        size = None
+        if sftp is not None:
+            try:
+                size = sftp.stat(part).st_size or 0
+            except FileNotFoundError:
+                size = 0
+        offset = flash.verified_prefix(self, data, part, size)
         if offset:
             log.info("%s: %s: resuming at byte %d of %d", self.label, remote, offset, len(data))
             progress(offset)
-        sftp = self._sftp_client()
         if sftp is not None:
             with sftp.open(part, "r+b" if offset else "wb") as f:
                 f.set_pipelined(True)
@@ -208,18 +236,23 @@ class SshTransport:
         return len(data) - offset
 
     def _sftp_client(self) -> paramiko.SFTPClient | None:
+        """The SFTP session, opened once; None when the server has none (dropbear ships no sftp-server)."""
         if self._sftp is None and not self._sftp_missing:
+            chan = self._session(flash.COMMAND_TIMEOUT)
             try:
-                self._sftp = self.conn.sftp()
+                chan.invoke_subsystem("sftp")
+                self._sftp = paramiko.SFTPClient(chan)
             except (paramiko.SSHException, EOFError, OSError) as exc:
                 log.info("%s: no SFTP (%s): uploading through an exec channel", self.label,
                          exc or exc.__class__.__name__)
                 self._sftp_missing = True
+                chan.close()  # and wait until it is: dropbear can refuse a channel opened meanwhile
+                chan.status_event.wait(flash.COMMAND_TIMEOUT)
         return self._sftp
 
     def _cat_append(self, data: bytes, part: str, progress: Callable[[int], None]) -> None:
         self.uploads_by_exec += 1
-        chan = self.conn.transport.open_session(timeout=flash.COMMAND_TIMEOUT)
+        chan = self._session(flash.COMMAND_TIMEOUT)
         try:
             chan.settimeout(flash.COMMAND_TIMEOUT)
             chan.exec_command(f"cat >> {shlex.quote(part)}")
