@@ -1,1 +1,1 @@
-"""Delivery to devices: bundles, the installer, flashing over SSH and serial."""
+"""Signed bundles, the device installer's host side, and flashing (see README: Bundles)."""
