@@ -425,16 +425,16 @@ def device_ssh(c, action, dir="workspace/devices/ssh", kind="sshd", count=1):
 
 
 @task(help={"transport": "ssh", "runs": "runs per fault (default 200)", "faults": "comma list of cut, "
-            "kill-server, kill-install (default all)", "seed": "random seed", "workspace": W,
-            "json": "one JSON object"})
+            "kill-server, kill-install (default all)", "seed": "random seed", "devices": "local devices faulted "
+            "in parallel (default 4, sshd and dropbear alternating)", "workspace": W, "json": "one JSON object"})
 @user_errors
-def soak(c, transport="ssh", runs=200, faults="cut,kill-server,kill-install", seed=1, workspace="workspace",
-         json_=False):
+def soak(c, transport="ssh", runs=200, faults="cut,kill-server,kill-install", seed=1, devices=4,
+         workspace="workspace", json_=False):
     """Fault soak: cut the line, kill the server, kill install.sh at random points; check the device after each."""
-    from alog_edge.delivery import soak_setup as s
+    from alog_edge.delivery import flash_rig as s
     if transport != "ssh":
         raise Exit(f"error: --transport: {transport!r}: this soak drives ssh", code=1)
-    report = s.run_soak(ws(workspace) / "soak", faults.split(","), int(runs), int(seed), REPO)
+    report = s.run_soak(ws(workspace) / "soak", faults.split(","), int(runs), int(seed), REPO, int(devices))
     print(json.dumps(report.summary()) if json_ else report.text())
     if report.failures:
         raise Exit(code=1)
@@ -468,3 +468,12 @@ def bundle(c, target="x86_64", models=None, version=None, key=None, out=None, co
     res = b.build(b.BundleRequest(target, key=opt(key), models=opt(models), runtime=opt(runtime), version=version,
                                   out=opt(out), compress=compress, workspace=ws(workspace), repo=REPO))
     print(json.dumps(res.summary()) if json_ else res.text())
+
+
+@task(help={"devices": "devices in the fleet (default 20, sshd and dropbear alternating)",
+            "parallel": "devices flashed at once (default 10)", "workspace": W})
+@user_errors
+def fleet_bench(c, devices=20, parallel=10, workspace="workspace"):
+    """Time a first install on one local SSH device, then on a fleet of them flashed in parallel; the recap."""
+    from alog_edge.delivery import flash_rig
+    print(flash_rig.fleet_bench(ws(workspace) / "soak", int(devices), int(parallel), REPO))

@@ -180,58 +180,65 @@ def _faulted_flash(rig: _Rig, bundle, fault: str, rng: random.Random, clean: dic
 
 
 def _measure(rig: _Rig, bundles: list, current: int) -> tuple[dict, int]:
-    """A clean flash each way through the relay: the bytes and seconds a fault is drawn from."""
-    figures = {"bytes": 0, "seconds": 0.0, "install_seconds": 0.0}
-    for _ in range(1):
-        current = 1 - current
-        rig.relay.arm(None)
-        start = time.monotonic()
-        res = _flash(rig, bundles[current], rig.relay.port)
-        figures["bytes"] = max(figures["bytes"], rig.relay.forwarded)
-        figures["seconds"] = max(figures["seconds"], time.monotonic() - start)
-        figures["install_seconds"] = max(figures["install_seconds"], res.seconds / 2)
-    return figures, current
+    """A clean flash through the relay: the bytes, seconds and installer seconds a fault is drawn from."""
+    rig.relay.arm(None)
+    start = time.monotonic()
+    res = _flash(rig, bundles[1 - current], rig.relay.port)
+    return {"bytes": rig.relay.forwarded, "seconds": time.monotonic() - start,
+            "install_seconds": res.install_seconds}, 1 - current
 
 
 def run_faults(devices: list[sshdevice.Device], bundles: list, faults: list[str], runs: int, seed: int,
                progress: bool | None = None) -> SoakReport:
-    """`runs` faults of each kind, spread over the devices (already holding bundles[0] as current)."""
+    """`runs` faults of each kind, spread over the devices (each already holding bundles[0] or bundles[1]);
+    the devices are faulted in parallel, each by its own thread."""
     for f in faults:
         if f not in FAULTS:
             raise AlogError("--faults", f"{f!r}: one of {', '.join(FAULTS)}")
     if runs < 1:
         raise AlogError("--runs", f"{runs}: must be at least 1")
-    rng, report, start = random.Random(seed), SoakReport(), time.monotonic()
+    report, start, lock = SoakReport(), time.monotonic(), threading.Lock()
+    report.stats = {f: FaultStats() for f in faults}
     versions = {b.version for b in bundles}
+    plan = [(i, faults[i % len(faults)]) for i in range(runs * len(faults))]
     rigs = []
     try:
         for d in devices:
             rig = _Rig(d, relays.CuttingRelay(d.port), ssh.SshOptions(known_hosts=d.known_hosts, identity=d.identity))
             sshdevice.trust_alias(d, rig.relay.port)
             rigs.append(rig)
-        state = {id(r): 0 for r in rigs}
-        clean = {}
-        for r in rigs:
-            clean[id(r)], state[id(r)] = _measure(r, bundles, state[id(r)])
-        total = runs * len(faults)
-        with tqdm(total=total, desc="soak", unit="run", disable=None if progress is None else not progress) as bar:
-            for i in range(total):
-                fault, rig = faults[i % len(faults)], rigs[(i // len(faults)) % len(rigs)]
-                stats = report.stats.setdefault(fault, FaultStats())
-                stats.runs += 1
-                old = state[id(rig)]
-                try:
-                    _one_run(rig, bundles, old, fault, rng, clean[id(rig)], versions, stats)
-                except Exception as exc:  # noqa: BLE001 - a failed check is a finding, recorded
-                    report.failures.append(f"run {i} {fault} on {rig.device.kind}: {exc}")
-                    log.warning("run %d %s on %s: %s", i, fault, rig.device.kind, exc)
-                try:
-                    state[id(rig)] = bundles.index(next(b for b in bundles if b.version == check_device(
-                        rig.device.prefix, versions)))
-                except Exception as exc:  # noqa: BLE001
-                    report.failures.append(f"run {i} {fault}: device left broken: {exc}")
-                    break
-                bar.update(1)
+        with tqdm(total=len(plan), desc="soak", unit="run", disable=None if progress is None else not progress) as bar:
+            def drive(k: int, rig: _Rig) -> None:
+                rng = random.Random(seed * 1000 + k)
+                current = bundles.index(next(b for b in bundles if b.version == check_device(rig.device.prefix,
+                                                                                              versions)))
+                clean, current = _measure(rig, bundles, current)
+                for i, fault in plan[k::len(rigs)]:
+                    try:
+                        outcome = _one_run(rig, bundles, current, fault, rng, clean, versions)
+                    except Exception as exc:  # noqa: BLE001 - a failed check is a finding, recorded
+                        outcome = {"runs": 1}
+                        with lock:
+                            report.failures.append(f"run {i} {fault} on {rig.device.kind}: {exc}")
+                        log.warning("run %d %s on %s: %s", i, fault, rig.device.kind, exc)
+                    with lock:
+                        stats = report.stats[fault]
+                        for key, value in outcome.items():
+                            setattr(stats, key, max(stats.max_resent, value) if key == "max_resent"
+                                    else getattr(stats, key) + value)
+                        bar.update(1)
+                    try:
+                        current = bundles.index(next(b for b in bundles if b.version == check_device(
+                            rig.device.prefix, versions)))
+                    except Exception as exc:  # noqa: BLE001
+                        with lock:
+                            report.failures.append(f"run {i} {fault}: device left broken: {exc}")
+                        return
+            workers = [threading.Thread(target=drive, args=(k, r), name=f"soak-{k}") for k, r in enumerate(rigs)]
+            for w in workers:
+                w.start()
+            for w in workers:
+                w.join()
     finally:
         for r in rigs:
             r.relay.close()
@@ -239,23 +246,37 @@ def run_faults(devices: list[sshdevice.Device], bundles: list, faults: list[str]
     return report
 
 
-def _one_run(rig: _Rig, bundles: list, old: int, fault: str, rng: random.Random, clean: dict, versions: set,
-             stats: FaultStats) -> None:
+def _one_run(rig: _Rig, bundles: list, old: int, fault: str, rng: random.Random, clean: dict,
+             versions: set) -> dict[str, int]:
+    """One fault and the flash after it; what it counts, for FaultStats."""
     new = 1 - old
     landed = _faulted_flash(rig, bundles[new], fault, rng, clean)
-    stats.landed += landed
     _settle(rig.device)
     after = check_device(rig.device.prefix, {bundles[old].version, bundles[new].version})
-    stats.old += after == bundles[old].version
-    stats.new += after == bundles[new].version
     arrived = _arrived(rig.device)
     res = _flash(rig, bundles[new], rig.device.port)
     if res.result not in ("ok", "up to date") or check_device(rig.device.prefix, versions) != bundles[new].version:
         raise AlogError(rig.device.host, f"the next flash did not complete: {res.summary()}")
-    stats.recovered += 1
-    resent = sum(max(0, f["sent"] - (f["size"] - arrived.get(f["path"], 0))) for f in res.files)
-    stats.resumed += any(0 < arrived.get(f["path"], 0) < f["size"] for f in res.files)
-    stats.max_resent = max(stats.max_resent, resent)
+    resent, resumed = _resent(res, arrived, bundles[new])
     if resent > flash.CHUNK:
         raise AlogError(rig.device.host, f"the next flash resent {resent} bytes that had arrived "
                                          f"(more than one chunk, {flash.CHUNK})")
+    return {"runs": 1, "landed": int(landed), "old": int(after == bundles[old].version),
+            "new": int(after == bundles[new].version), "recovered": 1, "max_resent": resent,
+            "resumed": int(resumed)}
+
+
+def _resent(res: flash.FlashResult, arrived: dict[str, int], bundle) -> tuple[int, bool]:
+    """Bytes the flash sent again of what had already arrived (in the form it travels: packed or not), and
+    whether it resumed a partial upload."""
+    resent, resumed = 0, False
+    names = {e.path for e in bundle.files} | set(flash.SIGNED)
+    for f in res.files:
+        if f["path"] not in names:
+            continue
+        packed = ssh.packed_form(bundle.read(f["path"]))
+        wire = len(packed) if packed else f["size"]
+        got = arrived.get(f["path"] + ".gz" if packed else f["path"], 0)
+        resent += max(0, f["sent"] - (wire - got))
+        resumed |= 0 < got < wire
+    return resent, resumed
