@@ -419,3 +419,47 @@ def bundle(c, target="x86_64", models=None, version=None, key=None, out=None, co
     res = b.build(b.BundleRequest(target, key=opt(key), models=opt(models), runtime=opt(runtime), version=version,
                                   out=opt(out), compress=compress, workspace=ws(workspace), repo=REPO))
     print(json.dumps(res.summary()) if json_ else res.text())
+
+
+@task(help={"bundle": "bundle to install (.tar.gz or .tar.xz)", "prefix": "install prefix (default "
+            "<workspace>/device)", "trust_key": "minisign public key to trust (first install)",
+            "force": "reinstall the current version", "rollback": "switch back to the previous release",
+            "status": "print the prefix's state", "json": "print one JSON object", "workspace": W})
+@user_errors
+def install(c, bundle=None, prefix=None, trust_key=None, force=False, rollback=False, status=False,
+            workspace="workspace", json_=False):
+    """Install a bundle on this machine with its install.sh (aarch64 through qemu); --rollback, --status."""
+    from alog_edge.delivery import local
+    where = opt(prefix) or ws(workspace) / "device"
+    try:
+        if status:
+            print(json.dumps(local.status(where)))
+            return
+        res = local.rollback(where) if rollback else local.install(
+            Path(bundle) if bundle else _missing("--bundle"), where, opt(trust_key), force=force)
+    except local.InstallError as exc:
+        raise Exit(f"error: {exc}", code=exc.code) from None
+    print(json.dumps(res.summary()) if json_ else res.text())
+
+
+def _missing(flag: str):
+    from alog_edge.errors import AlogError
+    raise AlogError(flag, "needed (or --rollback / --status)")
+
+
+@task(help={"transport": "local: a prefix on this machine run by busybox applets only", "runs": "random kill "
+            "instants (default 100)", "seed": "random seed", "no_steps": "skip the kill at every step",
+            "bundle_a": "bundle to install first", "bundle_b": "the other bundle (default: both built from the "
+            "demo models, versions soak-a and soak-b)", "key": "signing key of the bundles", "json": "JSON out",
+            "workspace": W})
+@user_errors
+def soak(c, transport="local", runs=100, seed=1, no_steps=False, bundle_a=None, bundle_b=None, key=None,
+         workspace="workspace", json_=False):
+    """Kill install.sh (SIGKILL) at every step and at random instants; after each, current is complete."""
+    from alog_edge.delivery import soak as s
+    from alog_edge.errors import AlogError
+    if transport != "local":
+        raise AlogError("--transport", f"{transport!r}: only local here (ssh and serial come with the flashers)")
+    res = s.run_local_soak(ws(workspace), int(runs), int(seed), (Path(bundle_a), Path(bundle_b))
+                           if bundle_a and bundle_b else None, opt(key), every_step=not no_steps)
+    print(json.dumps(res.summary()) if json_ else res.text())
