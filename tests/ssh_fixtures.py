@@ -21,19 +21,7 @@ class Bundles:
 
 
 @pytest.fixture(scope="session")
-def ssh_bundles(x86_bundles, signing_key, model_dirs, runtime_x86_64, tmp_path_factory) -> Bundles:
-    if "not implemented yet" in (REPO / "deploy" / "install.sh").read_text():
-        # TEMPORARY until wip-bundle's installer lands: bundles carrying tests/standin_install.sh
-        fake = tmp_path_factory.mktemp("standin-repo")
-        shutil.copytree(REPO / "deploy", fake / "deploy")
-        shutil.copy(REPO / "tests" / "standin_install.sh", fake / "deploy" / "install.sh")
-        (fake / "runtime" / "include").mkdir(parents=True)
-        shutil.copy(REPO / "runtime" / "include" / "alog_edge.h", fake / "runtime" / "include")
-        out = tmp_path_factory.mktemp("standin-bundles")
-        built = [bundle.build(bundle.BundleRequest("x86_64", key=signing_key.secret, models=m, runtime=runtime_x86_64,
-                                                   out=out / f"{m.name}.tar.gz", repo=fake))
-                 for m in (model_dirs.first, model_dirs.second)]
-        x86_bundles = built
+def ssh_bundles(x86_bundles, signing_key) -> Bundles:
     first, second = (bundle.open_bundle(b.path) for b in x86_bundles)
     return Bundles(first, second, signing_key.public)
 

@@ -5,19 +5,17 @@ from __future__ import annotations
 
 from ssh_fixtures import flash_one
 
-from alog_edge.delivery import flash, flash_soak as soak, relay, ssh, sshdevice
+from alog_edge.delivery import flash, flash_soak as soak, relay, sshdevice
 
 
-def test_an_upload_cut_mid_file_resumes_from_the_devices_partial_file(devices, ssh_bundles):
-    dev = devices.start("sshd")
-    assert flash_one(dev, ssh_bundles.first, trust_key=ssh_bundles.public_key).result == "ok"
+def cut_and_resume(dev, ssh_bundles) -> None:
+    """Cut the line inside the biggest model file of an update; the next flash resumes from the .part."""
     biggest = max((e for e in ssh_bundles.second.files if e.path.startswith("models/")), key=lambda e: e.size)
     r = relay.CuttingRelay(dev.port)
     try:
         sshdevice.trust_alias(dev, r.port)
         r.arm(20_000 + biggest.size // 2)  # past the handshake and the probes, inside the model file
-        opts = ssh.SshOptions(known_hosts=dev.known_hosts, identity=dev.identity)
-        cut = flash_one(dev, ssh_bundles.second, opts=opts, host=f"{dev.user}@127.0.0.1:{r.port}")
+        cut = flash_one(dev, ssh_bundles.second, host=f"{dev.user}@127.0.0.1:{r.port}")
     finally:
         r.close()
     assert cut.failed and "connection" in cut.error
@@ -33,10 +31,11 @@ def test_an_upload_cut_mid_file_resumes_from_the_devices_partial_file(devices, s
     assert soak.check_device(dev.prefix, {ssh_bundles.second.version}) == ssh_bundles.second.version
 
 
-def test_faults_at_random_points_never_break_the_device(devices, ssh_bundles):
+def test_cut_uploads_resume_and_faults_at_random_points_never_break_the_device(devices, ssh_bundles):
     pair = [devices.start("sshd"), devices.start("dropbear")]
     for dev in pair:
         assert flash_one(dev, ssh_bundles.first, trust_key=ssh_bundles.public_key).result == "ok"
+    cut_and_resume(pair[0], ssh_bundles)
     report = soak.run_faults(pair, [ssh_bundles.first, ssh_bundles.second], list(soak.FAULTS), runs=2, seed=3,
                              progress=False)
     print(report.text())

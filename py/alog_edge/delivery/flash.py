@@ -347,7 +347,9 @@ def device_status(transport: Transport, prefix: str) -> dict:
 
 
 def _selftest_result(status: dict, version: str | None) -> str | None:
+    """"passed"/"failed" from the device's last history entry for `version` (install.sh writes a boolean)."""
     for entry in reversed(status.get("history") or []):
         if isinstance(entry, dict) and entry.get("version") == version:
-            return entry.get("selftest") or entry.get("result")
+            value = entry.get("selftest")
+            return {True: "passed", False: "failed"}.get(value, value) if value is not None else entry.get("result")
     return None

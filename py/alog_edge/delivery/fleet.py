@@ -101,7 +101,7 @@ def _reason(exc: BaseException, spec: ssh.HostSpec, timed_out: bool, timeout: fl
         return text[len(spec.label) + 2:] if text.startswith(spec.label + ": ") else text
     if isinstance(exc, (socket.timeout, TimeoutError)):
         return "the device did not answer in time"
-    if isinstance(exc, (EOFError, ConnectionError, paramiko.SSHException)):
+    if isinstance(exc, (EOFError, OSError, paramiko.SSHException)):  # paramiko: OSError("Socket is closed")
         return f"the connection was lost ({exc.__class__.__name__}{': ' + str(exc) if str(exc) else ''})"
     return f"{exc.__class__.__name__}: {exc}"
 

@@ -285,6 +285,10 @@ class SshTransport:
             self._cat_append(payload[offset:], part, progress)
         return len(payload) - offset
 
+    @property
+    def has_sftp(self) -> bool:
+        return self._sftp_client() is not None
+
     def _sftp_client(self) -> paramiko.SFTPClient | None:
         """The SFTP session, opened once; None when the server has none (dropbear ships no sftp-server)."""
         if self._sftp is None and not self._sftp_missing:
