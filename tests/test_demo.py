@@ -88,3 +88,11 @@ def test_the_c_runtime_reports_what_python_reports_on_every_line_and_window(demo
         assert c["deeplog"][level] == py["deeplog"][level], level
     assert c["timeline"]["metrics"] == py["timeline"]["metrics"]
     assert c["timeline"]["recall_by_kind"] == py["timeline"]["recall_by_kind"]
+
+
+def test_the_demo_flashes_its_bundle_over_ssh_and_the_second_flash_is_up_to_date(demo):
+    _, summary = demo
+    first, again = summary["flash"]["first"], summary["flash"]["again"]
+    assert (first["result"], first["kind"], first["selftest"]) == ("ok", "first install", "passed")
+    assert (again["result"], again["bytes_sent"]) == ("up to date", 0)
+    assert first["version_after"] == again["version_after"]
