@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 
-import pytest
 from conftest import invoke
 from ssh_fixtures import (current_version, flash_args, flash_one, nothing_installed, options)
 

@@ -209,6 +209,13 @@ def run_faults(devices: list[sshdevice.Device], bundles: list, faults: list[str]
             rigs.append(rig)
         with tqdm(total=len(plan), desc="soak", unit="run", disable=None if progress is None else not progress) as bar:
             def drive(k: int, rig: _Rig) -> None:
+                try:
+                    drive_runs(k, rig)
+                except Exception as exc:  # noqa: BLE001 - a rig that cannot go on is a finding
+                    with lock:
+                        report.failures.append(f"{rig.device.kind} {rig.device.host}: {exc}")
+
+            def drive_runs(k: int, rig: _Rig) -> None:
                 rng = random.Random(seed * 1000 + k)
                 current = bundles.index(next(b for b in bundles if b.version == check_device(rig.device.prefix,
                                                                                               versions)))
