@@ -88,3 +88,15 @@ def test_the_c_runtime_reports_what_python_reports_on_every_line_and_window(demo
         assert c["deeplog"][level] == py["deeplog"][level], level
     assert c["timeline"]["metrics"] == py["timeline"]["metrics"]
     assert c["timeline"]["recall_by_kind"] == py["timeline"]["recall_by_kind"]
+
+
+def test_the_demo_ships_its_models_installs_them_updates_only_the_models_and_rolls_back(demo):
+    _, summary = demo
+    d = summary["delivery"]
+    print(json.dumps({k: v for k, v in d.items() if k != "status"}, indent=1))
+    assert d["same_table"] is True
+    assert d["bundle"]["target"] == "x86_64" and d["update"]["version"] != d["bundle"]["version"]
+    assert 0 < d["update_files_sent"] < d["update"]["files"]  # only model files travel
+    st = d["status"]
+    assert (st["current"], st["previous"]) == (d["bundle"]["version"], d["update"]["version"])
+    assert [h["action"] for h in st["history"]] == ["install", "install", "rollback"]
