@@ -495,11 +495,12 @@ def _missing(flag: str):
             "no_steps": "skip the kill at every step",
             "bundle_a": "bundle to install first", "bundle_b": "the other bundle (default: both built from the "
             "demo models, versions soak-a and soak-b)", "key": "signing key of the bundles", "json": "JSON out",
+            "tamper": "instead: install bundle-b with one flipped byte in every region (needs both bundles)",
             "faults": "ssh: comma list of cut, kill-server, kill-install (default all)",
             "devices": "ssh: devices faulted in parallel (default 4, sshd and dropbear alternating)", "workspace": W})
 @user_errors
 def soak(c, transport="local", runs=None, seed=1, no_steps=False, bundle_a=None, bundle_b=None, key=None,
-         faults="cut,kill-server,kill-install", devices=4, workspace="workspace", json_=False):
+         workspace="workspace", json_=False, tamper=False, faults="cut,kill-server,kill-install", devices=4):
     """Kill install.sh (SIGKILL) at every step and at random instants (ssh: also cut the line, kill the server);
     after each, current is complete."""
     from alog_edge.delivery import soak as s
@@ -514,7 +515,13 @@ def soak(c, transport="local", runs=None, seed=1, no_steps=False, bundle_a=None,
         return
     if transport != "local":
         raise AlogError("--transport", f"{transport!r}: local or ssh (serial comes with its flasher)")
-    runs = runs or 100
-    res = s.run_local_soak(ws(workspace), int(runs), int(seed), (Path(bundle_a), Path(bundle_b))
-                           if bundle_a and bundle_b else None, opt(key), every_step=not no_steps)
+    if tamper:
+        from alog_edge.delivery import keys
+        if not (bundle_a and bundle_b):
+            raise AlogError("--tamper", "needs --bundle-a (installed) and --bundle-b (tampered with)")
+        res = s.run_local_tamper(ws(workspace), (Path(bundle_a), Path(bundle_b)),
+                                 keys.public_path(opt(key) or keys.default_key_path()))
+    else:
+        res = s.run_local_soak(ws(workspace), int(runs or 100), int(seed), (Path(bundle_a), Path(bundle_b))
+                               if bundle_a and bundle_b else None, opt(key), every_step=not no_steps)
     print(json.dumps(res.summary()) if json_ else res.text())

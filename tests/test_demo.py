@@ -96,3 +96,15 @@ def test_the_demo_flashes_its_bundle_over_ssh_and_the_second_flash_is_up_to_date
     assert (first["result"], first["kind"], first["selftest"]) == ("ok", "first install", "passed")
     assert (again["result"], again["bytes_sent"]) == ("up to date", 0)
     assert first["version_after"] == again["version_after"]
+
+
+def test_the_demo_ships_its_models_installs_them_updates_only_the_models_and_rolls_back(demo):
+    _, summary = demo
+    d = summary["delivery"]
+    print(json.dumps({k: v for k, v in d.items() if k != "status"}, indent=1))
+    assert d["same_table"] is True
+    assert d["bundle"]["target"] == "x86_64" and d["update"]["version"] != d["bundle"]["version"]
+    assert 0 < d["update_files_sent"] < d["update"]["files"]  # only model files travel
+    st = d["status"]
+    assert (st["current"], st["previous"]) == (d["bundle"]["version"], d["update"]["version"])
+    assert [h["action"] for h in st["history"]] == ["install", "install", "rollback"]

@@ -52,6 +52,7 @@ class BundleRequest:
     version: str | None = None         # default: <runtime version>+<10 hex of the content>
     out: Path | None = None            # default: dist/alog-edge-<version>-<target>.tar.<compress>
     compress: str = "gz"
+    xz_preset: int = 6                 # what --compress xz uses; the tests take 0 (same format, faster)
     workspace: Path = Path("workspace")
     repo: Path = REPO
 
@@ -130,7 +131,7 @@ def build(req: BundleRequest) -> BundleResult:
         tmp_out = out.with_name(f".{out.name}.{os.getpid()}.tmp")
         try:
             with open(tmp_out, "wb") as f:
-                _write_tar(f, top, stage, entries, manifest_bytes, signature, created, req.compress)
+                _write_tar(f, top, stage, entries, manifest_bytes, signature, created, req.compress, req.xz_preset)
             os.replace(tmp_out, out)
         except OSError as exc:
             raise AlogError(out, f"cannot write the bundle: {exc.strerror or exc}") from None
@@ -297,9 +298,9 @@ def _tarinfo(name: str, size: int, mode: int, mtime: int, directory: bool = Fals
 
 
 def _write_tar(f: BinaryIO, top: str, stage: Path, entries: list[ManifestEntry], manifest_bytes: bytes,
-               signature: bytes, created: int, compress: str) -> None:
+               signature: bytes, created: int, compress: str, xz_preset: int = 6) -> None:
     stream: Any = (gzip.GzipFile(filename="", mode="wb", fileobj=f, mtime=0, compresslevel=6)
-                   if compress == "gz" else lzma.LZMAFile(f, "wb", format=lzma.FORMAT_XZ, preset=6))
+                   if compress == "gz" else lzma.LZMAFile(f, "wb", format=lzma.FORMAT_XZ, preset=xz_preset))
     with stream, tarfile.open(fileobj=stream, mode="w", format=tarfile.USTAR_FORMAT) as tar:
         tar.addfile(_tarinfo(top, 0, 0o755, created, directory=True))
         for name, data in ((MANIFEST, manifest_bytes), (SIGNATURE, signature)):

@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import platform
+import shutil
 import subprocess
 import tempfile
 import time
@@ -153,3 +154,39 @@ def rollback(prefix: Path, repo: Path = REPO, timeout: float = 300) -> LocalResu
     message = _run(installer, ["rollback", "--prefix", str(prefix)], device_env(_prefix_target(prefix), repo),
                    timeout)
     return LocalResult("rollback", message, status(prefix, repo), time.monotonic() - started)
+
+
+@dataclass
+class UpdateResult:
+    result: LocalResult
+    sent: int
+    sent_paths: list[str]
+
+
+def update(bundle_path: Path, prefix: Path, repo: Path = REPO, timeout: float = 900) -> UpdateResult:
+    """A delta install, as a flasher does it: only the files whose sha256 differs from the current
+    release's go into P/incoming/<version>-<target>/, then `install --staged`."""
+    started = time.monotonic()
+    prefix = Path(prefix).resolve()
+    current = prefix / "current" / "MANIFEST.json"
+    if not current.is_file():
+        raise AlogError(prefix, "no release is installed here: install a whole bundle first")
+    bundle = open_bundle(bundle_path)
+    _check_signature(Path(bundle_path), bundle.manifest_bytes, bundle.signature_bytes, prefix, None)
+    have = {e.path: e.sha256 for e in parse(current.read_bytes(), str(current))[1]}
+    changed = [e for e in bundle.files if have.get(e.path) != e.sha256]
+    staged = prefix / "incoming" / f"{bundle.version}-{bundle.target}"
+    if staged.exists():
+        shutil.rmtree(staged)
+    for entry in changed:
+        dest = staged / entry.path
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.write_bytes(bundle.read(entry.path))
+        dest.chmod(int(entry.mode, 8))
+    staged.mkdir(parents=True, exist_ok=True)
+    (staged / "MANIFEST.json").write_bytes(bundle.manifest_bytes)
+    (staged / "MANIFEST.json.minisig").write_bytes(bundle.signature_bytes)
+    message = _run(prefix / "current" / "install.sh", ["install", "--staged", str(staged), "--prefix", str(prefix)],
+                   device_env(bundle.target, repo), timeout)
+    result = LocalResult("update", message, status(prefix, repo), time.monotonic() - started)
+    return UpdateResult(result, len(changed), [e.path for e in changed])

@@ -252,3 +252,120 @@ def run_local_soak(workspace: Path, runs: int, seed: int = 1, bundles: tuple[Pat
                              progress=bar.update)
     finally:
         device.stop_service()
+
+
+def _snapshot(prefix: Path) -> dict[str, str]:
+    out = {}
+    for path in sorted(prefix.rglob("*")):
+        rel = path.relative_to(prefix).as_posix()
+        if rel.split("/")[0] in ("run", "var"):
+            continue
+        st = path.lstat()
+        out[rel] = os.readlink(path) if path.is_symlink() else f"{st.st_mode:o} {st.st_size} {st.st_ino} {st.st_mtime_ns}"
+    return out
+
+
+@dataclass
+class TamperResult:
+    archive_flips: int = 0
+    member_header_flips: int = 0
+    member_data_flips: int = 0
+    refused: int = 0
+    accepted: list[str] = field(default_factory=list)
+    exit_codes: dict[int, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def summary(self) -> dict[str, Any]:
+        return dict(self.__dict__, seconds=round(self.seconds, 1))
+
+    def text(self) -> str:
+        total = self.archive_flips + self.member_header_flips + self.member_data_flips
+        return (f"flipped one byte in {total} places ({self.archive_flips} in the gzip header, stream and trailer, "
+                f"{self.member_header_flips} tar headers, {self.member_data_flips} member contents, the manifest and "
+                f"signature among them): {self.refused} refused with one line and the device unchanged, "
+                f"{len(self.accepted)} accepted{': ' + ', '.join(self.accepted) if self.accepted else ''}; exit "
+                f"statuses {dict(sorted(self.exit_codes.items()))} ({self.seconds:.0f}s)")
+
+
+def tamper_sweep(device: Device, installed: Path, bundle: Path, archive_points: int = 32,
+                 progress: Callable[[int], None] | None = None) -> TamperResult:
+    """Install `bundle` with one flipped byte, once per place: the gzip header's 10 bytes, its
+    8-byte trailer, `archive_points` places in the deflate stream, and in the uncompressed tar the
+    header and the middle of the content of every member (recompressed as a bundle is). Each must
+    be refused with one error line and leave the device's prefix exactly as it was."""
+    import gzip
+    import tarfile
+
+    started = time.monotonic()
+    res = TamperResult()
+    if device.status()["current"] is None:
+        proc = device.install(installed)
+        if proc.returncode != 0:
+            raise AlogError(installed, f"install failed: {proc.stderr.strip()}")
+    data = bundle.read_bytes()
+    raw = gzip.decompress(data)
+    variants: list[tuple[str, str, Callable[[], bytes]]] = []
+    spots = [*range(10), *range(len(data) - 8, len(data)),
+             *(10 + (len(data) - 18) * i // archive_points for i in range(archive_points))]
+    for at in spots:
+        variants.append(("archive", f"archive byte {at}", lambda at=at: _flipped(data, at)))
+    with tarfile.open(bundle) as tar:
+        members = tar.getmembers()
+    for m in members:
+        variants.append(("header", f"{m.name} header", lambda m=m: _regzip(_flipped(raw, m.offset + len(m.name) // 2))))
+        if m.isfile() and m.size:
+            variants.append(("data", f"{m.name} content",
+                             lambda m=m: _regzip(_flipped(raw, m.offset_data + m.size // 2))))
+    target = device.prefix.with_name(device.prefix.name + ".tampered.tar.gz")
+    for kind, label, make in variants:
+        target.write_bytes(make())
+        before = _snapshot(device.prefix)
+        proc = device.install(target)
+        errors = proc.stderr.strip().splitlines()
+        ok = (proc.returncode != 0 and len(errors) == 1 and errors[0].startswith("error: ")
+              and _snapshot(device.prefix) == before)
+        setattr(res, {"archive": "archive_flips", "header": "member_header_flips", "data": "member_data_flips"}[kind],
+                getattr(res, {"archive": "archive_flips", "header": "member_header_flips",
+                              "data": "member_data_flips"}[kind]) + 1)
+        res.exit_codes[proc.returncode] = res.exit_codes.get(proc.returncode, 0) + 1
+        if ok:
+            res.refused += 1
+        else:
+            res.accepted.append(f"{label} (exit {proc.returncode})")
+        if progress:
+            progress(1)
+    target.unlink(missing_ok=True)
+    res.seconds = time.monotonic() - started
+    return res
+
+
+def _flipped(data: bytes, at: int) -> bytes:
+    return data[:at] + bytes([data[at] ^ 0x10]) + data[at + 1:]
+
+
+def _regzip(tar_bytes: bytes) -> bytes:
+    return bundle_gzip(tar_bytes)
+
+
+def bundle_gzip(data: bytes, level: int = 1) -> bytes:
+    """gzip with a bundle's fixed header (what anyone can write; level 1: fast, for tampered copies)."""
+    import zlib
+    deflate = zlib.compressobj(level, zlib.DEFLATED, -15)
+    body = deflate.compress(data) + deflate.flush()
+    return (bytes.fromhex("1f8b08000000000000ff") + body + zlib.crc32(data).to_bytes(4, "little")
+            + (len(data) & 0xFFFFFFFF).to_bytes(4, "little"))
+
+
+def run_local_tamper(workspace: Path, bundles: tuple[Path, Path], trust_key: Path) -> TamperResult:
+    """`invoke soak --tamper`: bundles[0] installed, bundles[1] tampered with in every place."""
+    from tqdm import tqdm
+    root = Path(workspace) / "tamper"
+    if root.exists():
+        shutil.rmtree(root)
+    root.mkdir(parents=True)
+    device = Device(root / "device", path_dir=busybox_applets(root / "busybox"), conf={"ALOG_EDGE_SERVICE": "none"})
+    proc = device.install(bundles[0], "--trust-key", str(trust_key))
+    if proc.returncode != 0:
+        raise AlogError(bundles[0], f"install failed: {proc.stderr.strip()}")
+    with tqdm(desc="tampered installs", unit="install") as bar:
+        return tamper_sweep(device, bundles[0], bundles[1], progress=bar.update)
