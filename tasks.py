@@ -415,3 +415,139 @@ def bench(c, workspace="workspace", batch=256, seconds=2.0, json_=False):
     rows = b.bench_all(binary, cases, batch, seconds)
     rows += b.generic_match_rows(binary, ws(workspace) / "bench" / "hdfs-generic", REPO.parent / "shared" / "datasets")
     print("\n".join(json.dumps(r) for r in rows) if json_ else b.format_rows(rows))
+
+
+@task(iterable=["host"], help={
+    "bundle": "the bundle (.tar.gz from `invoke bundle`)", "host": "device user@host[:port] (repeatable)",
+    "hosts": "file of devices, one user@host[:port] per line (# comments)", "identity": "private key file "
+    "(default: the agent and ~/.ssh keys)", "known_hosts": "known_hosts file (default ~/.ssh/known_hosts)",
+    "accept_new_host_key": "record the key of a host not in known_hosts (a changed key is refused always)",
+    "ask_password": "also try a password (asked once)", "prefix": "install prefix on the device "
+    "(default /opt/alog-edge)", "trust_key": "public key the device should trust (first install)",
+    "dry_run": "print per host what would be sent; change nothing", "force": "reinstall the current version",
+    "parallel": "devices flashed at once (default 10)", "timeout": "seconds per device (default 600)",
+    "json": "one JSON line per host"})
+@user_errors
+def flash(c, bundle, host=None, hosts=None, identity=None, known_hosts=None, accept_new_host_key=False,
+          ask_password=False, prefix="/opt/alog-edge", trust_key=None, dry_run=False, force=False, parallel=10,
+          timeout=600, json_=False):
+    """Flash a bundle over SSH onto one device or a fleet: only the files that changed, resumable, recap table."""
+    from alog_edge.delivery import flash_cli
+    req = flash_cli.request(bundle=bundle, host=host, hosts=hosts, identity=identity, known_hosts=known_hosts,
+                            accept_new_host_key=accept_new_host_key, ask_password=ask_password, prefix=prefix,
+                            trust_key=trust_key, dry_run=dry_run, force=force, parallel=int(parallel),
+                            timeout=float(timeout))
+    if flash_cli.run(req, json_=json_):
+        raise Exit(code=1)
+
+
+@task(help={"action": "start, stop or status", "dir": "device folder (default workspace/devices/ssh)",
+            "kind": "sshd (with SFTP) or dropbear (without)", "count": "devices to start (dir/0, dir/1, ...)"})
+@user_errors
+def device_ssh(c, action, dir="workspace/devices/ssh", kind="sshd", count=1):
+    """Local SSH test devices on 127.0.0.1 (real sshd or dropbear, busybox-only PATH, prefix in the folder)."""
+    from alog_edge.delivery import sshdevice
+    print(sshdevice.manage(action, Path(dir), kind, int(count)))
+
+
+@task(help={"out": "secret key path (default ~/.config/alog-edge/minisign.key; the public key is PATH.pub)",
+            "passphrase": "protect the secret key with a passphrase (typed twice, or $ALOG_EDGE_PASSPHRASE)",
+            "force": "replace an existing key pair"})
+@user_errors
+def keygen(c, out=None, passphrase=False, force=False):
+    """Write an Ed25519 signing key pair in minisign's format (secret key mode 0600, never in the repo)."""
+    from alog_edge.delivery import keys
+    pair = keys.generate(opt(out) or keys.default_key_path(), keys.ask_passphrase() if passphrase else None,
+                         force=force)
+    print(f"key {pair.key_id}: secret {pair.secret} (0600), public {pair.public}\n"
+          f"sign with `invoke bundle --key {pair.secret}`; trust on devices with --trust-key {pair.public}")
+
+
+@task(help={"target": "x86_64 or aarch64", "models": "model directory (default <workspace>/demo/models/onnx, "
+            "converted from the demo's checkpoints when missing)", "version": "bundle version (default "
+            "<runtime version>+<10 hex of the content>)", "key": "minisign secret key (default "
+            "~/.config/alog-edge/minisign.key, created when missing)", "out": "output file (default "
+            "dist/alog-edge-<version>-<target>.tar.gz)", "compress": "gz (default) or xz",
+            "runtime": "install prefix of a runtime build (default build/<target>, built when missing)",
+            "json": "print the summary as one JSON object", "workspace": W})
+@user_errors
+def bundle(c, target="x86_64", models=None, version=None, key=None, out=None, compress="gz", runtime=None,
+           workspace="workspace", json_=False):
+    """Build a signed, reproducible bundle: stripped runtime, its libraries, models, install.sh, MANIFEST."""
+    from alog_edge.delivery import bundle as b
+    res = b.build(b.BundleRequest(target, key=opt(key), models=opt(models), runtime=opt(runtime), version=version,
+                                  out=opt(out), compress=compress, workspace=ws(workspace), repo=REPO))
+    print(json.dumps(res.summary()) if json_ else res.text())
+
+
+@task(help={"devices": "devices in the fleet (default 20, sshd and dropbear alternating)",
+            "parallel": "devices flashed at once (default 10)", "workspace": W})
+@user_errors
+def fleet_bench(c, devices=20, parallel=10, workspace="workspace"):
+    """Time a first install on one local SSH device, then on a fleet of them flashed in parallel; the recap."""
+    from alog_edge.delivery import flash_rig
+    print(flash_rig.fleet_bench(ws(workspace) / "soak", int(devices), int(parallel), REPO))
+
+
+@task(help={"bundle": "bundle to install (.tar.gz or .tar.xz)", "prefix": "install prefix (default "
+            "<workspace>/device)", "trust_key": "minisign public key to trust (first install)",
+            "force": "reinstall the current version", "rollback": "switch back to the previous release",
+            "status": "print the prefix's state", "json": "print one JSON object", "workspace": W})
+@user_errors
+def install(c, bundle=None, prefix=None, trust_key=None, force=False, rollback=False, status=False,
+            workspace="workspace", json_=False):
+    """Install a bundle on this machine with its install.sh (aarch64 through qemu); --rollback, --status."""
+    from alog_edge.delivery import local
+    where = opt(prefix) or ws(workspace) / "device"
+    try:
+        if status:
+            print(json.dumps(local.status(where)))
+            return
+        res = local.rollback(where) if rollback else local.install(
+            Path(bundle) if bundle else _missing("--bundle"), where, opt(trust_key), force=force)
+    except local.InstallError as exc:
+        raise Exit(f"error: {exc}", code=exc.code) from None
+    print(json.dumps(res.summary()) if json_ else res.text())
+
+
+def _missing(flag: str):
+    from alog_edge.errors import AlogError
+    raise AlogError(flag, "needed (or --rollback / --status)")
+
+
+@task(help={"transport": "local: a prefix on this machine run by busybox applets only; ssh: flashes to local "
+            "sshd/dropbear devices with the line cut, the server killed, install.sh killed", "runs": "random kill "
+            "instants (default 100); ssh: runs per fault (default 200)", "seed": "random seed",
+            "no_steps": "skip the kill at every step",
+            "bundle_a": "bundle to install first", "bundle_b": "the other bundle (default: both built from the "
+            "demo models, versions soak-a and soak-b)", "key": "signing key of the bundles", "json": "JSON out",
+            "tamper": "instead: install bundle-b with one flipped byte in every region (needs both bundles)",
+            "faults": "ssh: comma list of cut, kill-server, kill-install (default all)",
+            "devices": "ssh: devices faulted in parallel (default 4, sshd and dropbear alternating)", "workspace": W})
+@user_errors
+def soak(c, transport="local", runs=None, seed=1, no_steps=False, bundle_a=None, bundle_b=None, key=None,
+         workspace="workspace", json_=False, tamper=False, faults="cut,kill-server,kill-install", devices=4):
+    """Kill install.sh (SIGKILL) at every step and at random instants (ssh: also cut the line, kill the server);
+    after each, current is complete."""
+    from alog_edge.delivery import soak as s
+    from alog_edge.errors import AlogError
+    if transport == "ssh":
+        from alog_edge.delivery import flash_rig
+        report = flash_rig.run_soak(ws(workspace) / "soak-ssh", faults.split(","), int(runs or 200), int(seed), REPO,
+                                    int(devices))
+        print(json.dumps(report.summary()) if json_ else report.text())
+        if report.failures:
+            raise Exit(code=1)
+        return
+    if transport != "local":
+        raise AlogError("--transport", f"{transport!r}: local or ssh (serial comes with its flasher)")
+    if tamper:
+        from alog_edge.delivery import keys
+        if not (bundle_a and bundle_b):
+            raise AlogError("--tamper", "needs --bundle-a (installed) and --bundle-b (tampered with)")
+        res = s.run_local_tamper(ws(workspace), (Path(bundle_a), Path(bundle_b)),
+                                 keys.public_path(opt(key) or keys.default_key_path()))
+    else:
+        res = s.run_local_soak(ws(workspace), int(runs or 100), int(seed), (Path(bundle_a), Path(bundle_b))
+                               if bundle_a and bundle_b else None, opt(key), every_step=not no_steps)
+    print(json.dumps(res.summary()) if json_ else res.text())

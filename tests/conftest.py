@@ -34,3 +34,7 @@ def tiny_models(tmp_path_factory, datasets):
     from badinput_util import build_tiny
     ws = tmp_path_factory.mktemp("tiny")
     return ws, build_tiny(ws, datasets)
+
+
+# Session fixtures of the delivery tests: model directories, keys, runtime builds, bundles.
+pytest_plugins = ["bundle_fixtures", "ssh_fixtures"]  # ssh_fixtures: the SSH test devices and their bundles

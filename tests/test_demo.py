@@ -88,3 +88,23 @@ def test_the_c_runtime_reports_what_python_reports_on_every_line_and_window(demo
         assert c["deeplog"][level] == py["deeplog"][level], level
     assert c["timeline"]["metrics"] == py["timeline"]["metrics"]
     assert c["timeline"]["recall_by_kind"] == py["timeline"]["recall_by_kind"]
+
+
+def test_the_demo_flashes_its_bundle_over_ssh_and_the_second_flash_is_up_to_date(demo):
+    _, summary = demo
+    first, again = summary["flash"]["first"], summary["flash"]["again"]
+    assert (first["result"], first["kind"], first["selftest"]) == ("ok", "first install", "passed")
+    assert (again["result"], again["bytes_sent"]) == ("up to date", 0)
+    assert first["version_after"] == again["version_after"]
+
+
+def test_the_demo_ships_its_models_installs_them_updates_only_the_models_and_rolls_back(demo):
+    _, summary = demo
+    d = summary["delivery"]
+    print(json.dumps({k: v for k, v in d.items() if k != "status"}, indent=1))
+    assert d["same_table"] is True
+    assert d["bundle"]["target"] == "x86_64" and d["update"]["version"] != d["bundle"]["version"]
+    assert 0 < d["update_files_sent"] < d["update"]["files"]  # only model files travel
+    st = d["status"]
+    assert (st["current"], st["previous"]) == (d["bundle"]["version"], d["update"]["version"])
+    assert [h["action"] for h in st["history"]] == ["install", "install", "rollback"]

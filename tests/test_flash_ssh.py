@@ -1,0 +1,182 @@
+"""`invoke flash` over SSH against real local sshd and dropbear devices (busybox-only PATH): first install,
+model-only delta, up to date, dry run, JSON, and every refusal leaving the device untouched."""
+from __future__ import annotations
+
+import json
+import subprocess
+
+from conftest import invoke
+from ssh_fixtures import (current_version, flash_args, flash_one, nothing_installed, options)
+
+from alog_edge.delivery import flash, ssh
+
+
+def models_bytes(first, second) -> int:
+    """Size of the model files whose sha256 differs between two bundles."""
+    old = {(e.path, e.sha256) for e in first.files}
+    return sum(e.size for e in second.files if (e.path, e.sha256) not in old)
+
+
+def test_first_install_then_up_to_date_then_a_model_only_update(devices, ssh_bundles, other_key, model_dirs,
+                                                               runtime_x86_64, tmp_path):
+    dev = devices.start("sshd")
+    first = invoke(*flash_args(dev, ssh_bundles.first, "--trust-key", str(ssh_bundles.public_key)))
+    assert first.returncode == 0, first.stderr
+    assert f"first install (none) -> {ssh_bundles.first.version}" in first.stdout
+    assert "selftest passed" in first.stdout
+    assert current_version(dev) == ssh_bundles.first.version
+    assert list((dev.prefix / "keys").glob("*.pub"))
+
+    again = invoke(*flash_args(dev, ssh_bundles.first, "--json"))
+    assert again.returncode == 0, again.stderr
+    row = json.loads(again.stdout)
+    assert (row["result"], row["bytes_sent"], row["files_sent"]) == ("up to date", 0, 0)
+
+    update = flash_one(dev, ssh_bundles.second)
+    assert update.result == "ok", update.error
+    assert update.kind == "model-only"
+    assert {f["path"] for f in update.files} <= {e.path for e in ssh_bundles.second.files
+                                                 if e.path.startswith("models/")} | set(flash.SIGNED)
+    model_bytes = models_bytes(ssh_bundles.first, ssh_bundles.second)
+    assert model_bytes <= update.bytes_sent <= model_bytes * 1.05
+    assert (update.version_before, update.version_after) == (ssh_bundles.first.version, ssh_bundles.second.version)
+    assert update.selftest == "passed"
+    assert current_version(dev) == ssh_bundles.second.version
+    # unchanged files were hard-linked from the release before, not sent
+    old = dev.prefix / "releases" / ssh_bundles.first.version / "lib" / "libonnxruntime.so.1"
+    new = dev.prefix / "releases" / ssh_bundles.second.version / "lib" / "libonnxruntime.so.1"
+    assert old.stat().st_ino == new.stat().st_ino
+
+    # a bundle signed by a key the device does not trust (and no --trust-key): refused, nothing changes
+    from bundle_fixtures import make_bundle
+    foreign = make_bundle(tmp_path / "foreign", model_dirs.first, other_key.secret, runtime=runtime_x86_64)
+    res = invoke(*flash_args(dev, _Named(foreign.path)))
+    assert res.returncode == 1 and len(res.stderr.strip().splitlines()) == 1
+    assert "does not verify with any key the device trusts" in res.stderr
+    assert current_version(dev) == ssh_bundles.second.version
+
+
+def test_dropbear_has_no_sftp_and_the_exec_channel_carries_the_delta(devices, ssh_bundles):
+    dev = devices.start("dropbear")
+    t = ssh.SshTransport(ssh.parse_host(dev.host), options(dev))
+    try:
+        assert not t.has_sftp
+        res = flash.flash(t, ssh_bundles.first, str(dev.prefix), trust_key=ssh_bundles.public_key)
+        assert res.result == "ok" and t.uploads_by_exec == len(ssh_bundles.first.files) + 3  # + manifest, sig, key
+        again = flash.flash(t, ssh_bundles.first, str(dev.prefix))
+        assert (again.result, again.bytes_sent) == ("up to date", 0)
+        update = flash.flash(t, ssh_bundles.second, str(dev.prefix))
+        model_bytes = models_bytes(ssh_bundles.first, ssh_bundles.second)
+        assert update.kind == "model-only" and model_bytes <= update.bytes_sent <= model_bytes * 1.05
+    finally:
+        t.close()
+    assert current_version(dev) == ssh_bundles.second.version
+
+
+def test_dry_run_says_what_it_would_send_and_changes_nothing(devices, ssh_bundles):
+    dev = devices.start("sshd")
+    res = invoke(*flash_args(dev, ssh_bundles.first, "--trust-key", str(ssh_bundles.public_key), "--dry-run"))
+    assert res.returncode == 0, res.stderr
+    assert "first install" in res.stdout and "would send" in res.stdout and "lib/libonnxruntime.so.1" in res.stdout
+    assert nothing_installed(dev) and not (dev.prefix / "keys").exists()
+
+
+def test_the_device_path_has_busybox_applets_only(devices):
+    dev = devices.start("dropbear")
+    t = ssh.SshTransport(ssh.parse_host(dev.host), options(dev))
+    try:
+        rc, out, _ = t.run('echo "$PATH"; for c in sh sha256sum mv; do readlink -f "$(command -v $c)"; done', 10)
+    finally:
+        t.close()
+    lines = out.decode().split()
+    assert rc == 0 and lines[0] == str(dev.root / "bin") and set(lines[1:]) == {"/usr/bin/busybox"}
+
+
+def test_an_unknown_host_key_is_refused_with_its_fingerprint(devices, ssh_bundles, tmp_path):
+    dev = devices.start("sshd", trusted=False)
+    known = tmp_path / "known_hosts"
+    res = invoke(*flash_args(dev, ssh_bundles.first, "--trust-key", str(ssh_bundles.public_key), known_hosts=known))
+    fp = subprocess.run(["ssh-keygen", "-lf", str(dev.root / "etc" / "ssh_host_ed25519_key.pub")],
+                        capture_output=True, text=True).stdout.split()[1]
+    lines = res.stderr.strip().splitlines()
+    assert res.returncode == 1 and len(lines) == 1
+    assert lines[0].startswith(f"error: {dev.host}: unknown host key ssh-ed25519 {fp}")
+    assert nothing_installed(dev) and not known.exists()
+
+
+def test_accept_new_host_key_records_it_and_the_next_run_trusts_it(devices, ssh_bundles, tmp_path):
+    dev = devices.start("dropbear", trusted=False)
+    known = tmp_path / "known_hosts"
+    opts = options(dev, known_hosts=known, accept_new_host_key=True)
+    res = flash_one(dev, ssh_bundles.first, trust_key=ssh_bundles.public_key, opts=opts, dry_run=True)
+    assert res.result == "dry-run", res.error
+    assert known.read_text() == dev.host_key_line
+    res = flash_one(dev, ssh_bundles.first, trust_key=ssh_bundles.public_key, opts=options(dev, known_hosts=known),
+                    dry_run=True)
+    assert res.result == "dry-run", res.error
+    assert known.read_text() == dev.host_key_line and nothing_installed(dev)
+
+
+def test_a_changed_host_key_is_refused_even_with_accept_new(devices, ssh_bundles, tmp_path):
+    dev, impostor = devices.start("sshd"), devices.start("sshd")
+    known = tmp_path / "known_hosts"
+    # known_hosts says the device at this port has another device's key
+    known.write_text(impostor.host_key_line.replace(f"]:{impostor.port} ", f"]:{dev.port} "))
+    res = invoke(*flash_args(dev, ssh_bundles.first, "--trust-key", str(ssh_bundles.public_key),
+                             "--accept-new-host-key", known_hosts=known))
+    assert res.returncode == 1 and len(res.stderr.strip().splitlines()) == 1
+    assert f"error: {dev.host}: host key CHANGED" in res.stderr
+    assert nothing_installed(dev)
+
+
+def test_a_key_the_device_does_not_authorize_is_refused(devices, ssh_bundles, tmp_path):
+    dev = devices.start("sshd")
+    stranger = tmp_path / "id_stranger"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(stranger)], check=True)
+    res = invoke(*flash_args(dev, ssh_bundles.first, "--trust-key", str(ssh_bundles.public_key), identity=stranger))
+    assert res.returncode == 1 and len(res.stderr.strip().splitlines()) == 1
+    assert f"error: {dev.host}: authentication failed" in res.stderr
+    assert nothing_installed(dev)
+
+
+def test_a_tampered_bundle_is_refused_before_anything_is_installed(devices, ssh_bundles, tmp_path):
+    dev = devices.start("sshd")
+    tampered = tmp_path / "tampered.tar.gz"
+    _tamper(ssh_bundles.first.path, tampered)
+    res = invoke(*flash_args(dev, _Named(tampered), "--trust-key", str(ssh_bundles.public_key)))
+    assert res.returncode == 1 and len(res.stderr.strip().splitlines()) == 1 and "sha256" in res.stderr
+    assert nothing_installed(dev)
+
+
+def test_a_bundle_for_another_architecture_is_refused(devices, ssh_bundles, model_dirs, signing_key,
+                                                      runtime_aarch64, tmp_path):
+    from bundle_fixtures import make_bundle
+    dev = devices.start("dropbear")
+    arm = make_bundle(tmp_path / "arm", model_dirs.first, signing_key.secret, target="aarch64", runtime=runtime_aarch64)
+    res = invoke(*flash_args(dev, _Named(arm.path), "--trust-key", str(ssh_bundles.public_key)))
+    assert res.returncode == 1 and len(res.stderr.strip().splitlines()) == 1
+    assert "built for aarch64" in res.stderr and "x86_64" in res.stderr
+    assert nothing_installed(dev)
+
+
+class _Named:
+    """A bundle path where flash_args expects an opened bundle."""
+
+    def __init__(self, path) -> None:
+        self.path = path
+
+
+def _tamper(src, dest) -> None:
+    """The same archive with one byte of the model changed (the manifest and signature untouched)."""
+    import gzip
+    import io
+    import tarfile
+    # written as the bundle writer does (no name, no time in the gzip header): only the content differs
+    with tarfile.open(src) as tin, open(dest, "wb") as raw, \
+            gzip.GzipFile(filename="", mode="wb", fileobj=raw, compresslevel=6, mtime=0) as gz, \
+            tarfile.open(fileobj=gz, mode="w", format=tarfile.GNU_FORMAT) as tout:
+        for m in tin:
+            data = tin.extractfile(m).read() if m.isfile() else None
+            if m.name.endswith("models/deeplog.onnx"):
+                data = data[:-1] + bytes([data[-1] ^ 1])
+            tout.addfile(m, io.BytesIO(data) if data is not None else None)
