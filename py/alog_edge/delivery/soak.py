@@ -261,7 +261,12 @@ def _snapshot(prefix: Path) -> dict[str, str]:
         if rel.split("/")[0] in ("run", "var"):
             continue
         st = path.lstat()
-        out[rel] = os.readlink(path) if path.is_symlink() else f"{st.st_mode:o} {st.st_size} {st.st_ino} {st.st_mtime_ns}"
+        if path.is_symlink():
+            out[rel] = "-> " + os.readlink(path)
+        elif path.is_dir():  # a folder's own mtime moves when install.sh's work folder comes and goes
+            out[rel] = f"dir {st.st_mode:o}"
+        else:
+            out[rel] = f"{st.st_mode:o} {st.st_size} {st.st_ino} {st.st_mtime_ns}"
     return out
 
 
