@@ -39,10 +39,13 @@ static const char RUN_USAGE[] =
     "ends at the end of input, on a template the model directory declares as closing\n"
     "(closing_keys), or after --session-idle. Without session keys in the model the first keys\n"
     "of a session are only checked for unseen keys (rank and probability null). template is\n"
-    "null for the unknown key and the end key. An MSCRED window judges its slot (its last stride buckets, slot_start to end; null for\n"
-    "buckets of lines); host is the count series (\"<all>\": lines without a host, or the whole\n"
+    "null for the unknown key and the end key. An MSCRED window judges its slot (its last\n"
+    "stride buckets, slot_start to end; null for buckets of lines); host is the count series (\"<all>\": lines without a host, or the whole\n"
     "stream). At the end one summary line goes to stderr.\n"
-    "\n"
+    "\n";
+
+/* Two strings: C11 compilers need only support literals of 4095 bytes. */
+static const char RUN_OPTIONS[] =
     "options:\n"
     "  --follow           read FILE as it grows (tail -F): poll at its end every 100 ms, read a\n"
     "                     rotated file to its end and then the new one from its start, and read\n"
@@ -366,6 +369,7 @@ static int parse_run_args(int argc, char **argv, run_opts *o)
             options_done = 1;
         } else if (!options_done && (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0)) {
             fputs(RUN_USAGE, stdout);
+            fputs(RUN_OPTIONS, stdout);
             return EXIT_OK;
         } else if (!options_done && strcmp(a, "--follow") == 0) {
             o->follow = 1;
