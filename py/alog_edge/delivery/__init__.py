@@ -1,0 +1,1 @@
+"""Delivery: bundles, installer, flashing over SSH and serial."""
