@@ -25,3 +25,6 @@ def invoke(*args: str, cwd: Path = REPO, timeout: int = 900) -> subprocess.Compl
     """Run `invoke ARGS` in a fresh process, exactly as a user types it."""
     return subprocess.run([sys.executable, "-m", "invoke", "--search-root", str(REPO), *args], cwd=cwd,
                           capture_output=True, text=True, timeout=timeout)
+
+# Session fixtures of the delivery tests: model directories, keys, runtime builds, bundles.
+pytest_plugins = ["bundle_fixtures"]

@@ -1,1 +1,1 @@
-"""Delivery: bundles, installer, flashing over SSH and serial."""
+"""Signed bundles, the device installer's host side, and flashing (see README: Bundles)."""
