@@ -69,6 +69,16 @@ def measure(case: str, data: bytes, baud: int, encoding: str = "auto", compress:
         return Figure(case, baud, len(data), wire, seconds, tr.encoding, tr.senders[-1].wire.method)
 
 
+def default_sample(repo: Path) -> Path | None:
+    """The aarch64 libonnxruntime.so (the bulk of an aarch64 bundle) from the Conan cache, when it is there."""
+    for lib in sorted((repo / ".tools" / "conan" / "p").glob("*/p/lib/libonnxruntime.so.*.*.*")):
+        with open(lib, "rb") as f:
+            head = f.read(20)
+        if head[:4] == b"\x7fELF" and int.from_bytes(head[18:20], "little") == 183:  # EM_AARCH64
+            return lib
+    return None
+
+
 def bench(bauds: list[int], sample: Path | None, random_bytes: int, chunk_size: int | None = None,
           bar: bool = True) -> list[Figure]:
     rng = random.Random(1)
@@ -99,6 +109,9 @@ class SoakResult:
     line_drops: int = 0
     seconds: float = 0.0
     by_kind: dict = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        return {**asdict(self), "ok": self.ok}
 
     @property
     def ok(self) -> bool:
