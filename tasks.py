@@ -503,15 +503,15 @@ def device_serial(c, action, dir="workspace/devices/serial", baud=115200, user=N
 
 
 @task(help={"baud": "comma list of line rates (default 115200,921600)", "sample": "a real file to send too "
-            "(default: the aarch64 libonnxruntime.so of the Conan cache, when there)", "random_bytes": "size "
-            "of the incompressible file (default 1000000)", "chunk_size": "chunk bytes (default: per baud)",
+            "(default: the aarch64 libonnxruntime.so of the Conan cache, when there)", "random_seconds": "size "
+            "of the incompressible file, in seconds of line (default 80: 921,600 bytes at 115200)", "chunk_size": "chunk bytes (default: per baud)",
             "json": "JSON lines out"})
 @user_errors
-def serial_bench(c, baud="115200,921600", sample=None, random_bytes=1000000, chunk_size=None, json_=False):
+def serial_bench(c, baud="115200,921600", sample=None, random_seconds=80, chunk_size=None, json_=False):
     """Serial flashing throughput through the paced relay: file bytes delivered and verified per second, login and
     every overhead included, as a share of the line rate (baud/10 B/s), for 8-bit, base64 and a real file."""
     from alog_edge.delivery import serial_bench as b
-    figures = b.bench([int(x) for x in baud.split(",")], opt(sample) or b.default_sample(REPO), int(random_bytes),
+    figures = b.bench([int(x) for x in baud.split(",")], opt(sample) or b.default_sample(REPO), float(random_seconds),
                       int(chunk_size) if chunk_size else None)
     print("\n".join(json.dumps(f.as_dict()) for f in figures) if json_ else
           "\n".join([b.HEADER] + [f.row() for f in figures]))
