@@ -28,3 +28,4 @@ def invoke(*args: str, cwd: Path = REPO, timeout: int = 900) -> subprocess.Compl
 
 # Session fixtures of the delivery tests: model directories, keys, runtime builds, bundles.
 pytest_plugins = ["bundle_fixtures"]
+pytest_plugins = [*pytest_plugins, "ssh_fixtures"]  # the SSH test devices and the bundles they get
