@@ -215,13 +215,100 @@ def soak(faults: int, baud: int, seed: int = 1, file_bytes: int | None = None, g
     return result
 
 
-def _collect(result: SoakResult, tr: SerialTransport) -> None:
+def _collect(result, tr: SerialTransport) -> None:
     result.line_drops += tr.line_drops
     for s in tr.senders:
         result.resumes += len(s.stats.resumed_from)
         result.max_resent_chunks = max(result.max_resent_chunks, s.stats.max_resent_chunks)
-        result.bad_chunks += s.stats.bad_chunks
+        if hasattr(result, "bad_chunks"):
+            result.bad_chunks += s.stats.bad_chunks
     try:
         tr.close()
     except AlogError:
         pass
+
+
+# --- soak of whole flashes: faults during uploads and during install.sh ------------------------------------------
+@dataclass
+class FlashSoakResult:
+    runs: int = 0
+    faults: int = 0
+    completed: int = 0
+    stopped: list[str] = field(default_factory=list)  # one line each
+    broken: list[str] = field(default_factory=list)  # `current` neither old nor new, or damaged: must stay empty
+    old: int = 0
+    new: int = 0
+    max_resent_chunks: int = 0
+    resumes: int = 0
+    line_drops: int = 0
+    seconds: float = 0.0
+    by_kind: dict = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.broken and self.max_resent_chunks <= 1 and all("\n" not in s for s in self.stopped)
+
+    def as_dict(self) -> dict:
+        return {**asdict(self), "ok": self.ok}
+
+    def report(self) -> str:
+        kinds = ", ".join(f"{k} {v}" for k, v in sorted(self.by_kind.items()))
+        lines = [f"faults injected: {self.faults} ({kinds}) over {self.runs} flashes",
+                 f"flashes completed {self.completed}, stopped with one line {len(self.stopped)}; afterwards "
+                 f"current = old {self.old}, new {self.new}, broken {len(self.broken)}",
+                 f"line drops {self.line_drops}, resumed uploads {self.resumes}, most whole chunks resent after a "
+                 f"resume: {self.max_resent_chunks}", f"time: {self.seconds:.0f} s",
+                 "result: " + ("ok" if self.ok else "FAILED")]
+        return "\n".join(lines + [f"stopped: {s}" for s in self.stopped[:5]] + [f"BROKEN: {b}" for b in self.broken])
+
+
+def flash_soak(bundles: list, public_key: Path, runs: int | None = None, faults: int | None = None,
+               baud: int = 115200, seed: int = 1, gap: float = 2.0, root: Path | None = None,
+               bar: bool = True) -> FlashSoakResult:
+    """Flash two bundles in turn onto a serial test device while random faults hit the line (uploads, install.sh
+    and status alike), for `runs` flashes or until `faults` faults; after each flash the device's `current`
+    must be the old or the new release, complete and passing selftest."""
+    from . import flash
+    from .soak import check_device
+    result = FlashSoakResult()
+    versions = {b.version: i for i, b in enumerate(bundles)}
+    t0 = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="alog-serial-flash-soak-", dir=root) as tmp, \
+            SerialTestDevice(Path(tmp) / "device", baud, seed=seed) as dev, \
+            FaultInjector(dev, gap, seed, faults or 10 ** 9, result) as injector, \
+            tqdm(total=runs or faults, desc="flashes" if runs else "faults", disable=not bar) as pbar:
+        prefix = str(Path(tmp) / "device" / "opt" / "alog-edge")
+        workdir = str(Path(tmp) / "device" / "agent")
+        tr = SerialTransport(dev.url, baud, workdir=workdir)
+        try:
+            flash.flash(tr, bundles[0], prefix, trust_key=public_key)  # the first install, without faults
+        finally:
+            _collect(result, tr)
+        current = 0
+        while (runs is None or result.runs < runs) and (faults is None or result.faults < faults):
+            target = 1 - current
+            result.runs += 1
+            injector.armed.set()
+            tr = None
+            try:
+                tr = SerialTransport(dev.url, baud, workdir=workdir, reconnects=20)
+                flash.flash(tr, bundles[target], prefix)
+                result.completed += 1
+            except AlogError as exc:
+                result.stopped.append(f"error: {exc}")
+            finally:
+                injector.armed.clear()
+                if tr is not None:
+                    _collect(result, tr)
+            try:
+                version = check_device(Path(prefix), set(versions))
+                current = versions[version]
+                result.new += current == target
+                result.old += current != target
+            except AlogError as exc:
+                result.broken.append(str(exc))
+                break
+            pbar.n = result.runs if runs else min(result.faults, faults)
+            pbar.refresh()
+    result.seconds = time.monotonic() - t0
+    return result
