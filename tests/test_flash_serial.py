@@ -3,7 +3,6 @@ trust rule, delta and install.sh as over SSH."""
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -28,31 +27,34 @@ def _prefix(dev: SerialTestDevice) -> Path:
     return dev.root / "opt" / "alog-edge"
 
 
-def test_first_install_then_a_model_only_update_then_up_to_date(device, ssh_bundles, monkeypatch):
+def test_first_install_then_a_model_only_update_then_up_to_date(tmp_path, ssh_bundles, monkeypatch):
     monkeypatch.setenv("ALOG_EDGE_SERIAL_PASSWORD", PASSWORD)
     first, second = ssh_bundles.first, ssh_bundles.second
-    tr = SerialTransport(device.url, FAST, user=USER, workdir=str(device.root / "agent"))
-    try:
-        res = flash.flash(tr, first, str(_prefix(device)), trust_key=ssh_bundles.public_key)
-    finally:
-        tr.close()
-    assert (res.result, res.kind, res.version_after) == ("ok", "first install", first.version)
-    assert check_device(_prefix(device), {first.version}) == first.version
+    with SerialTestDevice(tmp_path / "device", serial_bench.FACTORY_BAUD, user=USER, password=PASSWORD) as device:
+        tr = SerialTransport(device.url, serial_bench.FACTORY_BAUD, user=USER, compress="gz",
+                             workdir=str(device.root / "agent"))
+        try:
+            res = flash.flash(tr, first, str(_prefix(device)), trust_key=ssh_bundles.public_key)
+        finally:
+            tr.close()
+        assert (res.result, res.kind, res.version_after) == ("ok", "first install", first.version)
+        assert check_device(_prefix(device), {first.version}) == first.version
+        assert device.fault(f"baud {FAST}") == "ok"
 
-    run = invoke("flash", "--bundle", str(second.path), "--serial", device.url, "--baud", str(FAST), "--user", USER,
-                 "--prefix", str(_prefix(device)), "--json")
-    assert run.returncode == 0, run.stderr
-    res = json.loads(run.stdout)
-    assert (res["result"], res["kind"], res["version_after"]) == ("ok", "model-only", second.version)
-    sent = {f["path"] for f in res["files"]}
-    assert sent and all(p.startswith("models/") or p.startswith("MANIFEST.json") for p in sent)
-    assert PASSWORD not in run.stdout + run.stderr
-    assert check_device(_prefix(device), {second.version}) == second.version
+        run = invoke("flash", "--bundle", str(second.path), "--serial", device.url, "--baud", str(FAST), "--user",
+                     USER, "--prefix", str(_prefix(device)), "--json")
+        assert run.returncode == 0, run.stderr
+        res = json.loads(run.stdout)
+        assert (res["result"], res["kind"], res["version_after"]) == ("ok", "model-only", second.version)
+        sent = {f["path"] for f in res["files"]}
+        assert sent and all(p.startswith("models/") or p.startswith("MANIFEST.json") for p in sent)
+        assert PASSWORD not in run.stdout + run.stderr
+        assert check_device(_prefix(device), {second.version}) == second.version
 
-    again = invoke("flash", "--bundle", str(second.path), "--serial", device.url, "--baud", str(FAST), "--user",
-                   USER, "--prefix", str(_prefix(device)))
-    assert again.returncode == 0, again.stderr
-    assert "up to date" in again.stdout
+        again = invoke("flash", "--bundle", str(second.path), "--serial", device.url, "--baud", str(FAST), "--user",
+                       USER, "--prefix", str(_prefix(device)))
+        assert again.returncode == 0, again.stderr
+        assert "up to date" in again.stdout
 
 
 def test_a_bundle_the_device_does_not_trust_is_refused_with_one_line(device, ssh_bundles, monkeypatch, tmp_path):
@@ -76,8 +78,8 @@ def test_cli_errors_are_one_line(ssh_bundles, tmp_path):
 
 
 def test_faults_during_flashes_leave_the_old_or_the_new_release(ssh_bundles, tmp_path):
-    result = serial_bench.flash_soak([ssh_bundles.first, ssh_bundles.second], ssh_bundles.public_key, runs=3, gap=1.0,
+    result = serial_bench.flash_soak([ssh_bundles.first, ssh_bundles.second], ssh_bundles.public_key, runs=1, gap=1.0,
                                      baud=FAST, seed=2, root=tmp_path, bar=False)
-    assert result.runs == 3 and result.faults >= 3
+    assert result.runs == 1 and result.faults >= 1
     assert result.broken == [], result.report()
     assert all(s.startswith("error: ") and "\n" not in s for s in result.stopped)

@@ -21,6 +21,7 @@ from .serial_device import SerialTestDevice
 from .serial_transport import SerialTransport
 
 log = logging.getLogger(__name__)
+FACTORY_BAUD = 20_000_000  # first installs of the soak and the demo: 2 MB/s
 
 
 @dataclass
@@ -274,16 +275,17 @@ def flash_soak(bundles: list, public_key: Path, runs: int | None = None, faults:
     versions = {b.version: i for i, b in enumerate(bundles)}
     t0 = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="alog-serial-flash-soak-", dir=root) as tmp, \
-            SerialTestDevice(Path(tmp) / "device", baud, seed=seed) as dev, \
+            SerialTestDevice(Path(tmp) / "device", FACTORY_BAUD, seed=seed) as dev, \
             FaultInjector(dev, gap, seed, faults or 10 ** 9, result) as injector, \
             tqdm(total=runs or faults, desc="flashes" if runs else "faults", disable=not bar) as pbar:
         prefix = str(Path(tmp) / "device" / "opt" / "alog-edge")
         workdir = str(Path(tmp) / "device" / "agent")
-        tr = SerialTransport(dev.url, baud, workdir=workdir)
-        try:
-            flash.flash(tr, bundles[0], prefix, trust_key=public_key)  # the first install, without faults
+        tr = SerialTransport(dev.url, FACTORY_BAUD, compress="gz", workdir=workdir)
+        try:  # the first install: a fast line and no faults (a factory install)
+            flash.flash(tr, bundles[0], prefix, trust_key=public_key)
         finally:
             _collect(result, tr)
+        dev.fault(f"baud {baud}")
         current = 0
         while (runs is None or result.runs < runs) and (faults is None or result.faults < faults):
             target = 1 - current

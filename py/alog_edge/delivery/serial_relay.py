@@ -126,8 +126,8 @@ class Relay:
 
     def _down_pump(self, conn: socket.socket) -> None:
         clock = [0.0]
-        step = max(1, int(self.rate * SLICE_SECONDS))
         while not self.stop.is_set():
+            step = max(1, int(self.rate * SLICE_SECONDS))
             try:
                 r, _, _ = select.select([conn], [], [], 0.2)
                 if not r:
@@ -154,8 +154,8 @@ class Relay:
 
     def _up_pump(self) -> None:
         clock = [0.0]
-        step = max(1, int(self.rate * SLICE_SECONDS))
         while not self.stop.is_set():
+            step = max(1, int(self.rate * SLICE_SECONDS))
             r, _, _ = select.select([self.master_fd], [], [], 0.2)
             if not r:
                 continue
@@ -178,7 +178,7 @@ class Relay:
     # --- faults ---------------------------------------------------------------------------------------------
     def command(self, line: str) -> str:
         """`drop` | `flip N [down|up]` | `lose N [dir]` | `dup N [dir]` | `stall SECONDS [dir]` |
-        `clean off|on [dir]` (a 7-bit line) | `stats`."""
+        `clean off|on [dir]` (a 7-bit line) | `baud N` (a new line rate) | `stats`."""
         words = line.split()
         if not words:
             return "error: empty command"
@@ -195,6 +195,9 @@ class Relay:
                 self.stats.faults += 1
             if conn is not None:
                 _close(conn)
+            return "ok"
+        if op == "baud" and args[:1] and args[0].isdigit() and int(args[0]) > 0:
+            self.baud, self.rate = int(args[0]), int(args[0]) / 10.0  # the pumps pick it up at their next slice
             return "ok"
         if op == "clean" and args[:1] in (["on"], ["off"]):
             self.faults[direction].seven_bit = args[0] == "off"
