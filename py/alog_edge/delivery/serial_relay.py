@@ -16,6 +16,7 @@ log = logging.getLogger(__name__)
 
 DOWN, UP = "down", "up"  # down: host -> device, up: device -> host
 SLICE_SECONDS = 0.004  # pacing granularity: a few ms of bytes per write
+IDLE_CREDIT = 0.02  # a pump woken late may send this much line time at once to catch up, never more
 
 
 @dataclass
@@ -88,7 +89,8 @@ class Relay:
     def _pace(self, direction: str, data: bytes, clock: list[float]) -> bytes:
         """Sleep so that `data` leaves no faster than the baud rate; apply the pending faults to it."""
         now = time.monotonic()
-        clock[0] = max(clock[0], now)  # an idle line earns no credit
+        if now > clock[0] + IDLE_CREDIT:  # an idle line earns no credit; a late thread catches up
+            clock[0] = now
         f = self.faults[direction]
         while f.stall_until > time.monotonic() and not self.stop.is_set():
             time.sleep(0.01)
