@@ -170,6 +170,7 @@ def wake(line: Line, user: str | None, password: "callable", timeout: float = 40
     end = time.monotonic() + timeout
     sent_user = sent_password = False
     failures = 0
+    secret = ""  # kept out of the debug log even if a console echoes it
     line.flush_replies()
     mark = line.mark()
     line.write(b"\n")
@@ -186,7 +187,7 @@ def wake(line: Line, user: str | None, password: "callable", timeout: float = 40
                 low = out.lower()
             out = line.settle(mark, quiet=0.4, limit=2.0)
         tail = out.rstrip()
-        log.debug("console: %r", tail[-60:])
+        log.debug("console: %r", tail[-60:].replace(secret, "***") if secret else tail[-60:])
         # An agent from an earlier session answers with ~ae lines, or says nothing to an empty line (a shell
         # or a login prompt would print a prompt): ask it to quit.
         if _agent_answered(line) or (newline_only and not out.strip()):
@@ -218,7 +219,8 @@ def wake(line: Line, user: str | None, password: "callable", timeout: float = 40
             if not sent_user:  # a prompt left by someone else: fail it to get a fresh login prompt
                 line.write(b"\n")
                 continue
-            line.write(password().encode() + b"\n")
+            secret = password()
+            line.write(secret.encode() + b"\n")
             sent_password = True
             continue
         mark = line.mark()
@@ -227,7 +229,7 @@ def wake(line: Line, user: str | None, password: "callable", timeout: float = 40
         if text is not None and "~ae-sh" in text.replace("'~%s", "") and not _agent_answered(line):
             line.settle(line.mark(), quiet=0.3, limit=2.0)
             return sent_password
-        log.debug("shell probe failed: %r", line.text_since(mark)[-300:])
+        log.debug("shell probe failed: %r", line.text_since(mark)[-300:].replace(secret or "\0", "***"))
         mark = line.mark()
         line.write(b"\x03\n")  # ^C: out of a half-typed line or an open quote that noise left behind
         newline_only = True
