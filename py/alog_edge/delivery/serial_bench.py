@@ -178,8 +178,8 @@ def soak(faults: int, baud: int, seed: int = 1, file_bytes: int | None = None, g
     is compared with the original."""
     rng = random.Random(seed)
     rate = baud / 10
-    file_bytes = file_bytes or int(rate * 6)  # a few seconds of line per file
-    gap = gap or 1.0
+    file_bytes = file_bytes or int(rate * 10)  # ten seconds of line per file
+    gap = gap or 3.0  # mean seconds between faults: most land in the stream, some in logins and resumes
     result = SoakResult()
     t0 = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="alog-serial-soak-", dir=root) as tmp, \
@@ -188,10 +188,13 @@ def soak(faults: int, baud: int, seed: int = 1, file_bytes: int | None = None, g
             tqdm(total=faults, desc="faults", unit="fault", disable=not bar) as pbar:
         workdir = str(Path(tmp) / "device" / "agent")
         tr = None
+        retry = None  # a stopped transfer is started again, as a person would: it resumes from the .part
         while result.faults < faults:
-            data = rng.randbytes(file_bytes) if result.transfers % 2 == 0 else \
-                b"".join(f"line {i} value {rng.randint(0, 99)}\n".encode() for i in range(file_bytes // 18))
-            remote = Path(tmp) / "device" / "incoming" / f"f{result.transfers}"
+            if retry is None:
+                data = rng.randbytes(file_bytes) if result.transfers % 2 == 0 else \
+                    b"".join(f"line {i} value {rng.randint(0, 99)}\n".encode() for i in range(file_bytes // 18))
+                remote = Path(tmp) / "device" / "incoming" / f"f{result.transfers}"
+            retry = None
             result.transfers += 1
             try:
                 tr = tr or SerialTransport(dev.url, baud, workdir=workdir, reconnects=20)
@@ -206,6 +209,7 @@ def soak(faults: int, baud: int, seed: int = 1, file_bytes: int | None = None, g
                 if tr is not None:
                     _collect(result, tr)
                 tr = None
+                retry = remote
             if remote.exists() and hashlib.sha256(remote.read_bytes()).digest() != hashlib.sha256(data).digest():
                 result.corrupted += 1
             pbar.n = min(result.faults, faults)

@@ -59,7 +59,7 @@ class Wire:
                 comp = lzma.LZMACompressor(format=lzma.FORMAT_XZ, check=lzma.CHECK_CRC32,
                                            filters=XZ_FILTERS[self.method])
             else:
-                comp = zlib.compressobj(9, zlib.DEFLATED, 31)  # 31: gzip container, no name, no mtime
+                comp = zlib.compressobj(6, zlib.DEFLATED, 31)  # 31: gzip container, no name, no mtime
             for i in range(0, len(self.data), 1 << 20):
                 self._add(comp.compress(self.data[i:i + (1 << 20)]), min(len(self.data), i + (1 << 20)))
             self._add(comp.flush(), len(self.data))
