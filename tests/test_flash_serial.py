@@ -56,6 +56,14 @@ def test_first_install_then_a_model_only_update_then_up_to_date(tmp_path, ssh_bu
         assert again.returncode == 0, again.stderr
         assert "up to date" in again.stdout
 
+        # faults on the line during a flash back to the first bundle: uploads, install.sh, status
+        soaked = serial_bench.flash_soak([first, second], ssh_bundles.public_key, runs=1, baud=FAST, seed=2, gap=1.0,
+                                         bar=False, device=device, user=USER)
+        assert soaked.runs == 1 and soaked.faults >= 1
+        assert soaked.broken == [], soaked.report()
+        assert soaked.old + soaked.new == 1
+        assert all(s.startswith("error: ") and "\n" not in s for s in soaked.stopped)
+
 
 def test_a_bundle_the_device_does_not_trust_is_refused_with_one_line(device, ssh_bundles, monkeypatch, tmp_path):
     monkeypatch.setenv("ALOG_EDGE_SERIAL_PASSWORD", PASSWORD)
@@ -75,11 +83,3 @@ def test_cli_errors_are_one_line(ssh_bundles, tmp_path):
     bad = invoke("flash", "--bundle", str(ssh_bundles.first.path), "--serial", "socket://127.0.0.1:1",
                  "--encoding", "7bit")
     assert bad.returncode == 1 and bad.stderr.startswith("error: --encoding: '7bit'")
-
-
-def test_faults_during_flashes_leave_the_old_or_the_new_release(ssh_bundles, tmp_path):
-    result = serial_bench.flash_soak([ssh_bundles.first, ssh_bundles.second], ssh_bundles.public_key, runs=1, gap=1.0,
-                                     baud=FAST, seed=2, root=tmp_path, bar=False)
-    assert result.runs == 1 and result.faults >= 1
-    assert result.broken == [], result.report()
-    assert all(s.startswith("error: ") and "\n" not in s for s in result.stopped)

@@ -165,7 +165,7 @@ def test_a_seven_bit_line_gets_base64_framing(fresh, monkeypatch):
 def test_text_is_compressed_with_busybox_unxz(session, device):
     data = "".join(f"{i} template <*> value {i % 7}\n" for i in range(20000)).encode()
     wire = session.send_file(data, str(_remote(device, "text")), None)
-    assert session.senders[-1].wire.method == "xz"
+    assert session.senders[-1].wire.method.startswith("xz")
     assert wire < len(data) * 0.2
     assert _remote(device, "text").read_bytes() == data
 
@@ -262,5 +262,5 @@ def test_the_bench_task_prints_the_throughput_table(tmp_path):
     rows = [json.loads(x) for x in run.stdout.splitlines()]
     assert [r["case"] for r in rows] == ["random, 8-bit", "random, base64", "sample.txt"]
     assert [r["encoding"] for r in rows] == ["8bit", "base64", "8bit"]
-    assert rows[2]["compression"] == "xz" and rows[2]["wire_bytes"] < rows[2]["bytes"] / 4
+    assert rows[2]["compression"].startswith("xz") and rows[2]["wire_bytes"] < rows[2]["bytes"] / 4
     assert all(r["share"] > 0 for r in rows)

@@ -17,6 +17,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from ..errors import AlogError
+from . import flash
 from .serial_device import SerialTestDevice
 from .serial_transport import SerialTransport
 
@@ -269,36 +270,42 @@ class FlashSoakResult:
 
 def flash_soak(bundles: list, public_key: Path, runs: int | None = None, faults: int | None = None,
                baud: int = 115200, seed: int = 1, gap: float = 2.0, root: Path | None = None,
-               bar: bool = True) -> FlashSoakResult:
+               bar: bool = True, device: SerialTestDevice | None = None, user: str | None = None) -> FlashSoakResult:
     """Flash two bundles in turn onto a serial test device while random faults hit the line (uploads, install.sh
     and status alike), for `runs` flashes or until `faults` faults; after each flash the device's `current`
-    must be the old or the new release, complete and passing selftest."""
-    from . import flash
+    must be the old or the new release, complete and passing selftest. `device`: one that already runs one of
+    the bundles (else a new one gets bundles[0] first, on a fast line without faults)."""
+    with tempfile.TemporaryDirectory(prefix="alog-serial-flash-soak-", dir=root) as tmp:
+        if device is not None:
+            return _flash_soak(device, bundles, public_key, runs, faults, baud, seed, gap, bar, user)
+        with SerialTestDevice(Path(tmp) / "device", FACTORY_BAUD, seed=seed) as dev:
+            tr = SerialTransport(dev.url, FACTORY_BAUD, compress="gz", workdir=str(dev.root / "agent"))
+            try:
+                flash.flash(tr, bundles[0], str(dev.root / "opt" / "alog-edge"), trust_key=public_key)
+            finally:
+                tr.close()
+            dev.fault(f"baud {baud}")
+            return _flash_soak(dev, bundles, public_key, runs, faults, baud, seed, gap, bar)
+
+
+def _flash_soak(dev: SerialTestDevice, bundles: list, public_key: Path, runs: int | None, faults: int | None,
+                baud: int, seed: int, gap: float, bar: bool, user: str | None = None) -> FlashSoakResult:
     from .soak import check_device
     result = FlashSoakResult()
     versions = {b.version: i for i, b in enumerate(bundles)}
+    prefix, workdir = dev.root / "opt" / "alog-edge", str(dev.root / "agent")
+    current = versions[check_device(prefix, set(versions))]
     t0 = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="alog-serial-flash-soak-", dir=root) as tmp, \
-            SerialTestDevice(Path(tmp) / "device", FACTORY_BAUD, seed=seed) as dev, \
-            FaultInjector(dev, gap, seed, faults or 10 ** 9, result) as injector, \
+    with FaultInjector(dev, gap, seed, faults or 10 ** 9, result) as injector, \
             tqdm(total=runs or faults, desc="flashes" if runs else "faults", disable=not bar) as pbar:
-        prefix = str(Path(tmp) / "device" / "opt" / "alog-edge")
-        workdir = str(Path(tmp) / "device" / "agent")
-        tr = SerialTransport(dev.url, FACTORY_BAUD, compress="gz", workdir=workdir)
-        try:  # the first install: a fast line and no faults (a factory install)
-            flash.flash(tr, bundles[0], prefix, trust_key=public_key)
-        finally:
-            _collect(result, tr)
-        dev.fault(f"baud {baud}")
-        current = 0
         while (runs is None or result.runs < runs) and (faults is None or result.faults < faults):
             target = 1 - current
             result.runs += 1
             injector.armed.set()
             tr = None
             try:
-                tr = SerialTransport(dev.url, baud, workdir=workdir, reconnects=20)
-                flash.flash(tr, bundles[target], prefix)
+                tr = SerialTransport(dev.url, baud, user=user, workdir=workdir, reconnects=20)
+                flash.flash(tr, bundles[target], str(prefix))
                 result.completed += 1
             except AlogError as exc:
                 result.stopped.append(f"error: {exc}")
@@ -307,8 +314,7 @@ def flash_soak(bundles: list, public_key: Path, runs: int | None = None, faults:
                 if tr is not None:
                     _collect(result, tr)
             try:
-                version = check_device(Path(prefix), set(versions))
-                current = versions[version]
+                current = versions[check_device(prefix, set(versions))]
                 result.new += current == target
                 result.old += current != target
             except AlogError as exc:

@@ -16,7 +16,7 @@ log = logging.getLogger(__name__)
 
 DOWN, UP = "down", "up"  # down: host -> device, up: device -> host
 SLICE_SECONDS = 0.004  # pacing granularity: a few ms of bytes per write
-IDLE_CREDIT = 0.02  # a pump woken late may send this much line time at once to catch up, never more
+IDLE_CREDIT = 0.1  # a pump woken late (a loaded machine) catches up at most this much line time at once
 
 
 @dataclass
