@@ -426,12 +426,24 @@ def bench(c, workspace="workspace", batch=256, seconds=2.0, json_=False):
     "(default /opt/alog-edge)", "trust_key": "public key the device should trust (first install)",
     "dry_run": "print per host what would be sent; change nothing", "force": "reinstall the current version",
     "parallel": "devices flashed at once (default 10)", "timeout": "seconds per device (default 600)",
-    "json": "one JSON line per host"})
+    "json": "one JSON line per host", "serial": "flash over a serial console instead: a device path or a "
+    "pyserial URL (socket://host:port, rfc2217://...)", "baud": "serial line rate (default 115200)",
+    "user": "serial console login (password from $ALOG_EDGE_SERIAL_PASSWORD or asked)",
+    "encoding": "serial framing: auto (8-bit when a probe shows the line is clean), 8bit or base64",
+    "chunk_size": "serial chunk bytes (default: 0.75 s of line)", "compress": "serial: auto, xz, gz or none"})
 @user_errors
 def flash(c, bundle, host=None, hosts=None, identity=None, known_hosts=None, accept_new_host_key=False,
           ask_password=False, prefix="/opt/alog-edge", trust_key=None, dry_run=False, force=False, parallel=10,
-          timeout=600, json_=False):
-    """Flash a bundle over SSH onto one device or a fleet: only the files that changed, resumable, recap table."""
+          timeout=600, json_=False, serial=None, baud=115200, user=None, encoding="auto", chunk_size=None,
+          compress="auto"):
+    """Flash a bundle over SSH onto one device or a fleet (only the files that changed, resumable, recap table),
+    or over a serial console with --serial."""
+    if serial:
+        from alog_edge.delivery import serial_flash
+        res = serial_flash.flash_serial(bundle, serial, int(baud), user, prefix, opt(trust_key), dry_run, force,
+                                        encoding, compress, int(chunk_size) if chunk_size else None)
+        print(res.json() if json_ else res.summary())
+        return
     from alog_edge.delivery import flash_cli
     req = flash_cli.request(bundle=bundle, host=host, hosts=hosts, identity=identity, known_hosts=known_hosts,
                             accept_new_host_key=accept_new_host_key, ask_password=ask_password, prefix=prefix,
@@ -516,21 +528,31 @@ def _missing(flag: str):
 
 
 @task(help={"transport": "local: a prefix on this machine run by busybox applets only; ssh: flashes to local "
-            "sshd/dropbear devices with the line cut, the server killed, install.sh killed", "runs": "random kill "
+            "sshd/dropbear devices with the line cut, the server killed, install.sh killed; serial: transfers "
+            "through the paced relay with drops, flipped bits, lost or duplicated bytes and stalls", "runs": "random kill "
             "instants (default 100); ssh: runs per fault (default 200)", "seed": "random seed",
             "no_steps": "skip the kill at every step",
             "bundle_a": "bundle to install first", "bundle_b": "the other bundle (default: both built from the "
             "demo models, versions soak-a and soak-b)", "key": "signing key of the bundles", "json": "JSON out",
             "tamper": "instead: install bundle-b with one flipped byte in every region (needs both bundles)",
             "faults": "ssh: comma list of cut, kill-server, kill-install (default all)",
-            "devices": "ssh: devices faulted in parallel (default 4, sshd and dropbear alternating)", "workspace": W})
+            "devices": "ssh: devices faulted in parallel (default 4, sshd and dropbear alternating)", "workspace": W,
+            "baud": "serial: line rate of the paced relay (default 115200)"})
 @user_errors
 def soak(c, transport="local", runs=None, seed=1, no_steps=False, bundle_a=None, bundle_b=None, key=None,
-         workspace="workspace", json_=False, tamper=False, faults="cut,kill-server,kill-install", devices=4):
+         workspace="workspace", json_=False, tamper=False, faults="cut,kill-server,kill-install", devices=4,
+         baud=115200):
     """Kill install.sh (SIGKILL) at every step and at random instants (ssh: also cut the line, kill the server);
     after each, current is complete."""
     from alog_edge.delivery import soak as s
     from alog_edge.errors import AlogError
+    if transport == "serial":
+        from alog_edge.delivery import serial_bench
+        result = serial_bench.soak(int(runs or 200), int(baud), int(seed))
+        print(json.dumps(result.as_dict()) if json_ else result.report())
+        if not result.ok:
+            raise Exit(code=1)
+        return
     if transport == "ssh":
         from alog_edge.delivery import flash_rig
         report = flash_rig.run_soak(ws(workspace) / "soak-ssh", faults.split(","), int(runs or 200), int(seed), REPO,
@@ -540,7 +562,7 @@ def soak(c, transport="local", runs=None, seed=1, no_steps=False, bundle_a=None,
             raise Exit(code=1)
         return
     if transport != "local":
-        raise AlogError("--transport", f"{transport!r}: local or ssh (serial comes with its flasher)")
+        raise AlogError("--transport", f"{transport!r}: local, ssh or serial")
     if tamper:
         from alog_edge.delivery import keys
         if not (bundle_a and bundle_b):
@@ -551,3 +573,29 @@ def soak(c, transport="local", runs=None, seed=1, no_steps=False, bundle_a=None,
         res = s.run_local_soak(ws(workspace), int(runs or 100), int(seed), (Path(bundle_a), Path(bundle_b))
                                if bundle_a and bundle_b else None, opt(key), every_step=not no_steps)
     print(json.dumps(res.summary()) if json_ else res.text())
+@task(help={"action": "start, stop, status, or fault (with --command)", "dir": "device folder (default "
+            "workspace/devices/serial)", "baud": "line rate the relay paces to (default 115200)",
+            "user": "console login user (password from $ALOG_EDGE_SERIAL_PASSWORD); none: a shell prompt",
+            "port": "TCP port of the line (default: a free one)", "command": "fault: drop | flip N | lose N | "
+            "dup N | stall SECONDS | clean off|on, then optionally down (host to device) or up"})
+@user_errors
+def device_serial(c, action, dir="workspace/devices/serial", baud=115200, user=None, port=0, command=None):
+    """A local serial test device: busybox ash on a pty (busybox-only PATH) behind a relay paced at the baud rate
+    that drops, corrupts, loses, duplicates or stalls bytes on command."""
+    from alog_edge.delivery import serial_device
+    print(serial_device.manage(action, Path(dir), int(baud), user, int(port), command))
+
+
+@task(help={"baud": "comma list of line rates (default 115200,921600)", "sample": "a real file to send too "
+            "(default: the aarch64 libonnxruntime.so of the Conan cache, when there)", "random_seconds": "size "
+            "of the incompressible file, in seconds of line (default 80: 921,600 bytes at 115200)", "chunk_size": "chunk bytes (default: per baud)",
+            "json": "JSON lines out"})
+@user_errors
+def serial_bench(c, baud="115200,921600", sample=None, random_seconds=80, chunk_size=None, json_=False):
+    """Serial flashing throughput through the paced relay: file bytes delivered and verified per second, login and
+    every overhead included, as a share of the line rate (baud/10 B/s), for 8-bit, base64 and a real file."""
+    from alog_edge.delivery import serial_bench as b
+    figures = b.bench([int(x) for x in baud.split(",")], opt(sample) or b.default_sample(REPO), float(random_seconds),
+                      int(chunk_size) if chunk_size else None)
+    print("\n".join(json.dumps(f.as_dict()) for f in figures) if json_ else
+          "\n".join([b.HEADER] + [f.row() for f in figures]))
