@@ -7,7 +7,7 @@ import logging
 import sys
 from pathlib import Path
 
-from invoke import task as invoke_task
+from invoke import Exit, task as invoke_task
 
 REPO = Path(__file__).resolve().parent
 sys.path.insert(0, str(REPO / "py"))
@@ -33,6 +33,8 @@ LEVEL = Float(0, 1e30)
 YEAR = Int(1900, 2200)
 TARGET = choice("x86_64", "aarch64", "all")
 RULE = choice("probability", "top_k")
+BAUD = Int(50, 20_000_000)
+CHUNK = Int(64, 1 << 24)
 
 
 task = functools.partial(invoke_task, klass=FlagTask)
@@ -430,7 +432,9 @@ def bench(c, workspace="workspace", batch=256, seconds=2.0, json_=False):
     "pyserial URL (socket://host:port, rfc2217://...)", "baud": "serial line rate (default 115200)",
     "user": "serial console login (password from $ALOG_EDGE_SERIAL_PASSWORD or asked)",
     "encoding": "serial framing: auto (8-bit when a probe shows the line is clean), 8bit or base64",
-    "chunk_size": "serial chunk bytes (default: 0.75 s of line)", "compress": "serial: auto, xz, gz or none"})
+    "chunk_size": "serial chunk bytes (default: 0.75 s of line)", "compress": "serial: auto, xz, gz or none"},
+      flags={"parallel": Int(1, 1000), "timeout": Float(gt=0, high=86400), "baud": BAUD, "chunk_size": CHUNK,
+             "encoding": choice("auto", "8bit", "base64"), "compress": choice("auto", "xz", "gz", "none")})
 @user_errors
 def flash(c, bundle, host=None, hosts=None, identity=None, known_hosts=None, accept_new_host_key=False,
           ask_password=False, prefix="/opt/alog-edge", trust_key=None, dry_run=False, force=False, parallel=10,
@@ -454,7 +458,8 @@ def flash(c, bundle, host=None, hosts=None, identity=None, known_hosts=None, acc
 
 
 @task(help={"action": "start, stop or status", "dir": "device folder (default workspace/devices/ssh)",
-            "kind": "sshd (with SFTP) or dropbear (without)", "count": "devices to start (dir/0, dir/1, ...)"})
+            "kind": "sshd (with SFTP) or dropbear (without)", "count": "devices to start (dir/0, dir/1, ...)"},
+      flags={"count": Int(1, 100), "kind": choice("sshd", "dropbear")})
 @user_errors
 def device_ssh(c, action, dir="workspace/devices/ssh", kind="sshd", count=1):
     """Local SSH test devices on 127.0.0.1 (real sshd or dropbear, busybox-only PATH, prefix in the folder)."""
@@ -493,7 +498,8 @@ def bundle(c, target="x86_64", models=None, version=None, key=None, out=None, co
 
 
 @task(help={"devices": "devices in the fleet (default 20, sshd and dropbear alternating)",
-            "parallel": "devices flashed at once (default 10)", "workspace": W})
+            "parallel": "devices flashed at once (default 10)", "workspace": W},
+      flags={"devices": Int(1, 200), "parallel": Int(1, 200)})
 @user_errors
 def fleet_bench(c, devices=20, parallel=10, workspace="workspace"):
     """Time a first install on one local SSH device, then on a fleet of them flashed in parallel; the recap."""
@@ -537,7 +543,9 @@ def _missing(flag: str):
             "tamper": "instead: install bundle-b with one flipped byte in every region (needs both bundles)",
             "faults": "ssh: comma list of cut, kill-server, kill-install (default all)",
             "devices": "ssh: devices faulted in parallel (default 4, sshd and dropbear alternating)", "workspace": W,
-            "baud": "serial: line rate of the paced relay (default 115200)"})
+            "baud": "serial: line rate of the paced relay (default 115200)"},
+      flags={"transport": choice("local", "ssh", "serial"), "runs": Int(1, 10**6), "seed": SEED, "devices": Int(1, 64),
+             "baud": BAUD})
 @user_errors
 def soak(c, transport="local", runs=None, seed=1, no_steps=False, bundle_a=None, bundle_b=None, key=None,
          workspace="workspace", json_=False, tamper=False, faults="cut,kill-server,kill-install", devices=4,
@@ -573,11 +581,14 @@ def soak(c, transport="local", runs=None, seed=1, no_steps=False, bundle_a=None,
         res = s.run_local_soak(ws(workspace), int(runs or 100), int(seed), (Path(bundle_a), Path(bundle_b))
                                if bundle_a and bundle_b else None, opt(key), every_step=not no_steps)
     print(json.dumps(res.summary()) if json_ else res.text())
+
+
 @task(help={"action": "start, stop, status, or fault (with --command)", "dir": "device folder (default "
             "workspace/devices/serial)", "baud": "line rate the relay paces to (default 115200)",
             "user": "console login user (password from $ALOG_EDGE_SERIAL_PASSWORD); none: a shell prompt",
             "port": "TCP port of the line (default: a free one)", "command": "fault: drop | flip N | lose N | "
-            "dup N | stall SECONDS | clean off|on, then optionally down (host to device) or up"})
+            "dup N | stall SECONDS | clean off|on, then optionally down (host to device) or up"},
+      flags={"baud": BAUD, "port": Int(0, 65535)})
 @user_errors
 def device_serial(c, action, dir="workspace/devices/serial", baud=115200, user=None, port=0, command=None):
     """A local serial test device: busybox ash on a pty (busybox-only PATH) behind a relay paced at the baud rate
@@ -589,13 +600,14 @@ def device_serial(c, action, dir="workspace/devices/serial", baud=115200, user=N
 @task(help={"baud": "comma list of line rates (default 115200,921600)", "sample": "a real file to send too "
             "(default: the aarch64 libonnxruntime.so of the Conan cache, when there)", "random_seconds": "size "
             "of the incompressible file, in seconds of line (default 80: 921,600 bytes at 115200)", "chunk_size": "chunk bytes (default: per baud)",
-            "json": "JSON lines out"})
+            "json": "JSON lines out"},
+      flags={"baud": IntList(BAUD), "random_seconds": Float(gt=0, high=3600), "chunk_size": CHUNK})
 @user_errors
 def serial_bench(c, baud="115200,921600", sample=None, random_seconds=80, chunk_size=None, json_=False):
     """Serial flashing throughput through the paced relay: file bytes delivered and verified per second, login and
     every overhead included, as a share of the line rate (baud/10 B/s), for 8-bit, base64 and a real file."""
     from alog_edge.delivery import serial_bench as b
-    figures = b.bench([int(x) for x in baud.split(",")], opt(sample) or b.default_sample(REPO), float(random_seconds),
+    figures = b.bench(list(baud), opt(sample) or b.default_sample(REPO), float(random_seconds),
                       int(chunk_size) if chunk_size else None)
     print("\n".join(json.dumps(f.as_dict()) for f in figures) if json_ else
           "\n".join([b.HEADER] + [f.row() for f in figures]))

@@ -10,7 +10,7 @@ import pytest
 from alog_edge.delivery import flash, serial_bench
 from alog_edge.delivery.serial_device import SerialTestDevice
 from alog_edge.delivery.serial_transport import SerialTransport
-from alog_edge.delivery.soak import check_device
+from alog_edge.delivery.flash_soak import check_device
 from conftest import invoke
 
 FAST = 2_000_000

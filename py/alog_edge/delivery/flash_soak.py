@@ -95,7 +95,7 @@ def _session_pids(device: sshdevice.Device) -> list[int]:
         except (OSError, ValueError, IndexError):
             pass
     out = []
-    for pid in sshdevice._processes_under(device.root):
+    for pid in sshdevice.processes_under(device.root):
         try:
             cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
         except OSError:

@@ -290,7 +290,7 @@ def flash_soak(bundles: list, public_key: Path, runs: int | None = None, faults:
 
 def _flash_soak(dev: SerialTestDevice, bundles: list, public_key: Path, runs: int | None, faults: int | None,
                 baud: int, seed: int, gap: float, bar: bool, user: str | None = None) -> FlashSoakResult:
-    from .soak import check_device
+    from .flash_soak import check_device
     result = FlashSoakResult()
     versions = {b.version: i for i, b in enumerate(bundles)}
     prefix, workdir = dev.root / "opt" / "alog-edge", str(dev.root / "agent")

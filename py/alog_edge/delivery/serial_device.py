@@ -20,6 +20,7 @@ from pathlib import Path
 
 from ..errors import AlogError
 from .serial_relay import Relay
+from .sshdevice import processes_under
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +83,14 @@ class SerialTestDevice:
         bindir = applet_dir(self.root, without)
         home = self.root / "home"
         home.mkdir(exist_ok=True)
+        # The device's prefix (flashers pass it as --prefix): its service follows a log of the device's own
+        prefix = self.root / "opt" / "alog-edge"
+        (prefix / "etc").mkdir(parents=True, exist_ok=True)
+        (prefix / "var" / "log").mkdir(parents=True, exist_ok=True)
+        (prefix / "var" / "log" / "app.log").touch()
+        conf = prefix / "etc" / "alog-edge.conf"
+        if not conf.exists():
+            conf.write_text(f"ALOG_EDGE_LOG={prefix}/var/log/app.log\nALOG_EDGE_HEALTH_SECONDS=1\n")
         master, slave = os.openpty()
         attrs = termios.tcgetattr(slave)
         attrs[4] = attrs[5] = termios.B115200  # what a UART console would report; the relay does the pacing
@@ -108,6 +117,11 @@ class SerialTestDevice:
         if self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGKILL)  # the console's session: ash and whatever it runs
             self.proc.wait(timeout=10)
+        for pid in processes_under(self.root):  # what left the session: the alog-edge service (a daemon)
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
         os.close(self.master)
 
     def __enter__(self) -> "SerialTestDevice":

@@ -228,7 +228,7 @@ def trust(device: Device, known_hosts: Path | None = None) -> Path:
     return path
 
 
-def _processes_under(root: Path) -> list[int]:
+def processes_under(root: Path) -> list[int]:
     """Processes whose executable or arguments live in the device folder (its service, its sessions)."""
     pids, mine = [], str(root)
     for entry in Path("/proc").iterdir():
@@ -298,13 +298,13 @@ def stop(device: Device, timeout: float = 5.0) -> None:
             os.killpg(device.pid, sig)
         except OSError:
             pass
-        for pid in _processes_under(device.root):
+        for pid in processes_under(device.root):
             try:
                 os.kill(pid, sig)
             except OSError:
                 pass
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and (device.alive() or _processes_under(device.root)):
+        while time.monotonic() < deadline and (device.alive() or processes_under(device.root)):
             _reap(device.pid)
             time.sleep(0.05)
         _reap(device.pid)
