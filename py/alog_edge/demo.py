@@ -45,6 +45,12 @@ def _timed(timings: dict[str, float], name: str, step: Callable[[], T]) -> T:
     return out
 
 
+# The demo keeps the paper's DeepLog: its sessions are short, regular workflows where the top-g rule gives
+# session F1 >= 0.93, while start/end keys with the calibrated rule gave 0.886 (0.892 with top-g on that model)
+# on the held-out part, flagging host streams and workflows cut by the split.
+DEMO_DEEPLOG_RULE = train.DeepLogRuleConfig(rule="top_k", calibration_split=0.0, session_keys=False)
+
+
 def onnx_verdicts_match(workdir: Path, model_dir: Path, frame: Any) -> dict[str, Any]:
     """Score the held-out part with the exported models (Python onnxruntime) and with torch: same verdicts?"""
     voc = vocab.load(workdir / "vocab.json")
@@ -78,7 +84,7 @@ def run(workdir: Path, seed: int = 7) -> DemoResult:
     voc = vocab.load(workdir / "vocab.json")
     trained = _timed(timings, "train-deeplog", lambda: train.train_deeplog(
         workdir / "sequences.parquet", voc, workdir / "deeplog.pth", DeepLogConfig(voc.num_classes),
-        train.TrainConfig(seed=seed)))
+        train.TrainConfig(seed=seed), DEMO_DEEPLOG_RULE))
     _timed(timings, "build-mscred", lambda: counts.build(workdir, counts.CountSpec(bucket_seconds=10.0)))
     ms_trained = _timed(timings, "train-mscred", lambda: train.train_mscred(
         workdir / "counts.parquet", voc, workdir / "mscred.pth", MSCREDConfig(voc.num_classes, **DEMO_MSCRED),

@@ -167,7 +167,10 @@ def train_deeplog(sequences_path: Path, vocab: Vocab, out_path: Path, model_cfg:
         model_cfg = DeepLogConfig(**{**asdict(model_cfg), "num_classes": classes, "start_key": start_key,
                                      "end_key": end_key})
     seed_everything(cfg.seed, cfg.threads)
-    rest_idx, calib_idx = split_sessions(len(key_lists), rule_cfg.calibration_split, cfg.seed + 1)
+    if rule_cfg.calibration_split > 0:
+        rest_idx, calib_idx = split_sessions(len(key_lists), rule_cfg.calibration_split, cfg.seed + 1)
+    else:  # no calibration: the sessions in their order, as before calibration existed
+        rest_idx, calib_idx = np.arange(len(key_lists)), np.zeros(0, np.int64)
     rest = [key_lists[i] for i in rest_idx]
     train_idx, val_idx = split_sessions(len(rest), cfg.val_split, cfg.seed)
     h, sk, ek = model_cfg.window, model_cfg.start_key, model_cfg.end_key
