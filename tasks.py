@@ -389,3 +389,19 @@ def bench(c, workspace="workspace", batch=256, seconds=2.0, json_=False):
              b.demo_case(ws(workspace) / "demo")]
     rows = b.bench_all(binary, cases, int(batch), float(seconds))
     print("\n".join(json.dumps(r) for r in rows) if json_ else b.format_rows(rows))
+
+
+@task(help={"action": "start, stop, status or console", "workspace": W + "; the board lives in <workspace>/board",
+            "ssh_port": "loopback port forwarded to the board's SSH server (default 2222)",
+            "serial_port": "loopback port of the serial console (default: SSH port + 1)",
+            "memory": "board memory in MB (default 1024)", "kernel": "arm64 kernel image (default: the one "
+            "`invoke setup` fetched)", "json": "status: one JSON object"})
+@user_errors
+def board(c, action, workspace="workspace", ssh_port=2222, serial_port=None, memory=1024, kernel=None,
+          json_=False):
+    """An emulated aarch64 device (qemu -M virt): start (boots, waits for SSH), stop, status, console."""
+    from alog_edge.delivery import board as b
+    code = b.command(REPO, action, ws(workspace), int(ssh_port), int(serial_port) if serial_port else None,
+                     int(memory), opt(kernel), json_)
+    if code:
+        raise Exit(code=code)

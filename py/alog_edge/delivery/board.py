@@ -1,0 +1,501 @@
+"""`invoke board`: an emulated aarch64 device on this machine (qemu-system-aarch64, `-M virt`).
+
+Everything of a board lives in `<workspace>/board/`:
+  board.json      the running board: qemu's pid, ports, paths (absent when no board runs)
+  id_ed25519      the key that logs in as root (and .pub); the only way in: dropbear runs with -s
+  host_key        the board's dropbear host key; `known_hosts` records it for the SSH port
+  opt.img         an ext4 disk image mounted on /opt, so installs survive reboots and restarts
+  initrd.img      the base initramfs (.tools/board/) plus this workspace's keys
+  serial.log      everything the serial console carried; qemu.log: qemu's own messages
+
+The SSH port is forwarded by qemu's user-mode network to the board's dropbear; the serial console
+(a root login shell) is a TCP socket on 127.0.0.1, reached with pyserial as `socket://127.0.0.1:PORT`.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from ..errors import AlogError
+from . import board_image
+
+log = logging.getLogger(__name__)
+logging.getLogger("paramiko").setLevel(logging.CRITICAL)  # every refused probe while booting is expected
+
+QEMU = "qemu-system-aarch64"
+HOST = "127.0.0.1"
+USER = "root"
+OPT_IMAGE_BYTES = 512 << 20
+BOOT_TIMEOUT = 300.0  # TCG on a busy 2-core machine; a quiet one boots to SSH in well under a minute
+STOP_TIMEOUT = 60.0
+
+
+class BoardError(AlogError):
+    pass
+
+
+@dataclass(frozen=True)
+class BoardFiles:
+    workspace: Path
+
+    @property
+    def dir(self) -> Path:
+        return self.workspace / "board"
+
+    def __getattr__(self, name: str) -> Path:
+        names = {"state": "board.json", "identity": "id_ed25519", "host_key": "host_key",
+                 "known_hosts": "known_hosts", "opt_image": "opt.img", "initrd": "initrd.img",
+                 "serial_log": "serial.log", "qemu_log": "qemu.log", "pidfile": "qemu.pid",
+                 "qmp": "qmp.sock"}
+        if name not in names:
+            raise AttributeError(name)
+        return self.dir / names[name]
+
+
+@dataclass
+class BoardState:
+    pid: int
+    ssh_port: int
+    serial_port: int
+    memory: int
+    started: float
+    ssh_seconds: float = 0.0
+
+    def describe(self, files: BoardFiles) -> dict:
+        return {"state": "running", "ssh": f"{USER}@{HOST}:{self.ssh_port}",
+                "identity": str(files.identity), "known_hosts": str(files.known_hosts),
+                "serial": f"socket://{HOST}:{self.serial_port}", "pid": self.pid,
+                "memory_mb": self.memory, "started": int(self.started),
+                "boot_to_ssh_seconds": round(self.ssh_seconds, 1), "opt_image": str(files.opt_image)}
+
+
+def _files(workspace: Path) -> BoardFiles:
+    return BoardFiles(Path(workspace).resolve())
+
+
+# ----------------------------------------------------------------------------------------------
+# state
+
+
+def read_state(workspace: Path) -> tuple[str, BoardState | None]:
+    """("running", state), ("stale", state) for a board.json whose qemu is gone, or ("stopped", None)."""
+    files = _files(workspace)
+    try:
+        data = json.loads(files.state.read_text())
+        state = BoardState(**data)
+    except FileNotFoundError:
+        return "stopped", None
+    except (ValueError, TypeError) as exc:
+        log.warning("%s: unreadable (%s): treated as stale", files.state, exc)
+        return "stale", None
+    return ("running" if _is_our_qemu(state.pid, files) else "stale"), state
+
+
+def _is_our_qemu(pid: int, files: BoardFiles) -> bool:
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return bool(cmdline) and Path(cmdline[0].decode()).name == QEMU and \
+        str(files.opt_image).encode() in b" ".join(cmdline)
+
+
+def _write_state(files: BoardFiles, state: BoardState) -> None:
+    tmp = files.state.with_name(files.state.name + ".tmp")
+    tmp.write_text(json.dumps(asdict(state), indent=1) + "\n")
+    tmp.replace(files.state)
+
+
+def _clear_state(files: BoardFiles) -> None:
+    for path in (files.state, files.pidfile, files.qmp):
+        path.unlink(missing_ok=True)
+
+
+# ----------------------------------------------------------------------------------------------
+# keys and images
+
+
+def _ensure_keys(files: BoardFiles) -> None:
+    """The login key (OpenSSH format) and the board's host key (dropbear's format), made once."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    raw = serialization.Encoding.Raw, serialization.PublicFormat.Raw
+    if not files.identity.is_file():
+        key = Ed25519PrivateKey.generate()
+        pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH,
+                                serialization.NoEncryption())
+        pub = key.public_key().public_bytes(serialization.Encoding.OpenSSH,
+                                            serialization.PublicFormat.OpenSSH)
+        _write_private(files.identity, pem)
+        files.identity.with_suffix(".pub").write_bytes(pub + b" alog-edge-board\n")
+    if not files.host_key.is_file():
+        key = Ed25519PrivateKey.generate()
+        secret = key.private_bytes(serialization.Encoding.Raw, serialization.PrivateFormat.Raw,
+                                   serialization.NoEncryption())
+        public = key.public_key().public_bytes(*raw)
+        # dropbear's key file: string "ssh-ed25519", string (32-byte seed || 32-byte public key)
+        _write_private(files.host_key, _ssh_string(b"ssh-ed25519") + _ssh_string(secret + public))
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    tmp.replace(path)
+
+
+def _ssh_string(data: bytes) -> bytes:
+    return len(data).to_bytes(4, "big") + data
+
+
+def host_public_key(files: BoardFiles) -> str:
+    """The board's host key as an OpenSSH public key line body (`ssh-ed25519 AAAA...`)."""
+    import base64
+    blob = files.host_key.read_bytes()
+    public = blob[-32:]
+    return "ssh-ed25519 " + base64.b64encode(_ssh_string(b"ssh-ed25519") + _ssh_string(public)).decode()
+
+
+def _write_known_hosts(files: BoardFiles, ssh_port: int) -> None:
+    tmp = files.known_hosts.with_name("known_hosts.tmp")
+    tmp.write_text(f"[{HOST}]:{ssh_port} {host_public_key(files)}\n")
+    tmp.replace(files.known_hosts)
+
+
+def _ensure_opt_image(files: BoardFiles) -> None:
+    if files.opt_image.is_file():
+        return
+    mkfs = shutil.which("mkfs.ext4") or "/sbin/mkfs.ext4"
+    tmp = files.opt_image.with_name("opt.img.tmp")
+    with open(tmp, "wb") as f:
+        f.truncate(OPT_IMAGE_BYTES)
+    result = subprocess.run([mkfs, "-q", "-F", "-L", "opt", "-E", "root_owner=0:0", str(tmp)],
+                            capture_output=True, text=True)
+    if result.returncode != 0:
+        tmp.unlink(missing_ok=True)
+        raise BoardError(files.opt_image, f"mkfs.ext4 failed: {result.stderr.strip()[-200:]}")
+    tmp.replace(files.opt_image)
+
+
+def _build_initrd(repo: Path, files: BoardFiles) -> None:
+    authorized = files.identity.with_suffix(".pub").read_bytes()
+    board_image.workspace_initrd(repo, files.initrd, {
+        "etc/dropbear/dropbear_ed25519_host_key": (0o600, files.host_key.read_bytes()),
+        "root/.ssh/authorized_keys": (0o600, authorized),
+    })
+
+
+# ----------------------------------------------------------------------------------------------
+# start / stop / status
+
+
+def _check_port(port: int, flag: str) -> None:
+    if not 1 <= port <= 65535:
+        raise BoardError(flag, f"{port} is not a TCP port")
+    with socket.socket() as probe:
+        try:
+            probe.bind((HOST, port))
+        except OSError:
+            raise BoardError(flag, f"{HOST}:{port} is already in use") from None
+
+
+def qemu_command(repo: Path, files: BoardFiles, kernel: Path, ssh_port: int, serial_port: int,
+                 memory: int) -> list[str]:
+    serial = (f"socket,id=console,host={HOST},port={serial_port},server=on,wait=off,"
+              f"logfile={files.serial_log},logappend=on")
+    return [QEMU, "-M", "virt", "-cpu", "cortex-a57", "-smp", "1", "-m", str(memory),
+            "-display", "none", "-monitor", "none",
+            "-kernel", str(kernel), "-initrd", str(files.initrd),
+            "-append", "console=ttyAMA0 quiet",
+            "-chardev", serial, "-serial", "chardev:console",
+            "-netdev", f"user,id=net0,hostfwd=tcp:{HOST}:{ssh_port}-:22",
+            "-device", "virtio-net-pci,netdev=net0,romfile=",
+            "-drive", f"if=none,id=opt,format=raw,file={files.opt_image}",
+            "-device", "virtio-blk-pci,drive=opt",
+            "-device", "virtio-rng-pci",
+            "-qmp", f"unix:{files.qmp},server=on,wait=off",
+            "-pidfile", str(files.pidfile), "-daemonize"]
+
+
+def start(repo: Path, workspace: Path, ssh_port: int = 2222, serial_port: int | None = None,
+          memory: int = 1024, kernel: Path | None = None, timeout: float = BOOT_TIMEOUT) -> dict:
+    """Boot the board and wait until its SSH server accepts the workspace's key; returns status()."""
+    files = _files(workspace)
+    serial_port = serial_port if serial_port is not None else ssh_port + 1
+    kernel = Path(kernel) if kernel else board_image.kernel_path(repo)
+    state, old = read_state(workspace)
+    if state == "running":
+        assert old is not None
+        raise BoardError(files.state, f"a board already runs (pid {old.pid}, ssh "
+                         f"{USER}@{HOST}:{old.ssh_port}): `invoke board stop` first")
+    if state == "stale":
+        log.warning("board: removing the state of a board that no longer runs (%s)", files.state)
+        _clear_state(files)
+    if memory < 256:
+        raise BoardError("--memory", f"{memory} MB is too little for the board (at least 256)")
+    if not kernel.is_file():
+        raise BoardError(kernel, "kernel missing: run `invoke setup` (it fetches the board image)")
+    if shutil.which(QEMU) is None:
+        raise BoardError(QEMU, "not found: run `invoke setup` (Debian's qemu-system-arm)")
+    if ssh_port == serial_port:
+        raise BoardError("--serial-port", "must differ from --ssh-port")
+    _check_port(ssh_port, "--ssh-port")
+    _check_port(serial_port, "--serial-port")
+    files.dir.mkdir(parents=True, exist_ok=True)
+    _ensure_keys(files)
+    _ensure_opt_image(files)
+    _build_initrd(repo, files)
+    _write_known_hosts(files, ssh_port)
+    files.pidfile.unlink(missing_ok=True)
+    started = time.time()
+    with open(files.qemu_log, "ab") as qlog:
+        result = subprocess.run(qemu_command(repo, files, kernel, ssh_port, serial_port, memory),
+                                stdin=subprocess.DEVNULL, stdout=qlog, stderr=subprocess.PIPE,
+                                timeout=120)
+    if result.returncode != 0:
+        reason = result.stderr.decode(errors="replace").strip().splitlines() or ["no message"]
+        raise BoardError(QEMU, f"did not start: {reason[-1].removeprefix('qemu-system-aarch64: ')}")
+    pid = int(files.pidfile.read_text().strip())
+    board = BoardState(pid=pid, ssh_port=ssh_port, serial_port=serial_port, memory=memory,
+                       started=started)
+    _write_state(files, board)
+    try:
+        wait_for_ssh(workspace, timeout)
+    except BaseException:
+        _kill(files, pid)
+        _clear_state(files)
+        raise
+    board.ssh_seconds = time.time() - started
+    _write_state(files, board)
+    log.info("board: SSH answers after %.1fs", board.ssh_seconds)
+    return status(workspace)
+
+
+def status(workspace: Path) -> dict:
+    """One object: state ("running", "stale" or "stopped") and, for a running board, how to reach it."""
+    files = _files(workspace)
+    state, board = read_state(workspace)
+    if state == "running" and board is not None:
+        return board.describe(files)
+    result: dict = {"state": state, "workspace": str(files.workspace)}
+    if state == "stale":
+        result["note"] = f"{files.state} names a qemu that no longer runs; `invoke board start` replaces it"
+    return result
+
+
+def stop(workspace: Path, timeout: float = STOP_TIMEOUT) -> str:
+    """Power the board off cleanly (busybox poweroff: service stopped, /opt unmounted); qemu's
+    `quit` and then signals when it does not go down in time. Returns what happened."""
+    files = _files(workspace)
+    state, board = read_state(workspace)
+    if state == "stopped":
+        raise BoardError(files.state, "no board runs in this workspace")
+    if state == "stale" or board is None:
+        _clear_state(files)
+        return "the board was not running (stale state removed)"
+    how = "powered off"
+    try:
+        code, _, err = ssh_run(workspace, "poweroff", timeout=20)
+        if code not in (0, -1):
+            log.warning("board: poweroff exited %d: %s", code, err.decode(errors="replace").strip())
+    except (OSError, AlogError) as exc:
+        log.warning("board: cannot reach SSH to power off (%s): quitting qemu", exc)
+    if not _wait_gone(board.pid, timeout):
+        how = "killed (did not power off in time)"
+        _kill(files, board.pid)
+    _clear_state(files)
+    return how
+
+
+def _wait_gone(pid: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def _kill(files: BoardFiles, pid: int) -> None:
+    """qemu's `quit` through QMP, then SIGTERM, then SIGKILL, each with a bounded wait."""
+    try:
+        with socket.socket(socket.AF_UNIX) as qmp:
+            qmp.settimeout(5)
+            qmp.connect(str(files.qmp))
+            qmp.recv(4096)
+            qmp.sendall(b'{"execute":"qmp_capabilities"}\n')
+            qmp.recv(4096)
+            qmp.sendall(b'{"execute":"quit"}\n')
+    except OSError:
+        pass
+    for sig in (None, signal.SIGTERM, signal.SIGKILL):
+        if sig is not None and _is_our_qemu(pid, files):
+            os.kill(pid, sig)
+        if _wait_gone(pid, 10):
+            return
+
+
+# ----------------------------------------------------------------------------------------------
+# SSH to the board (paramiko; the host key checked against the workspace's known_hosts)
+
+
+def connect(workspace: Path, timeout: float = 20):
+    """A paramiko SSHClient logged in as root with the workspace's key (host key checked)."""
+    import paramiko
+
+    files = _files(workspace)
+    state, board = read_state(workspace)
+    if state != "running" or board is None:
+        raise BoardError(files.state, "no board runs in this workspace: `invoke board start`")
+    client = paramiko.SSHClient()
+    client.load_host_keys(str(files.known_hosts))
+    client.set_missing_host_key_policy(paramiko.RejectPolicy())
+    try:
+        client.connect(HOST, port=board.ssh_port, username=USER, key_filename=str(files.identity),
+                       look_for_keys=False, allow_agent=False, timeout=timeout,
+                       banner_timeout=timeout, auth_timeout=timeout)
+    except BaseException:
+        client.close()
+        raise
+    return client
+
+
+def ssh_run(workspace: Path, command: str, timeout: float = 120, stdin: bytes | None = None
+            ) -> tuple[int, bytes, bytes]:
+    """Run a shell command on the board; (exit status, stdout, stderr). -1 when the channel closed
+    without a status (as `poweroff` and `reboot` do)."""
+    client = connect(workspace)
+    try:
+        channel = client.get_transport().open_session(timeout=timeout)
+        channel.settimeout(timeout)
+        channel.exec_command(command)
+        if stdin is not None:
+            channel.sendall(stdin)
+        channel.shutdown_write()
+        out, err = bytearray(), bytearray()
+        deadline = time.monotonic() + timeout
+        while not (channel.exit_status_ready() and not channel.recv_ready()
+                   and not channel.recv_stderr_ready()):
+            if time.monotonic() > deadline:
+                raise BoardError("ssh", f"{command!r} did not finish within {timeout:.0f}s")
+            if channel.recv_ready():
+                out += channel.recv(1 << 16)
+            elif channel.recv_stderr_ready():
+                err += channel.recv_stderr(1 << 16)
+            elif channel.closed:
+                break
+            else:
+                time.sleep(0.02)
+        code = channel.recv_exit_status() if channel.exit_status_ready() else -1
+        return code, bytes(out), bytes(err)
+    finally:
+        client.close()
+
+
+def wait_for_ssh(workspace: Path, timeout: float = BOOT_TIMEOUT) -> float:
+    """Wait until the board runs `true` over SSH; returns the seconds waited."""
+    import paramiko
+
+    files = _files(workspace)
+    started = time.monotonic()
+    last = "no answer"
+    while time.monotonic() - started < timeout:
+        state, _ = read_state(workspace)
+        if state != "running":
+            raise BoardError(QEMU, f"exited while booting (see {files.qemu_log}, {files.serial_log})")
+        try:
+            code, _, _ = ssh_run(workspace, "true", timeout=20)
+            if code == 0:
+                return time.monotonic() - started
+        except (OSError, EOFError, paramiko.SSHException) as exc:
+            last = str(exc) or type(exc).__name__
+        time.sleep(1)
+    raise BoardError("ssh", f"the board did not answer within {timeout:.0f}s ({last}; see "
+                     f"{files.serial_log})")
+
+
+def reboot(workspace: Path, timeout: float = BOOT_TIMEOUT) -> float:
+    """Reboot the board (its init stops the service and releases /opt) and wait until SSH answers
+    from the new boot (a different kernel boot_id); returns the seconds it took."""
+    started = time.monotonic()
+    boot_id = _boot_id(workspace)
+    ssh_run(workspace, "reboot", timeout=20)
+    while time.monotonic() - started < timeout:
+        wait_for_ssh(workspace, timeout - (time.monotonic() - started))
+        try:
+            if _boot_id(workspace) != boot_id:
+                return time.monotonic() - started
+        except (OSError, EOFError, AlogError):
+            pass
+        time.sleep(1)
+    raise BoardError("ssh", f"the board did not come back within {timeout:.0f}s")
+
+
+def _boot_id(workspace: Path) -> bytes:
+    code, out, _ = ssh_run(workspace, "cat /proc/sys/kernel/random/boot_id", timeout=20)
+    if code != 0:
+        raise BoardError("ssh", "cannot read the board's boot_id")
+    return out.strip()
+
+
+# ----------------------------------------------------------------------------------------------
+# the `invoke board` command
+
+
+def how_to_reach(info: dict) -> str:
+    host, port = info["ssh"].split("@", 1)[1].rsplit(":", 1)
+    return (f"ssh:    ssh -i {info['identity']} -o UserKnownHostsFile={info['known_hosts']} "
+            f"-p {port} {USER}@{host}\n"
+            f"serial: {info['serial']}  (invoke board console; invoke flash --serial {info['serial']})")
+
+
+def command(repo: Path, action: str, workspace: Path, ssh_port: int, serial_port: int | None,
+            memory: int, kernel: Path | None, as_json: bool) -> int:
+    """`invoke board ACTION`; returns the exit status (status: 0 running, 3 not running)."""
+    if action == "start":
+        info = start(repo, workspace, ssh_port, serial_port, memory, kernel)
+        print(json.dumps(info) if as_json else
+              f"board running (pid {info['pid']}, SSH after {info['boot_to_ssh_seconds']}s)\n"
+              + how_to_reach(info))
+        return 0
+    if action == "stop":
+        print(f"board: {stop(workspace)}")
+        return 0
+    if action == "status":
+        info = status(workspace)
+        if as_json:
+            print(json.dumps(info))
+        elif info["state"] == "running":
+            print(f"board running (pid {info['pid']})\n" + how_to_reach(info))
+        else:
+            print(f"board {info['state']}" + (f": {info['note']}" if "note" in info else ""))
+        return 0 if info["state"] == "running" else 3
+    if action == "console":
+        return console(workspace)
+    raise BoardError("action", f"{action!r}: choose start, stop, status or console")
+
+
+def console(workspace: Path) -> int:
+    """An interactive terminal on the board's serial console (pyserial's miniterm; Ctrl-] leaves)."""
+    import sys
+
+    from serial.tools import miniterm
+
+    info = status(workspace)
+    if info["state"] != "running":
+        raise BoardError(_files(workspace).state, "no board runs in this workspace: `invoke board start`")
+    sys.argv = ["miniterm", "--raw", "--eol", "LF", "--exit-char", "29", info["serial"], "115200"]
+    miniterm.main()
+    return 0
