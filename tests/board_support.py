@@ -1,0 +1,63 @@
+"""A small real model directory for the board tests: DeepLog and MSCRED trained briefly on a short
+generated demo fleet log, converted as `invoke convert` does (the board only needs real models)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from alog_edge import counts, dataset, demo, demo_data, export, logformat, parse, train, vocab
+from alog_edge.models.deeplog import DeepLogConfig
+from alog_edge.models.mscred import MSCREDConfig
+
+
+def small_model_dir(ws: Path) -> tuple[Path, Path]:
+    """(model directory, held-out demo log) under ws."""
+    files = demo_data.generate(ws / "data", seed=11, hosts=2, train_minutes=20, test_minutes=30)
+    parse.parse([files.train_log], logformat.PRESETS["demo"], ws)
+    dataset.build_deeplog_inputs(ws)
+    voc = vocab.load(ws / "vocab.json")
+    train.train_deeplog(ws / "sequences.parquet", voc, ws / "deeplog.pth", DeepLogConfig(voc.num_classes),
+                        train.TrainConfig(epochs=2, seed=3, threads=1))
+    counts.build(ws, counts.CountSpec(bucket_seconds=10.0))
+    train.train_mscred(ws / "counts.parquet", voc, ws / "mscred.pth",
+                       MSCREDConfig(voc.num_classes, scales=(2, 5, 10), steps=3, gap=2, channels=(4, 8, 16, 32),
+                                    score_scales=(5, 10)),  # 14-bucket windows: a few hundred lines have some
+                       train.TrainConfig(epochs=1, batch_size=16, seed=2, threads=1), **demo.DEMO_MSCRED_DECISION)
+    model_dir = ws / "models" / "onnx"
+    export.convert(export.ConvertRequest(vocab=ws / "vocab.json", parser=ws / "parser.json", output_dir=model_dir,
+                                         deeplog_model=ws / "deeplog.pth", mscred_model=ws / "mscred.pth",
+                                         sequences=ws / "sequences.parquet", counts=ws / "counts.parquet"))
+    return model_dir, files.test_log
+
+
+def free_port() -> int:
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def put_tree(workspace: Path, local: Path, remote: str) -> int:
+    """Copy a folder to the board through exec channels (`cat >`: dropbear has no SFTP), symlinks as
+    symlinks; returns the bytes sent."""
+    from alog_edge.delivery import board
+
+    sent = 0
+    commands = [f"rm -rf '{remote}' && mkdir -p '{remote}'"]
+    for path in sorted(local.rglob("*")):
+        rel = path.relative_to(local)
+        if path.is_symlink():
+            commands.append(f"ln -s '{path.readlink()}' '{remote}/{rel}'")
+        elif path.is_dir():
+            commands.append(f"mkdir -p '{remote}/{rel}'")
+    code, _, err = board.ssh_run(workspace, " && ".join(commands))
+    assert code == 0, err
+    for path in sorted(local.rglob("*")):
+        if path.is_file() and not path.is_symlink():
+            data = path.read_bytes()
+            mode = oct(path.stat().st_mode & 0o777)[2:]
+            rel = path.relative_to(local)
+            code, _, err = board.ssh_run(workspace, f"cat > '{remote}/{rel}' && chmod {mode} '{remote}/{rel}'",
+                                         stdin=data, timeout=300)
+            assert code == 0, err
+            sent += len(data)
+    return sent
