@@ -391,6 +391,36 @@ def bench(c, workspace="workspace", batch=256, seconds=2.0, json_=False):
     print("\n".join(json.dumps(r) for r in rows) if json_ else b.format_rows(rows))
 
 
+@task(help={"out": "secret key path (default ~/.config/alog-edge/minisign.key; the public key is PATH.pub)",
+            "passphrase": "protect the secret key with a passphrase (typed twice, or $ALOG_EDGE_PASSPHRASE)",
+            "force": "replace an existing key pair"})
+@user_errors
+def keygen(c, out=None, passphrase=False, force=False):
+    """Write an Ed25519 signing key pair in minisign's format (secret key mode 0600, never in the repo)."""
+    from alog_edge.delivery import keys
+    pair = keys.generate(opt(out) or keys.default_key_path(), keys.ask_passphrase() if passphrase else None,
+                         force=force)
+    print(f"key {pair.key_id}: secret {pair.secret} (0600), public {pair.public}\n"
+          f"sign with `invoke bundle --key {pair.secret}`; trust on devices with --trust-key {pair.public}")
+
+
+@task(help={"target": "x86_64 or aarch64", "models": "model directory (default <workspace>/demo/models/onnx, "
+            "converted from the demo's checkpoints when missing)", "version": "bundle version (default "
+            "<runtime version>+<10 hex of the content>)", "key": "minisign secret key (default "
+            "~/.config/alog-edge/minisign.key, created when missing)", "out": "output file (default "
+            "dist/alog-edge-<version>-<target>.tar.gz)", "compress": "gz (default) or xz",
+            "runtime": "install prefix of a runtime build (default build/<target>, built when missing)",
+            "json": "print the summary as one JSON object", "workspace": W})
+@user_errors
+def bundle(c, target="x86_64", models=None, version=None, key=None, out=None, compress="gz", runtime=None,
+           workspace="workspace", json_=False):
+    """Build a signed, reproducible bundle: stripped runtime, its libraries, models, install.sh, MANIFEST."""
+    from alog_edge.delivery import bundle as b
+    res = b.build(b.BundleRequest(target, key=opt(key), models=opt(models), runtime=opt(runtime), version=version,
+                                  out=opt(out), compress=compress, workspace=ws(workspace), repo=REPO))
+    print(json.dumps(res.summary()) if json_ else res.text())
+
+
 @task(help={"action": "start, stop, status or console", "workspace": W + "; the board lives in <workspace>/board",
             "ssh_port": "loopback port forwarded to the board's SSH server (default 2222)",
             "serial_port": "loopback port of the serial console (default: SSH port + 1)",

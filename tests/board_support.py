@@ -1,8 +1,11 @@
-"""A small real model directory for the board tests: DeepLog and MSCRED trained briefly on a short
-generated demo fleet log, converted as `invoke convert` does (the board only needs real models)."""
+"""Session fixtures and helpers of the board tests (loaded by conftest.py): ONE emulated board for the
+session, a small real model directory with both models, and copying files over SSH exec channels."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
+
+import pytest
 
 from alog_edge import counts, dataset, demo, demo_data, export, logformat, parse, train, vocab
 from alog_edge.models.deeplog import DeepLogConfig
@@ -61,3 +64,21 @@ def put_tree(workspace: Path, local: Path, remote: str) -> int:
             assert code == 0, err
             sent += len(data)
     return sent
+
+
+@pytest.fixture(scope="session")
+def board(tmp_path_factory):
+    """ONE emulated aarch64 board for the whole session (`invoke board start` on free loopback ports),
+    powered off at the end: (workspace, status object)."""
+    from alog_edge.delivery import board as emulated
+    from conftest import invoke
+
+    ws = tmp_path_factory.mktemp("board")
+    proc = invoke("board", "start", "-w", str(ws), "--ssh-port", str(free_port()),
+                  "--serial-port", str(free_port()), "--json", timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    try:
+        yield ws, json.loads(proc.stdout)
+    finally:
+        if emulated.read_state(ws)[0] != "stopped":
+            emulated.stop(ws)

@@ -1,7 +1,6 @@
 """Shared fixtures: the real datasets beside the repo, and running tasks as a user would."""
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -27,20 +26,5 @@ def invoke(*args: str, cwd: Path = REPO, timeout: int = 900) -> subprocess.Compl
     return subprocess.run([sys.executable, "-m", "invoke", "--search-root", str(REPO), *args], cwd=cwd,
                           capture_output=True, text=True, timeout=timeout)
 
-
-@pytest.fixture(scope="session")
-def board(tmp_path_factory):
-    """ONE emulated aarch64 board for the whole session (`invoke board start` on free loopback ports),
-    powered off at the end: (workspace, status object)."""
-    from alog_edge.delivery import board as emulated
-    from board_support import free_port
-
-    ws = tmp_path_factory.mktemp("board")
-    proc = invoke("board", "start", "-w", str(ws), "--ssh-port", str(free_port()),
-                  "--serial-port", str(free_port()), "--json", timeout=600)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    try:
-        yield ws, json.loads(proc.stdout)
-    finally:
-        if emulated.read_state(ws)[0] != "stopped":
-            emulated.stop(ws)
+# Session fixtures of the delivery tests: model directories, keys, runtime builds, bundles, the board.
+pytest_plugins = ["bundle_fixtures", "board_support"]

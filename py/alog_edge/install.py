@@ -10,7 +10,9 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 # Debian packages the Python pipeline needs beyond a fresh machine (the native build adds its own).
-APT_PACKAGES: tuple[str, ...] = ()
+# minisign: the stock verifier of bundle signatures (a test checks it reads ours); busybox: the
+# device shell and applets that install.sh is tested with.
+APT_PACKAGES: tuple[str, ...] = ("minisign", "busybox")
 
 
 def _stamp(repo: Path, name: str, content: str) -> tuple[Path, str]:

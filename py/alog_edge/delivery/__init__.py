@@ -1,0 +1,1 @@
+"""Signed bundles, the device installer's host side, and flashing (see README: Bundles)."""

@@ -1,0 +1,88 @@
+"""Session fixtures of the delivery tests (loaded by conftest.py): real model directories, a signing
+key outside the repo, runtime builds and signed bundles made from them."""
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from alog_edge import dataset, export, logformat, native, parse, train, vocab
+from alog_edge.delivery import bundle, keys
+from alog_edge.models.deeplog import DeepLogConfig
+
+REPO = Path(__file__).resolve().parents[1]
+HDFS_TRAIN_SESSIONS = 400  # enough for a real DeepLog; 1 epoch keeps the fixture at a few seconds
+
+
+@dataclass(frozen=True)
+class ModelDirs:
+    first: Path        # DeepLog on HDFS sessions, opset 11
+    second: Path       # the same checkpoint converted at opset 17: a model-only update
+    workspace: Path
+
+
+@pytest.fixture(scope="session")
+def model_dirs(tmp_path_factory, datasets) -> ModelDirs:
+    """Two real model directories (DeepLog on HDFS sessions, converted with golden.json)."""
+    ws = tmp_path_factory.mktemp("bundle-models")
+    sessions = datasets / "hdfs-sessions"
+    subset = ws / "hdfs_train"
+    subset.write_text("\n".join((sessions / "hdfs_train").read_text().splitlines()[:HDFS_TRAIN_SESSIONS]) + "\n")
+    templates = sessions / "HDFS_templates.csv"
+    dataset.build_deeplog_inputs(ws, sessions_file=subset, templates_file=templates)
+    parse.parse([datasets / "loghub-2k" / "HDFS" / "HDFS_2k.log"], logformat.PRESETS["hdfs"], ws,
+                template_file=templates)
+    voc = vocab.load(ws / "vocab.json")
+    train.train_deeplog(ws / "sequences.parquet", voc, ws / "deeplog.pth", DeepLogConfig(voc.num_classes),
+                        train.TrainConfig(epochs=1, seed=5, threads=1))
+    dirs = []
+    for name, opset in (("models", 11), ("models-v2", 17)):
+        export.convert(export.ConvertRequest(vocab=ws / "vocab.json", parser=ws / "parser.json",
+                                             output_dir=ws / name, deeplog_model=ws / "deeplog.pth",
+                                             sequences=ws / "sequences.parquet", opset=opset))
+        dirs.append(ws / name)
+    return ModelDirs(dirs[0], dirs[1], ws)
+
+
+@pytest.fixture(scope="session")
+def signing_key(tmp_path_factory) -> keys.KeyPair:
+    return keys.generate(tmp_path_factory.mktemp("keys") / "test.key")
+
+
+@pytest.fixture(scope="session")
+def other_key(tmp_path_factory) -> keys.KeyPair:
+    return keys.generate(tmp_path_factory.mktemp("other-keys") / "other.key")
+
+
+@pytest.fixture(scope="session")
+def runtime_x86_64() -> Path:
+    return native.build_runtime(REPO, "x86_64", quiet=True)
+
+
+@pytest.fixture(scope="session")
+def runtime_aarch64() -> Path:
+    return native.build_runtime(REPO, "aarch64", quiet=True)
+
+
+def make_bundle(out_dir: Path, models: Path, key: Path, target: str = "x86_64", runtime: Path | None = None,
+                **kwargs) -> bundle.BundleResult:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    return bundle.build(bundle.BundleRequest(
+        target, key=key, models=models, runtime=runtime or native.install_prefix(REPO, target),
+        out=out_dir / f"{target}-{models.name}-{kwargs.get('compress', 'gz')}.tar.{kwargs.get('compress', 'gz')}",
+        **kwargs))
+
+
+@pytest.fixture(scope="session")
+def x86_bundles(tmp_path_factory, model_dirs, signing_key, runtime_x86_64):
+    """(first, second): x86_64 bundles of the two model directories, signed by signing_key."""
+    out = tmp_path_factory.mktemp("bundles")
+    return (make_bundle(out, model_dirs.first, signing_key.secret, runtime=runtime_x86_64),
+            make_bundle(out, model_dirs.second, signing_key.secret, runtime=runtime_x86_64))
+
+
+def copy_models(source: Path, dest: Path) -> Path:
+    shutil.copytree(source, dest)
+    return dest
