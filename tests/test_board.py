@@ -178,10 +178,34 @@ def test_a_stale_board_is_reported_and_cleared(tmp_path):
 
 # --- last: a reboot ----------------------------------------------------------------------------
 
-def test_opt_survives_a_reboot(board):
+def _service_status(ws: Path) -> str:
+    code, out, _ = emulated.ssh_run(ws, "sh /opt/alog-edge/current/service/alog-edge.init status")
+    return out.decode().strip() if code in (0, 3) else f"exit {code}"
+
+
+def test_opt_survives_a_reboot_and_the_service_of_the_installed_release_starts_at_boot(board, models):
     ws, _ = board
+    model_dir, test_log = models
     token = os.urandom(8).hex()
-    ssh(ws, f"mkdir -p /opt/test && echo {token} > /opt/test/token && echo gone > /tmp/token")
+    # a release laid out as install.sh leaves it, from what the runtime test copied
+    ssh(ws, "P=/opt/alog-edge && rm -rf $P && mkdir -p $P/releases/v1/service $P/etc && "
+            "cp -a /opt/test/runtime/bin /opt/test/runtime/lib $P/releases/v1/ && "
+            "cp -a /opt/test/models $P/releases/v1/models && ln -s releases/v1 $P/current && "
+            f"echo {token} > /opt/test/token && echo gone > /tmp/token")
+    ssh(ws, "cat > /opt/alog-edge/releases/v1/service/alog-edge.init",
+        stdin=(REPO / "deploy" / "alog-edge.init").read_bytes())
+    ssh(ws, "cat > /opt/alog-edge/etc/alog-edge.conf",
+        stdin=b"ALOG_EDGE_LOG=/var/log/fleet.log\nALOG_EDGE_HEALTH_SECONDS=1\n")
     emulated.reboot(ws)
     assert ssh(ws, "cat /opt/test/token").decode().strip() == token
     assert ssh(ws, "cat /tmp/token 2>/dev/null || echo none").decode().strip() == "none"
+    assert _service_status(ws).startswith("running")
+    # the service follows the configured log: lines appended to it come out as anomalies
+    lines = "".join(test_log.read_text().splitlines(keepends=True)[:SLICE_LINES])
+    ssh(ws, "cat >> /var/log/fleet.log", stdin=lines.encode())
+    deadline, found = time.monotonic() + 120, b""
+    while time.monotonic() < deadline and b'"deeplog"' not in found:
+        time.sleep(2)
+        found = ssh(ws, "cat /opt/alog-edge/var/anomalies.jsonl 2>/dev/null || true")
+    events = [json.loads(line) for line in found.splitlines()]
+    assert events and all(e["anomalous"] for e in events)

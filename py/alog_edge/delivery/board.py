@@ -232,6 +232,8 @@ def start(repo: Path, workspace: Path, ssh_port: int = 2222, serial_port: int | 
     """Boot the board and wait until its SSH server accepts the workspace's key; returns status()."""
     files = _files(workspace)
     serial_port = serial_port if serial_port is not None else ssh_port + 1
+    if kernel is None:
+        board_image.refresh_board_image(repo)
     kernel = Path(kernel) if kernel else board_image.kernel_path(repo)
     state, old = read_state(workspace)
     if state == "running":

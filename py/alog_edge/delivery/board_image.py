@@ -100,14 +100,29 @@ def _image_digest(repo: Path) -> str:
     return digest.hexdigest()
 
 
+def image_is_current(repo: Path) -> bool:
+    """Whether .tools/board/ was built from the pinned packages and the current deploy/board/."""
+    stamp = board_dir(repo) / "image.sha256"
+    return stamp.is_file() and stamp.read_text() == _image_digest(repo) and kernel_path(repo).is_file() \
+        and base_initrd_path(repo).is_file()
+
+
+def refresh_board_image(repo: Path) -> None:
+    """Rebuild a stale image (deploy/board/ changed) from the packages already fetched; never downloads."""
+    if image_is_current(repo):
+        return
+    paths = native.Paths(Path(repo).resolve())
+    if all(native._verified(paths.downloads / d["file"], d["sha256"]) for d in BOARD_DEBS):
+        fetch_board_image(repo)
+
+
 def fetch_board_image(repo: Path) -> None:
     """Fetch the pinned packages and build the kernel and base initramfs under .tools/board/."""
     paths = native.Paths(Path(repo).resolve())
     out = board_dir(paths.repo)
     stamp = out / "image.sha256"
     digest = _image_digest(paths.repo)
-    if stamp.is_file() and stamp.read_text() == digest and kernel_path(paths.repo).is_file() \
-            and base_initrd_path(paths.repo).is_file():
+    if image_is_current(paths.repo):
         log.info("board image: up to date in %s", out)
         return
     missing = [d for d in BOARD_DEBS if not native._verified(paths.downloads / d["file"], d["sha256"])]
