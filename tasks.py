@@ -391,6 +391,55 @@ def bench(c, workspace="workspace", batch=256, seconds=2.0, json_=False):
     print("\n".join(json.dumps(r) for r in rows) if json_ else b.format_rows(rows))
 
 
+@task(iterable=["host"], help={
+    "bundle": "the bundle (.tar.gz from `invoke bundle`)", "host": "device user@host[:port] (repeatable)",
+    "hosts": "file of devices, one user@host[:port] per line (# comments)", "identity": "private key file "
+    "(default: the agent and ~/.ssh keys)", "known_hosts": "known_hosts file (default ~/.ssh/known_hosts)",
+    "accept_new_host_key": "record the key of a host not in known_hosts (a changed key is refused always)",
+    "ask_password": "also try a password (asked once)", "prefix": "install prefix on the device "
+    "(default /opt/alog-edge)", "trust_key": "public key the device should trust (first install)",
+    "dry_run": "print per host what would be sent; change nothing", "force": "reinstall the current version",
+    "parallel": "devices flashed at once (default 10)", "timeout": "seconds per device (default 600)",
+    "json": "one JSON line per host"})
+@user_errors
+def flash(c, bundle, host=None, hosts=None, identity=None, known_hosts=None, accept_new_host_key=False,
+          ask_password=False, prefix="/opt/alog-edge", trust_key=None, dry_run=False, force=False, parallel=10,
+          timeout=600, json_=False):
+    """Flash a bundle over SSH onto one device or a fleet: only the files that changed, resumable, recap table."""
+    from alog_edge.delivery import flash_cli
+    req = flash_cli.request(bundle=bundle, host=host, hosts=hosts, identity=identity, known_hosts=known_hosts,
+                            accept_new_host_key=accept_new_host_key, ask_password=ask_password, prefix=prefix,
+                            trust_key=trust_key, dry_run=dry_run, force=force, parallel=int(parallel),
+                            timeout=float(timeout))
+    if flash_cli.run(req, json_=json_):
+        raise Exit(code=1)
+
+
+@task(help={"action": "start, stop or status", "dir": "device folder (default workspace/devices/ssh)",
+            "kind": "sshd (with SFTP) or dropbear (without)", "count": "devices to start (dir/0, dir/1, ...)"})
+@user_errors
+def device_ssh(c, action, dir="workspace/devices/ssh", kind="sshd", count=1):
+    """Local SSH test devices on 127.0.0.1 (real sshd or dropbear, busybox-only PATH, prefix in the folder)."""
+    from alog_edge.delivery import sshdevice
+    print(sshdevice.manage(action, Path(dir), kind, int(count)))
+
+
+@task(help={"transport": "ssh", "runs": "runs per fault (default 200)", "faults": "comma list of cut, "
+            "kill-server, kill-install (default all)", "seed": "random seed", "workspace": W,
+            "json": "one JSON object"})
+@user_errors
+def soak(c, transport="ssh", runs=200, faults="cut,kill-server,kill-install", seed=1, workspace="workspace",
+         json_=False):
+    """Fault soak: cut the line, kill the server, kill install.sh at random points; check the device after each."""
+    from alog_edge.delivery import soak_setup as s
+    if transport != "ssh":
+        raise Exit(f"error: --transport: {transport!r}: this soak drives ssh", code=1)
+    report = s.run_soak(ws(workspace) / "soak", faults.split(","), int(runs), int(seed), REPO)
+    print(json.dumps(report.summary()) if json_ else report.text())
+    if report.failures:
+        raise Exit(code=1)
+
+
 @task(help={"out": "secret key path (default ~/.config/alog-edge/minisign.key; the public key is PATH.pub)",
             "passphrase": "protect the secret key with a passphrase (typed twice, or $ALOG_EDGE_PASSPHRASE)",
             "force": "replace an existing key pair"})

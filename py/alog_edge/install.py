@@ -11,8 +11,9 @@ log = logging.getLogger(__name__)
 
 # Debian packages the Python pipeline needs beyond a fresh machine (the native build adds its own).
 # minisign: the stock verifier of bundle signatures (a test checks it reads ours); busybox: the
-# device shell and applets that install.sh is tested with.
-APT_PACKAGES: tuple[str, ...] = ("minisign", "busybox")
+# device shell and applets that install.sh is tested with; openssh-server, dropbear-bin, libnss-wrapper:
+# the SSH test devices (tests, invoke device-ssh).
+APT_PACKAGES: tuple[str, ...] = ("minisign", "busybox", "openssh-server", "dropbear-bin", "libnss-wrapper")
 
 
 def _stamp(repo: Path, name: str, content: str) -> tuple[Path, str]:

@@ -1,0 +1,82 @@
+"""What `invoke soak` needs before its faults: two real bundles that differ in their models (a DeepLog
+trained on HDFS sessions, converted at opset 11 and 17), a signing key, and two test devices (sshd and
+dropbear) holding the first bundle."""
+from __future__ import annotations
+
+import logging
+import shutil
+from pathlib import Path
+
+from alog_edge.delivery import flash, soak, ssh, sshdevice
+from alog_edge.errors import AlogError
+
+log = logging.getLogger(__name__)
+HDFS_SESSIONS = 400
+
+
+def model_dirs(work: Path, datasets: Path, hidden: int = 128) -> list[Path]:
+    from alog_edge import dataset, export, logformat, parse, train, vocab
+    from alog_edge.models.deeplog import DeepLogConfig
+    sessions = datasets / "hdfs-sessions"
+    if not (sessions / "hdfs_train").is_file():
+        raise AlogError(sessions, "the HDFS sessions are missing (set ALOG_EDGE_DATASETS)")
+    dirs = [work / "models-opset11", work / "models-opset17"]
+    if all((d / "golden.json").is_file() for d in dirs):
+        return dirs
+    subset = work / "hdfs_train"
+    subset.write_text("\n".join((sessions / "hdfs_train").read_text().splitlines()[:HDFS_SESSIONS]) + "\n")
+    templates = sessions / "HDFS_templates.csv"
+    dataset.build_deeplog_inputs(work, sessions_file=subset, templates_file=templates)
+    parse.parse([datasets / "loghub-2k" / "HDFS" / "HDFS_2k.log"], logformat.PRESETS["hdfs"], work,
+                template_file=templates)
+    voc = vocab.load(work / "vocab.json")
+    train.train_deeplog(work / "sequences.parquet", voc, work / "deeplog.pth",
+                        DeepLogConfig(voc.num_classes, hidden_size=hidden), train.TrainConfig(epochs=1, seed=5, threads=1))
+    for out, opset in zip(dirs, (11, 17)):
+        export.convert(export.ConvertRequest(vocab=work / "vocab.json", parser=work / "parser.json", output_dir=out,
+                                             deeplog_model=work / "deeplog.pth", sequences=work / "sequences.parquet",
+                                             opset=opset))
+    return dirs
+
+
+def bundles(work: Path, models: list[Path], repo: Path) -> tuple[list, Path]:
+    """Two signed x86_64 bundles of the model directories; returns them (opened) and the public key."""
+    from alog_edge import native
+    from alog_edge.delivery import bundle, keys
+    key = work / "keys" / "soak.key"
+    if not key.exists():
+        key.parent.mkdir(parents=True, exist_ok=True)
+        keys.generate(key)
+    runtime = native.build_runtime(repo, "x86_64", quiet=True)
+    built = [bundle.build(bundle.BundleRequest("x86_64", key=key, models=m, runtime=runtime,
+                                               out=work / f"bundle-{m.name}.tar.gz", repo=repo)) for m in models]
+    return [bundle.open_bundle(b.path) for b in built], keys.public_path(key)
+
+
+def first_install(device: sshdevice.Device, bundle, pub: Path) -> None:
+    t = ssh.SshTransport(ssh.parse_host(device.host), ssh.SshOptions(known_hosts=device.known_hosts,
+                                                                     identity=device.identity))
+    try:
+        flash.flash(t, bundle, str(device.prefix), trust_key=pub)
+    finally:
+        t.close()
+
+
+def run_soak(work: Path, faults: list[str], runs: int, seed: int, repo: Path) -> soak.SoakReport:
+    work.mkdir(parents=True, exist_ok=True)
+    opened, pub = bundles(work, model_dirs(work, repo.parent / "shared" / "datasets"), repo)
+    devices_dir = work / "devices"
+    if devices_dir.exists():
+        for d in sshdevice._devices_in(devices_dir):
+            sshdevice.stop(d)
+        shutil.rmtree(devices_dir)
+    devices = sshdevice.start_fleet(devices_dir, ["sshd", "dropbear"])
+    try:
+        for d in devices:
+            sshdevice.trust(d)
+            first_install(d, opened[0], pub)
+        return soak.run_faults(devices, opened, faults, runs, seed)
+    finally:
+        for d in devices:
+            sshdevice.stop(d)
+        shutil.rmtree(devices_dir, ignore_errors=True)
