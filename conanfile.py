@@ -25,7 +25,7 @@ class AlogEdgeRuntime(ConanFile):
     settings = "os", "arch", "compiler", "build_type"
     options = {"sanitize": [True, False]}
     default_options = {"sanitize": False}
-    requires = ("onnxruntime/1.31.1", "cjson/1.7.15", "pcre2/10.42")
+    requires = ("onnxruntime/1.31.1", "cjson/1.7.15", "pcre2/10.42", "libsodium/1.0.18")
 
     def set_version(self):
         # One source for the version: the AE_VERSION_STRING of the public header.

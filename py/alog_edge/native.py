@@ -60,8 +60,8 @@ APT_PACKAGES: tuple[str, ...] = (
 )
 
 # Local recipes under toolchains/recipes/, in export order (alog-repack is their python_requires).
-RECIPES: tuple[str, ...] = ("alog-repack", "onnxruntime", "cjson", "pcre2")
-RUNTIME_REQUIRES: tuple[str, ...] = ("onnxruntime", "cjson", "pcre2")
+RECIPES: tuple[str, ...] = ("alog-repack", "onnxruntime", "cjson", "pcre2", "libsodium")
+RUNTIME_REQUIRES: tuple[str, ...] = ("onnxruntime", "cjson", "pcre2", "libsodium")
 
 # Trixie's qemu-user ships a static qemu-aarch64 that runs onnxruntime (bookworm's 7.2 crashes in
 # its CPU detection). Only that one file is extracted; the package is never installed.
@@ -196,6 +196,7 @@ def run_ctest(repo: Path, target: str, sanitize: bool = False, memcheck: bool = 
 FUZZERS: dict[str, tuple[str, str | None]] = {
     "fuzz_match_line": ("match_line", None),
     "fuzz_load_json": ("load_json", "json.dict"),
+    "fuzz_verify": ("verify", "json.dict"),
 }
 
 

@@ -195,5 +195,6 @@ char *join_path(const char *dir, const char *name);
  * @return the process exit status. */
 int cmd_selftest(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_verify(int argc, char **argv);
 
 #endif /* ALOG_EDGE_CLI_H */

@@ -44,6 +44,10 @@ static const char USAGE[] =
     "                     device computes what the converting machine did, 4 when not\n"
     "  bench <model_dir> <log>\n"
     "                     measure matching and detection speed, latency, memory and load time\n"
+    "  verify [--keys DIR|FILE] <bundle_dir>\n"
+    "                     check an unpacked bundle: its minisign signature against the trusted\n"
+    "                     keys, then every file's size, mode and sha256: exit 0 when it\n"
+    "                     verifies, 5 when not (see alog-edge verify --help)\n"
     "\n"
     "options:\n"
     "  -h, --help         print this help and exit\n"
@@ -51,7 +55,8 @@ static const char USAGE[] =
     "\n"
     "Errors are one line on stderr (error: <file>: <what is wrong>). Exit status: 0 success,\n"
     "1 error (bad model directory, unreadable input, write error), 2 usage error, 3 (match, run)\n"
-    "some input lines were refused (reported) and the others were processed.\n";
+    "some input lines were refused (reported) and the others were processed, 4 (selftest) an\n"
+    "output differs from golden.json, 5 (verify) the bundle does not verify.\n";
 
 static const char MATCH_USAGE[] =
     "usage: alog-edge match [--explain] <model_dir> [FILE|-]\n"
@@ -494,6 +499,8 @@ int main(int argc, char **argv)
         return cmd_selftest(argc - 2, argv + 2);
     if (strcmp(command, "bench") == 0)
         return cmd_bench(argc - 2, argv + 2);
+    if (strcmp(command, "verify") == 0)
+        return cmd_verify(argc - 2, argv + 2);
     if (strcmp(command, "info") == 0) {
         if (argc != 3)
             return usage_error("%s needs exactly one argument: the model directory", "info");

@@ -25,7 +25,7 @@ FORMAT = 1
 TARGETS = ("x86_64", "aarch64")
 MANIFEST = "MANIFEST.json"
 SIGNATURE = "MANIFEST.json.minisig"
-VERSION_RE = re.compile(r"^[0-9A-Za-z][0-9A-Za-z._+~-]{0,63}$")
+VERSION_RE = re.compile(r"^[0-9A-Za-z][0-9A-Za-z._+-]{0,63}$")
 _PATH_RE = re.compile(r"^[0-9A-Za-z_+.@-]+(/[0-9A-Za-z_+.@-]+)*$")
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _KEY_ID = re.compile(r"^[0-9A-F]{16}$")
@@ -62,7 +62,7 @@ def parts(entries: list[ManifestEntry]) -> dict[str, dict[str, Any]]:
 
 def check_version(version: str) -> str:
     if not VERSION_RE.match(version):
-        raise AlogError("--version", f"{version!r} is not a version: letters, digits and ._+~- "
+        raise AlogError("--version", f"{version!r} is not a version: letters, digits and ._+- "
                                      "(at most 64, starting with a letter or digit)")
     return version
 
