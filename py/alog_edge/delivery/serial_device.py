@@ -28,6 +28,7 @@ BUSYBOX_CANDIDATES = ("/bin/busybox", "/usr/bin/busybox")
 # A getty-like loop: a login prompt when a user is configured, then an interactive busybox ash; when the shell
 # exits, the prompt comes back (as init respawns getty on a real console).
 CONSOLE_SH = r"""
+trap 'echo' INT
 while :; do
   if [ -n "$AE_USER" ]; then
     printf '%s login: ' "$AE_HOST"

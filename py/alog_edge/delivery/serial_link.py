@@ -29,6 +29,10 @@ class LinkLost(Exception):
     """The line dropped (the port closed or failed): reconnect and resume."""
 
 
+class LineTrouble(AlogError):
+    """The console did not answer as it should (noise, a stall): worth another try on a fresh session."""
+
+
 @dataclass
 class Reply:
     op: str
@@ -165,10 +169,12 @@ def wake(line: Line, user: str | None, password: "callable", timeout: float = 40
     called when the console asks for one."""
     end = time.monotonic() + timeout
     sent_user = sent_password = False
+    failures = 0
     line.flush_replies()
     mark = line.mark()
     line.write(b"\n")
     answered = False  # just answered a password prompt: login takes seconds to say how it went
+    newline_only = True  # the last thing sent was an empty line
     while time.monotonic() < end:
         out = line.settle(mark, quiet=0.6, limit=4.0)
         if answered:
@@ -180,16 +186,25 @@ def wake(line: Line, user: str | None, password: "callable", timeout: float = 40
                 low = out.lower()
             out = line.settle(mark, quiet=0.4, limit=2.0)
         tail = out.rstrip()
-        if "~ae F" in out or "~ae R" in out or "~ae K" in out:  # an agent from an earlier session
+        log.debug("console: %r", tail[-60:])
+        # An agent from an earlier session answers with ~ae lines, or says nothing to an empty line (a shell
+        # or a login prompt would print a prompt): ask it to quit.
+        if _agent_answered(line) or (newline_only and not out.strip()):
             line.settle(mark, quiet=1.3, limit=8.0)
             mark = line.mark()
             line.write(b"\nQ\n")
-            line.wait_for(mark, "~ae Q", 5.0)
+            line.wait_for(mark, "~ae Q", 3.0)
+            line.flush_replies()
             mark = line.mark()
             line.write(b"\n")
+            newline_only = False
             continue
-        if "Login incorrect" in out and sent_password:
-            raise AlogError(line.port, f"login incorrect for user {user!r}")
+        newline_only = False
+        if "incorrect" in out.lower() and sent_password:  # twice: once may be noise on the line
+            failures += 1
+            if failures >= 2:
+                raise AlogError(line.port, f"login incorrect for user {user!r}")
+            sent_user = sent_password = False
         if tail.lower().endswith("login:"):
             if not user:
                 raise AlogError(line.port, "the console asks for a login: pass --user")
@@ -209,12 +224,21 @@ def wake(line: Line, user: str | None, password: "callable", timeout: float = 40
         mark = line.mark()
         line.write(b"printf '~%s\\n' ae-sh\n")  # the echo shows '~%s', only the output says ~ae-sh
         text = line.wait_for(mark, "~ae-sh", 3.0)
-        if text is not None and "~ae-sh" in text.replace("'~%s", ""):
+        if text is not None and "~ae-sh" in text.replace("'~%s", "") and not _agent_answered(line):
             line.settle(line.mark(), quiet=0.3, limit=2.0)
             return
+        log.debug("shell probe failed: %r", line.text_since(mark)[-300:])
         mark = line.mark()
-        line.write(b"\n")
-    raise AlogError(line.port, f"no shell prompt on the console within {timeout:.0f} s")
+        line.write(b"\x03\n")  # ^C: out of a half-typed line or an open quote that noise left behind
+        newline_only = True
+    raise LineTrouble(line.port, f"no shell prompt on the console within {timeout:.0f} s")
+
+
+def _agent_answered(line: Line) -> bool:
+    seen = False
+    while not line.replies.empty():
+        seen = line.replies.get_nowait().op in "FRKASDY" or seen
+    return seen
 
 
 def check_applets(line: Line) -> tuple[str, ...]:
@@ -225,7 +249,7 @@ def check_applets(line: Line) -> tuple[str, ...]:
                f"done; printf '\\n'\n".encode())
     text = line.wait_for(mark, "~ae-apps", 5.0)
     if text is None:
-        raise AlogError(line.port, "the shell did not answer the applet probe")
+        raise LineTrouble(line.port, "the shell did not answer the applet probe")
     line.settle(mark, quiet=0.3, limit=3.0)
     missing_line = line.text_since(mark).split("~ae-apps", 1)[1].splitlines()[0]
     missing = set(missing_line.split())
@@ -248,7 +272,7 @@ def start_agent(line: Line, workdir: str, attempts: int = 3) -> None:
         mark = line.mark()
         line.write(cmd.encode())
         if line.wait_for(mark, "~ae L go", 8.0) is None:
-            raise AlogError(line.port, "the shell did not start the transfer agent")
+            raise LineTrouble(line.port, "the shell did not start the transfer agent")
         line.write(AGENT)
         r = line.reply(10.0 + len(AGENT) * 10 / max(1, line.ser.baudrate))
         while r is not None and not (r.op == "K" and r.args[:1] == ["up"]) and r.args[:1] != ["bad"]:
@@ -256,4 +280,4 @@ def start_agent(line: Line, workdir: str, attempts: int = 3) -> None:
         if r is not None and r.op == "K":
             return
         line.settle(line.mark(), quiet=1.5, limit=6.0)
-    raise AlogError(line.port, f"the transfer agent did not start after {attempts} tries")
+    raise LineTrouble(line.port, f"the transfer agent did not start after {attempts} tries")

@@ -11,6 +11,7 @@ import itertools
 import logging
 import lzma
 import threading
+from collections import deque
 import time
 import zlib
 from dataclasses import dataclass, field
@@ -112,6 +113,18 @@ class Stats:
     retransmitted_chunks: int = 0
     resumed_from: list[int] = field(default_factory=list)
     bad_chunks: int = 0
+    max_resent_chunks: int = 0  # after a resume: whole chunks that had left the host and must go again
+
+
+@dataclass
+class _Frame:
+    end: int  # wire offset after this chunk
+    data: bytes  # header + payload
+    written: int = 0
+
+    @property
+    def done(self) -> bool:
+        return self.written == len(self.data)
 
 
 class Sender:
@@ -128,24 +141,26 @@ class Sender:
         self.stats = Stats()
         self.highest_sent = 0
         wire_chunk = chunk * 4 // 3 + 4 if encoding == "base64" else chunk
-        self.window = max(3 * wire_chunk, int(rate * 1.0))  # bytes on the line not yet acknowledged
+        lead = min(wire_chunk, max(wire_chunk // 4, int(rate * 0.15)))
+        self.window = wire_chunk + 100 + lead  # frame bytes on the line not yet acknowledged
+        self.highest_complete = 0  # end of the furthest chunk whose every byte left the host
         self.ack_timeout = self.window / rate + 4.0
 
     # -- helpers --
     def _expect(self, line: Line, tok: str, ops: str, timeout: float) -> Reply | None:
         end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            r = line.reply(end - time.monotonic())
+        while True:
+            r = line.reply(max(0.0, end - time.monotonic()))
             if r is None:
                 return None
             if r.op == "E":
                 raise AlogError(self.remote, f"the device failed: {' '.join(r.args)}")
             if r.op in ops and r.args[:1] == [tok]:
                 return r
-        return None
 
     def _resync(self, line: Line, tok: str) -> int:
         """Ask the device for its verified length until it answers (it ignores us while it drains)."""
+        log.debug("%s: no answer in time: asking the device how much it has", self.remote)
         for _ in range(6):
             line.write(b"\nS\n")
             end = time.monotonic() + 3.0
@@ -187,7 +202,10 @@ class Sender:
             start = self._resync(line, tok)
         if start:
             start = self._check_prefix(line, tok, start)
+        if start:
             self.stats.resumed_from.append(start)
+            resent = sum(1 for _ in range(start, self.highest_complete, self.chunk))
+            self.stats.max_resent_chunks = max(self.stats.max_resent_chunks, resent)
         self._stream(line, tok, start)
         self._finish(line, tok)
 
@@ -206,28 +224,42 @@ class Sender:
         return 0
 
     def _stream(self, line: Line, tok: str, start: int) -> None:
+        """Keep `window` frame bytes unacknowledged on the line: one chunk plus a lead that covers the device's
+        check of the previous chunk, so the line never idles and a fault costs little more than one chunk."""
         acked = sent = start
+        frames: deque[_Frame] = deque()
         while True:
             total = self.wire.total()
             if total is not None and acked >= total:
                 return
-            while (total is None or sent < total) and sent - acked < self.window:
-                end = self.wire.available(sent + self.chunk)
-                end = min(end, sent + self.chunk)
-                if end <= sent:
+            unacked = sum(f.written for f in frames)
+            if (not frames or frames[-1].done) and (total is None or sent < total) and unacked < self.window:
+                end = min(self.wire.available(sent + self.chunk), sent + self.chunk)
+                if end > sent:
+                    frames.append(_Frame(end, self._frame(sent, end)))
+                    self.stats.chunks += 1
+                    if end <= self.highest_sent:
+                        self.stats.retransmitted_chunks += 1
+                    self.highest_sent = max(self.highest_sent, end)
+                    sent = end
+            budget = self.window - unacked
+            for f in frames:
+                if budget <= 0:
                     break
-                frame = self._frame(sent, end)
-                line.write(frame)
-                self.stats.wire_bytes += len(frame)
-                self.stats.chunks += 1
-                if end <= self.highest_sent:
-                    self.stats.retransmitted_chunks += 1
-                self.highest_sent = max(self.highest_sent, end)
-                sent = end
-                total = self.wire.total()
-            r = self._expect(line, tok, "AFRS", self.ack_timeout)
+                if not f.done:
+                    piece = f.data[f.written:f.written + budget]
+                    line.write(piece)
+                    f.written += len(piece)
+                    self.stats.wire_bytes += len(piece)
+                    budget -= len(piece)
+                    if f.done:
+                        self.highest_complete = max(self.highest_complete, f.end)
+            more = budget > 0 and ((frames and not frames[-1].done) or (total is None or sent < total))
+            r = self._expect(line, tok, "AFRS", 0.0 if more else self.ack_timeout)
             if r is None:
-                acked = sent = self._resync(line, tok)
+                if not more:
+                    frames.clear()
+                    acked = sent = self._resync(line, tok)
                 continue
             n = r.number(1)
             if n is None:
@@ -235,13 +267,17 @@ class Sender:
             if r.op == "A":
                 if n > acked:
                     acked = n
+                    while frames and frames[0].end <= acked:
+                        frames.popleft()
                     self._report(acked, self.wire.total())
                 continue
+            log.debug("%s: %s at %d", self.remote, "bad chunk" if r.op == "F" else "resync", n)
             if r.op == "F":  # the device drains the line, then says R
                 self.stats.bad_chunks += 1
                 r2 = self._expect(line, tok, "R", self.ack_timeout + 3.0)
                 n2 = r2.number(1) if r2 else None
                 n = n2 if n2 is not None else self._resync(line, tok)
+            frames.clear()
             acked = sent = n
 
     def _finish(self, line: Line, tok: str) -> None:

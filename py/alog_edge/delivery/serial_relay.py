@@ -25,6 +25,7 @@ class _Faults:
     dup: int = 0  # bytes left to send twice
     stall_until: float = 0.0
     gap: int = 0  # clean bytes before the next flip (spreads a burst of flips)
+    seven_bit: bool = False  # a line that clears the 8th bit (`clean off`)
 
 
 @dataclass
@@ -100,6 +101,8 @@ class Relay:
         return data
 
     def _apply(self, f: _Faults, data: bytes) -> bytes:
+        if f.seven_bit:
+            data = bytes(b & 0x7F for b in data)
         with self.lock:
             if not (f.flips or f.lose or f.dup):
                 return data
@@ -174,7 +177,8 @@ class Relay:
 
     # --- faults ---------------------------------------------------------------------------------------------
     def command(self, line: str) -> str:
-        """`drop` | `flip N [down|up]` | `lose N [dir]` | `dup N [dir]` | `stall SECONDS [dir]` | `stats`."""
+        """`drop` | `flip N [down|up]` | `lose N [dir]` | `dup N [dir]` | `stall SECONDS [dir]` |
+        `clean off|on [dir]` (a 7-bit line) | `stats`."""
         words = line.split()
         if not words:
             return "error: empty command"
@@ -191,6 +195,9 @@ class Relay:
                 self.stats.faults += 1
             if conn is not None:
                 _close(conn)
+            return "ok"
+        if op == "clean" and args[:1] in (["on"], ["off"]):
+            self.faults[direction].seven_bit = args[0] == "off"
             return "ok"
         if op not in ("flip", "lose", "dup", "stall") or not args:
             return f"error: unknown command {line.strip()!r}"

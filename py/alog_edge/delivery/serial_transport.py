@@ -15,7 +15,7 @@ import time
 
 from ..errors import AlogError
 from . import serial_link as link
-from .serial_link import Line, LinkLost
+from .serial_link import Line, LineTrouble, LinkLost
 from .serial_protocol import COMPRESSIONS, ENCODINGS, Sender, choose_compression, default_chunk_size
 
 log = logging.getLogger(__name__)
@@ -51,7 +51,7 @@ class SerialTransport:
         self.line_drops = 0
         self.senders: list[Sender] = []
         self.line: Line | None = None
-        self._connect()
+        self._reconnect("connect", first=True)
 
     # -- session --
     def _secret(self) -> str:
@@ -119,18 +119,23 @@ class SerialTransport:
                 self._reconnect(what)
         raise AssertionError("unreachable")
 
-    def _reconnect(self, what: str) -> None:
-        for delay in (0.2, 0.5, 1, 2, 3, 5):
-            time.sleep(delay)
+    def _reconnect(self, what: str, first: bool = False) -> None:
+        last: Exception | None = None
+        for attempt in range(8):
+            time.sleep(0 if first and not attempt else 1.0 if isinstance(last, AlogError) else 0.2)
             try:
                 self._connect()
                 return
-            except LinkLost:
-                continue
+            except (LinkLost, LineTrouble) as exc:
+                log.debug("%s: connect failed: %s", self.port, exc)
+                last = exc
             except AlogError as exc:
-                if "cannot open" not in exc.message:
+                if "cannot open" not in exc.message or first:
                     raise
-        raise AlogError(self.port, f"{what}: could not reconnect after the line dropped")
+                last = exc
+        if isinstance(last, AlogError):
+            raise AlogError(self.port, f"{what}: {last.message}") from None
+        raise AlogError(self.port, f"{what}: the line keeps dropping ({last})") from None
 
     # -- Transport --
     def run(self, command: str, timeout: float) -> tuple[int, bytes, bytes]:

@@ -1,0 +1,209 @@
+"""Figures for the serial flasher: throughput through the paced relay (`invoke serial-bench`) and a soak of
+random faults during transfers (`invoke serial-soak`). Effective throughput = file bytes delivered and verified
+on the device / seconds from opening the port (login included) to the device's last answer, as a share of
+the line rate (baud / 10 bytes per second for 8N1)."""
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import random
+import tempfile
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from tqdm import tqdm
+
+from ..errors import AlogError
+from .serial_device import SerialTestDevice
+from .serial_transport import SerialTransport
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Figure:
+    case: str
+    baud: int
+    bytes: int
+    wire_bytes: int
+    seconds: float
+    encoding: str
+    compression: str
+
+    @property
+    def share(self) -> float:
+        return self.bytes / self.seconds / (self.baud / 10)
+
+    def row(self) -> str:
+        return (f"{self.case:<28} {self.baud:>7} {self.bytes:>10} {self.wire_bytes:>10} {self.seconds:>8.1f} "
+                f"{self.bytes / self.seconds:>10.0f} {100 * self.share:>6.0f}%  {self.encoding}/{self.compression}")
+
+    def as_dict(self) -> dict:
+        return {**asdict(self), "bytes_per_second": round(self.bytes / self.seconds), "share": round(self.share, 3)}
+
+
+HEADER = f"{'case':<28} {'baud':>7} {'bytes':>10} {'wire':>10} {'seconds':>8} {'B/s':>10} {'share':>7}  framing"
+
+
+def measure(case: str, data: bytes, baud: int, encoding: str = "auto", compress: str = "auto",
+            chunk_size: int | None = None, root: Path | None = None, bar: bool = True) -> Figure:
+    """One file over a fresh device and session, timed from opening the port to the verified file."""
+    with tempfile.TemporaryDirectory(prefix="alog-serial-bench-", dir=root) as tmp, \
+            SerialTestDevice(Path(tmp) / "device", baud) as dev:
+        remote = str(Path(tmp) / "device" / "incoming" / "file")
+        t0 = time.monotonic()
+        tr = SerialTransport(dev.url, baud, encoding=encoding, compress=compress, chunk_size=chunk_size,
+                             workdir=str(Path(tmp) / "device" / "agent"))
+        try:
+            with tqdm(total=len(data), unit="B", unit_scale=True, desc=f"{case} @{baud}", disable=not bar,
+                      leave=False) as pbar:
+                wire = tr.send_file(data, remote, pbar.update)
+            seconds = time.monotonic() - t0
+        finally:
+            tr.close()
+        if Path(remote).read_bytes() != data:
+            raise AlogError(remote, "the device's copy differs from the file sent")
+        return Figure(case, baud, len(data), wire, seconds, tr.encoding, tr.senders[-1].wire.method)
+
+
+def bench(bauds: list[int], sample: Path | None, random_bytes: int, chunk_size: int | None = None,
+          bar: bool = True) -> list[Figure]:
+    rng = random.Random(1)
+    noise = rng.randbytes(random_bytes)
+    figures = []
+    for baud in bauds:
+        figures.append(measure("random, 8-bit", noise, baud, "8bit", "auto", chunk_size, bar=bar))
+        figures.append(measure("random, base64", noise, baud, "base64", "auto", chunk_size, bar=bar))
+        if sample is not None:
+            figures.append(measure(sample.name[:28], sample.read_bytes(), baud, "auto", "auto", chunk_size, bar=bar))
+    return figures
+
+
+# --- soak ----------------------------------------------------------------------------------------------------
+FAULTS = (("flip", 4), ("lose", 3), ("dup", 3), ("stall", 2), ("drop", 2))
+
+
+@dataclass
+class SoakResult:
+    faults: int = 0
+    transfers: int = 0
+    completed: int = 0
+    stopped: list[str] = field(default_factory=list)  # the one line each stopped transfer ended with
+    corrupted: int = 0
+    resumes: int = 0
+    max_resent_chunks: int = 0
+    bad_chunks: int = 0
+    line_drops: int = 0
+    seconds: float = 0.0
+    by_kind: dict = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.corrupted == 0 and self.max_resent_chunks <= 1 and \
+            all(len(s.splitlines()) == 1 for s in self.stopped)
+
+    def report(self) -> str:
+        kinds = ", ".join(f"{k} {v}" for k, v in sorted(self.by_kind.items()))
+        lines = [f"faults injected: {self.faults} ({kinds})",
+                 f"transfers: {self.transfers}, completed {self.completed}, stopped with one line "
+                 f"{len(self.stopped)}, corrupted {self.corrupted}",
+                 f"bad chunks caught: {self.bad_chunks}, line drops: {self.line_drops}, resumes: {self.resumes}, "
+                 f"most whole chunks resent after a resume: {self.max_resent_chunks}",
+                 f"time: {self.seconds:.0f} s", "result: " + ("ok" if self.ok else "FAILED")]
+        lines += [f"stopped: {s}" for s in self.stopped[:5]]
+        return "\n".join(lines)
+
+
+class FaultInjector:
+    """Fires random relay faults at random moments (`gap` seconds apart on average) until stopped."""
+
+    def __init__(self, device: SerialTestDevice, gap: float, seed: int, limit: int, result: SoakResult):
+        self.device, self.gap, self.rng, self.limit, self.result = device, gap, random.Random(seed), limit, result
+        self.stop = threading.Event()
+        self.armed = threading.Event()  # faults only while a transfer runs (its reconnects included)
+        self.thread = threading.Thread(target=self._loop, daemon=True, name="fault-injector")
+
+    def fire(self) -> None:
+        kind = self.rng.choices([k for k, _ in FAULTS], [w for _, w in FAULTS])[0]
+        direction = "up" if self.rng.random() < 0.25 else "down"
+        arg = {"flip": lambda: self.rng.randint(1, 4), "lose": lambda: self.rng.randint(1, 40),
+               "dup": lambda: self.rng.randint(1, 20), "stall": lambda: round(self.rng.uniform(0.2, 2.5), 2),
+               "drop": lambda: ""}[kind]()
+        answer = self.device.fault(f"{kind} {arg} {direction}".strip() if kind != "drop" else "drop")
+        if answer == "ok":
+            self.result.faults += 1
+            self.result.by_kind[kind] = self.result.by_kind.get(kind, 0) + 1
+
+    def _loop(self) -> None:
+        while not self.stop.wait(self.rng.uniform(0.2, 2 * self.gap)):
+            if self.result.faults >= self.limit:
+                return
+            if self.armed.is_set():
+                self.fire()
+
+    def __enter__(self) -> "FaultInjector":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop.set()
+        self.thread.join(timeout=5)
+
+
+def soak(faults: int, baud: int, seed: int = 1, file_bytes: int | None = None, gap: float | None = None,
+         bar: bool = True, root: Path | None = None) -> SoakResult:
+    """Transfers random and compressible files until `faults` faults have hit them; every copy on the device
+    is compared with the original."""
+    rng = random.Random(seed)
+    rate = baud / 10
+    file_bytes = file_bytes or int(rate * 6)  # a few seconds of line per file
+    gap = gap or 1.0
+    result = SoakResult()
+    t0 = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="alog-serial-soak-", dir=root) as tmp, \
+            SerialTestDevice(Path(tmp) / "device", baud, seed=seed) as dev, \
+            FaultInjector(dev, gap, seed, faults, result) as injector, \
+            tqdm(total=faults, desc="faults", unit="fault", disable=not bar) as pbar:
+        workdir = str(Path(tmp) / "device" / "agent")
+        tr = None
+        while result.faults < faults:
+            data = rng.randbytes(file_bytes) if result.transfers % 2 == 0 else \
+                b"".join(f"line {i} value {rng.randint(0, 99)}\n".encode() for i in range(file_bytes // 18))
+            remote = Path(tmp) / "device" / "incoming" / f"f{result.transfers}"
+            result.transfers += 1
+            try:
+                tr = tr or SerialTransport(dev.url, baud, workdir=workdir, reconnects=20)
+                injector.armed.set()
+                try:
+                    tr.send_file(data, str(remote), None)
+                finally:
+                    injector.armed.clear()
+                result.completed += 1
+            except AlogError as exc:
+                result.stopped.append(f"error: {exc}")
+                if tr is not None:
+                    _collect(result, tr)
+                tr = None
+            if remote.exists() and hashlib.sha256(remote.read_bytes()).digest() != hashlib.sha256(data).digest():
+                result.corrupted += 1
+            pbar.n = min(result.faults, faults)
+            pbar.refresh()
+        if tr is not None:
+            _collect(result, tr)
+    result.seconds = time.monotonic() - t0
+    return result
+
+
+def _collect(result: SoakResult, tr: SerialTransport) -> None:
+    result.line_drops += tr.line_drops
+    for s in tr.senders:
+        result.resumes += len(s.stats.resumed_from)
+        result.max_resent_chunks = max(result.max_resent_chunks, s.stats.max_resent_chunks)
+        result.bad_chunks += s.stats.bad_chunks
+    try:
+        tr.close()
+    except AlogError:
+        pass
