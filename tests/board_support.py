@@ -13,7 +13,7 @@ from alog_edge.models.mscred import MSCREDConfig
 
 
 def small_model_dir(ws: Path) -> tuple[Path, Path]:
-    """(model directory, held-out demo log) under ws."""
+    """(model directory, held-out demo log) under ws (which keeps the checkpoints and vocab too)."""
     files = demo_data.generate(ws / "data", seed=11, hosts=2, train_minutes=20, test_minutes=30)
     parse.parse([files.train_log], logformat.PRESETS["demo"], ws)
     dataset.build_deeplog_inputs(ws)
@@ -37,33 +37,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def put_tree(workspace: Path, local: Path, remote: str) -> int:
-    """Copy a folder to the board through exec channels (`cat >`: dropbear has no SFTP), symlinks as
-    symlinks; returns the bytes sent."""
-    from alog_edge.delivery import board
-
-    sent = 0
-    commands = [f"rm -rf '{remote}' && mkdir -p '{remote}'"]
-    for path in sorted(local.rglob("*")):
-        rel = path.relative_to(local)
-        if path.is_symlink():
-            commands.append(f"ln -s '{path.readlink()}' '{remote}/{rel}'")
-        elif path.is_dir():
-            commands.append(f"mkdir -p '{remote}/{rel}'")
-    code, _, err = board.ssh_run(workspace, " && ".join(commands))
-    assert code == 0, err
-    for path in sorted(local.rglob("*")):
-        if path.is_file() and not path.is_symlink():
-            data = path.read_bytes()
-            mode = oct(path.stat().st_mode & 0o777)[2:]
-            rel = path.relative_to(local)
-            code, _, err = board.ssh_run(workspace, f"cat > '{remote}/{rel}' && chmod {mode} '{remote}/{rel}'",
-                                         stdin=data, timeout=300)
-            assert code == 0, err
-            sent += len(data)
-    return sent
 
 
 @pytest.fixture(scope="session")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -13,9 +14,10 @@ import pytest
 import serial
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from alog_edge import native
-from alog_edge.delivery import board as emulated
-from board_support import free_port, put_tree, small_model_dir
+from alog_edge.delivery import board as emulated, board_demo, flash
+from alog_edge.delivery.serial_transport import SerialTransport
+from board_support import free_port, small_model_dir
+from bundle_fixtures import make_bundle
 from conftest import REPO, invoke
 
 pytestmark = pytest.mark.board
@@ -26,7 +28,9 @@ TOLERANCE = 1e-4   # aarch64 vs x86_64 onnxruntime (DESIGN: they differ in the l
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
-    return small_model_dir(tmp_path_factory.mktemp("board-models"))
+    """(workspace with the checkpoints, model directory, held-out log)."""
+    ws = tmp_path_factory.mktemp("board-models")
+    return (ws, *small_model_dir(ws))
 
 
 def ssh(ws: Path, command: str, stdin: bytes | None = None, timeout: float = 300) -> bytes:
@@ -104,44 +108,36 @@ def test_the_serial_console_is_a_root_shell_through_pyserial(board):
     assert b"serial-42 0 aarch64 /dev/ttyAMA0" in got, got
 
 
-# --- the aarch64 runtime on the board -----------------------------------------------------------
+def test_board_console_is_an_interactive_terminal_on_the_serial_line(board):
+    import pty
+    import select
+    import sys
 
-def _verdicts(jsonl: bytes) -> dict[tuple, dict]:
-    rows = {}
-    for raw in jsonl.splitlines():
-        ev = json.loads(raw)
-        key = (ev["model"], ev.get("session"), ev.get("line_no")) if ev["model"] == "deeplog" else \
-            (ev["model"], ev.get("host"), ev.get("bucket"))
-        rows[key] = ev
-    return rows
-
-
-def test_the_aarch64_runtime_passes_selftest_and_finds_what_x86_64_finds(board, models, tmp_path):
     ws, _ = board
-    model_dir, test_log = models
-    part = tmp_path / "slice.log"
-    part.write_text("".join(test_log.read_text().splitlines(keepends=True)[:SLICE_LINES]))
-    aarch64 = native.build_runtime(REPO, "aarch64", quiet=True)
-    x86_64 = native.build_runtime(REPO, "x86_64", quiet=True) / "bin" / "alog-edge"
-    put_tree(ws, aarch64, "/opt/test/runtime")
-    put_tree(ws, model_dir, "/opt/test/models")
-    ssh(ws, "cat > /opt/test/slice.log", stdin=part.read_bytes())
-    code, out, err = emulated.ssh_run(ws, "/opt/test/runtime/bin/alog-edge selftest /opt/test/models", timeout=300)
-    assert code == 0, err
-    cases = [json.loads(line) for line in out.splitlines()]
-    assert cases and all(c["pass"] for c in cases)
-    board_out = ssh(ws, "/opt/test/runtime/bin/alog-edge run --all /opt/test/models /opt/test/slice.log")
-    here = subprocess.run([str(x86_64), "run", "--all", str(model_dir), str(part)], capture_output=True, timeout=120)
-    assert here.returncode == 0, here.stderr
-    got, want = _verdicts(board_out), _verdicts(here.stdout)
-    assert got.keys() == want.keys()
-    assert sum(k[0] == "mscred" for k in want) > 0 and sum(e["anomalous"] for e in want.values()) > 0
-    for key, w in want.items():
-        g = got[key]
-        assert g["anomalous"] == w["anomalous"] and g.get("reason") == w.get("reason"), key
-        for field in ("probability", "score"):
-            if w.get(field) is not None:
-                assert abs(g[field] - w[field]) <= TOLERANCE, (key, field, g[field], w[field])
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: `invoke board console` on a terminal, as a user types it
+        os.execv(sys.executable, [sys.executable, "-m", "invoke", "--search-root", str(REPO), "board", "console",
+                                  "-w", str(ws)])
+    got = b""
+    try:
+        time.sleep(3)
+        os.write(fd, b"echo console-$((40+2))\r")
+        deadline = time.monotonic() + 30
+        while b"console-42\r" not in got and time.monotonic() < deadline:
+            if select.select([fd], [], [], 1)[0]:
+                got += os.read(fd, 4096)
+        os.write(fd, b"\x1d")  # Ctrl-]: miniterm's exit
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and os.waitpid(pid, os.WNOHANG) == (0, 0):
+            time.sleep(0.2)
+    finally:
+        try:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+        except (ProcessLookupError, ChildProcessError):
+            pass
+        os.close(fd)
+    assert b"console-42\r" in got, got
 
 
 # --- lifecycle: one line each, nothing left running ---------------------------------------------
@@ -176,36 +172,128 @@ def test_a_stale_board_is_reported_and_cleared(tmp_path):
     assert not (stale / "board.json").exists()
 
 
+# --- flashing the board: SSH, serial, a rollback, a reboot (in this order) -------------------------
+
+PREFIX = "/opt/alog-edge"
+
+
+@pytest.fixture(scope="module")
+def bundles(tmp_path_factory, models, signing_key, runtime_aarch64):
+    """aarch64 bundles: the first release, a model-only update (DeepLog re-exported at opset 17), and an
+    update whose selftest fails on the device (golden.json expects other outputs)."""
+    ws, model_dir, _ = models
+    out = tmp_path_factory.mktemp("board-bundles")
+    update = board_demo.model_only_update(model_dir, ws, out / "models-update")
+    broken = shutil.copytree(model_dir, out / "models-broken")
+    golden = json.loads((broken / "golden.json").read_text())
+    golden["cases"][0]["outputs"]["predictions"]["data"][0] += 1.0
+    (broken / "golden.json").write_text(json.dumps(golden))
+    return tuple(make_bundle(out, m, signing_key.secret, "aarch64", runtime=runtime_aarch64)
+                 for m in (model_dir, update, broken))
+
+
+def device_status(ws: Path) -> dict:
+    return json.loads(ssh(ws, f"sh {PREFIX}/current/install.sh status --prefix {PREFIX}"))
+
+
+def test_an_aarch64_bundle_flashed_over_ssh_installs_and_starts_its_service(board, bundles, signing_key):
+    ws, info = board
+    first = bundles[0]
+    ssh(ws, f"rm -rf {PREFIX} && mkdir -p {PREFIX}/etc && printf 'ALOG_EDGE_LOG=/var/log/fleet.log\\n"
+            f"ALOG_EDGE_HEALTH_SECONDS=1\\n' > {PREFIX}/etc/alog-edge.conf && touch /var/log/fleet.log")
+    proc = invoke("flash", str(first.path), "--host", info["ssh"], "--identity", info["identity"],
+                  "--known-hosts", info["known_hosts"], "--trust-key", str(signing_key.public), "--json",
+                  timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads(proc.stdout.splitlines()[-1])
+    assert result["result"] == "ok" and result["kind"] == "first install", result
+    status = device_status(ws)
+    assert status["current"] == first.version and status["target"] == "aarch64"
+    assert status["history"][-1]["selftest"] is True  # install.sh ran the aarch64 `alog-edge selftest` there
+    assert status["service"] == "running"
+
+
+def _verdicts(jsonl: bytes) -> dict[tuple, dict]:
+    return board_demo._verdicts(jsonl)
+
+
+def test_the_flashed_runtime_finds_what_x86_64_finds_on_the_same_lines(board, models, runtime_x86_64, tmp_path):
+    ws, _ = board
+    _, _, test_log = models
+    part = tmp_path / "slice.log"
+    part.write_text("".join(test_log.read_text().splitlines(keepends=True)[:SLICE_LINES]))
+    ssh(ws, "cat > /tmp/slice.log", stdin=part.read_bytes())
+    models_there = ssh(ws, f"cd {PREFIX}/current/models && sha256sum deeplog.onnx mscred.onnx golden.json")
+    board_out = ssh(ws, f"{PREFIX}/current/bin/alog-edge run --all {PREFIX}/current/models /tmp/slice.log")
+    here = subprocess.run([str(runtime_x86_64 / "bin" / "alog-edge"), "run", "--all", str(models[1]), str(part)],
+                          capture_output=True, timeout=120)
+    assert here.returncode == 0, here.stderr
+    local = subprocess.run(["sha256sum", "deeplog.onnx", "mscred.onnx", "golden.json"], cwd=models[1],
+                           capture_output=True, check=True).stdout
+    assert models_there == local
+    got, want = _verdicts(board_out), _verdicts(here.stdout)
+    assert got.keys() == want.keys()
+    assert sum(k[0] == "mscred" for k in want) > 0 and sum(e["anomalous"] for e in want.values()) > 0
+    for key, w in want.items():
+        g = got[key]
+        assert g["anomalous"] == w["anomalous"] and g.get("reason") == w.get("reason"), key
+        for field in ("probability", "score"):
+            if w.get(field) is not None:
+                assert abs(g[field] - w[field]) <= TOLERANCE, (key, field, g[field], w[field])
+
+
+def test_a_model_only_update_goes_over_the_serial_console(board, bundles):
+    ws, info = board
+    first, update, _ = bundles
+    transport = SerialTransport(info["serial"])
+    try:
+        result = flash.flash(transport, update.path, PREFIX)
+    finally:
+        transport.close()
+    assert result.kind == "model-only" and result.version_after == update.version
+    before = {e.path: e.sha256 for e in first.files}
+    changed = {e.path for e in update.files if before.get(e.path) != e.sha256}
+    assert changed == {"models/deeplog.onnx", "models/deeplog.onnx.meta.json"}
+    assert result.files_sent == len(changed)
+    status = device_status(ws)
+    assert status["current"] == update.version and status["previous"] == first.version
+    assert status["history"][-1]["selftest"] is True and status["service"] == "running"
+
+
+def test_a_bundle_whose_selftest_fails_on_the_board_is_rolled_back(board, bundles):
+    ws, info = board
+    _, update, broken = bundles
+    proc = invoke("flash", str(broken.path), "--host", info["ssh"], "--identity", info["identity"],
+                  "--known-hosts", info["known_hosts"], timeout=600)
+    assert proc.returncode != 0
+    assert "selftest" in proc.stderr.lower(), proc.stderr
+    status = device_status(ws)
+    assert status["current"] == update.version
+    assert status["history"][-1]["version"] == broken.version and status["history"][-1]["result"] != "ok"
+    assert ssh(ws, f"sh {PREFIX}/current/service/alog-edge.init status").decode().startswith("running")
+
+
 # --- last: a reboot ----------------------------------------------------------------------------
 
-def _service_status(ws: Path) -> str:
-    code, out, _ = emulated.ssh_run(ws, "sh /opt/alog-edge/current/service/alog-edge.init status")
-    return out.decode().strip() if code in (0, 3) else f"exit {code}"
-
-
-def test_opt_survives_a_reboot_and_the_service_of_the_installed_release_starts_at_boot(board, models):
+def test_a_reboot_keeps_opt_and_the_release_and_restarts_the_service(board, bundles, models):
     ws, _ = board
-    model_dir, test_log = models
+    _, update, _ = bundles
+    _, _, test_log = models
     token = os.urandom(8).hex()
-    # a release laid out as install.sh leaves it, from what the runtime test copied
-    ssh(ws, "P=/opt/alog-edge && rm -rf $P && mkdir -p $P/releases/v1/service $P/etc && "
-            "cp -a /opt/test/runtime/bin /opt/test/runtime/lib $P/releases/v1/ && "
-            "cp -a /opt/test/models $P/releases/v1/models && ln -s releases/v1 $P/current && "
-            f"echo {token} > /opt/test/token && echo gone > /tmp/token")
-    ssh(ws, "cat > /opt/alog-edge/releases/v1/service/alog-edge.init",
-        stdin=(REPO / "deploy" / "alog-edge.init").read_bytes())
-    ssh(ws, "cat > /opt/alog-edge/etc/alog-edge.conf",
-        stdin=b"ALOG_EDGE_LOG=/var/log/fleet.log\nALOG_EDGE_HEALTH_SECONDS=1\n")
+    ssh(ws, f"echo {token} > /opt/token && echo gone > /tmp/token")
     emulated.reboot(ws)
-    assert ssh(ws, "cat /opt/test/token").decode().strip() == token
+    assert ssh(ws, "cat /opt/token").decode().strip() == token
     assert ssh(ws, "cat /tmp/token 2>/dev/null || echo none").decode().strip() == "none"
-    assert _service_status(ws).startswith("running")
+    assert b"recovery" not in ssh(ws, "dmesg | grep 'EXT4-fs (vda)'")  # /opt was released cleanly
+    assert device_status(ws)["current"] == update.version
+    assert ssh(ws, f"sh {PREFIX}/current/service/alog-edge.init status").decode().startswith("running")
     # the service follows the configured log: lines appended to it come out as anomalies
+    ssh(ws, f"rm -f {PREFIX}/var/anomalies.jsonl; sh {PREFIX}/current/service/alog-edge.init restart")
     lines = "".join(test_log.read_text().splitlines(keepends=True)[:SLICE_LINES])
     ssh(ws, "cat >> /var/log/fleet.log", stdin=lines.encode())
     deadline, found = time.monotonic() + 120, b""
     while time.monotonic() < deadline and b'"deeplog"' not in found:
         time.sleep(2)
-        found = ssh(ws, "cat /opt/alog-edge/var/anomalies.jsonl 2>/dev/null || true")
+        found = ssh(ws, f"cat {PREFIX}/var/anomalies.jsonl 2>/dev/null || true")
     events = [json.loads(line) for line in found.splitlines()]
     assert events and all(e["anomalous"] for e in events)

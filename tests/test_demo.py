@@ -88,3 +88,12 @@ def test_the_c_runtime_reports_what_python_reports_on_every_line_and_window(demo
         assert c["deeplog"][level] == py["deeplog"][level], level
     assert c["timeline"]["metrics"] == py["timeline"]["metrics"]
     assert c["timeline"]["recall_by_kind"] == py["timeline"]["recall_by_kind"]
+
+
+def test_the_board_part_flashes_over_ssh_and_serial_and_finds_what_x86_64_finds(demo):
+    _, summary = demo
+    board = summary["board"]
+    assert [f["kind"] for f in board["flashes"]] == ["first install", "model-only"]
+    assert all(f["selftest"] is True for f in board["flashes"])
+    assert board["same_as_x86_64"] and board["max_difference"] <= 1e-4
+    assert board["verdicts"] > 0 and board["anomalies"] > 0
