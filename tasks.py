@@ -400,12 +400,24 @@ def bench(c, workspace="workspace", batch=256, seconds=2.0, json_=False):
     "(default /opt/alog-edge)", "trust_key": "public key the device should trust (first install)",
     "dry_run": "print per host what would be sent; change nothing", "force": "reinstall the current version",
     "parallel": "devices flashed at once (default 10)", "timeout": "seconds per device (default 600)",
-    "json": "one JSON line per host"})
+    "json": "one JSON line per host", "serial": "flash over a serial console instead: a device path or a "
+    "pyserial URL (socket://host:port, rfc2217://...)", "baud": "serial line rate (default 115200)",
+    "user": "serial console login (password from $ALOG_EDGE_SERIAL_PASSWORD or asked)",
+    "encoding": "serial framing: auto (8-bit when a probe shows the line is clean), 8bit or base64",
+    "chunk_size": "serial chunk bytes (default: 0.75 s of line)", "compress": "serial: auto, xz, gz or none"})
 @user_errors
 def flash(c, bundle, host=None, hosts=None, identity=None, known_hosts=None, accept_new_host_key=False,
           ask_password=False, prefix="/opt/alog-edge", trust_key=None, dry_run=False, force=False, parallel=10,
-          timeout=600, json_=False):
-    """Flash a bundle over SSH onto one device or a fleet: only the files that changed, resumable, recap table."""
+          timeout=600, json_=False, serial=None, baud=115200, user=None, encoding="auto", chunk_size=None,
+          compress="auto"):
+    """Flash a bundle over SSH onto one device or a fleet (only the files that changed, resumable, recap table),
+    or over a serial console with --serial."""
+    if serial:
+        from alog_edge.delivery import serial_flash
+        res = serial_flash.flash_serial(bundle, serial, int(baud), user, prefix, opt(trust_key), dry_run, force,
+                                        encoding, compress, int(chunk_size) if chunk_size else None)
+        print(res.json() if json_ else res.summary())
+        return
     from alog_edge.delivery import flash_cli
     req = flash_cli.request(bundle=bundle, host=host, hosts=hosts, identity=identity, known_hosts=known_hosts,
                             accept_new_host_key=accept_new_host_key, ask_password=ask_password, prefix=prefix,
@@ -424,16 +436,23 @@ def device_ssh(c, action, dir="workspace/devices/ssh", kind="sshd", count=1):
     print(sshdevice.manage(action, Path(dir), kind, int(count)))
 
 
-@task(help={"transport": "ssh", "runs": "runs per fault (default 200)", "faults": "comma list of cut, "
-            "kill-server, kill-install (default all)", "seed": "random seed", "workspace": W,
-            "json": "one JSON object"})
+@task(help={"transport": "ssh or serial", "runs": "runs per fault (default 200); serial: faults in all",
+            "faults": "comma list of cut, kill-server, kill-install (default all)", "seed": "random seed",
+            "workspace": W, "json": "one JSON object", "baud": "serial: line rate of the paced relay (default 115200)"})
 @user_errors
 def soak(c, transport="ssh", runs=200, faults="cut,kill-server,kill-install", seed=1, workspace="workspace",
-         json_=False):
+         json_=False, baud=115200):
     """Fault soak: cut the line, kill the server, kill install.sh at random points; check the device after each."""
     from alog_edge.delivery import soak_setup as s
+    if transport == "serial":
+        from alog_edge.delivery import serial_bench
+        result = serial_bench.soak(int(runs), int(baud), int(seed))
+        print(json.dumps(result.as_dict()) if json_ else result.report())
+        if not result.ok:
+            raise Exit(code=1)
+        return
     if transport != "ssh":
-        raise Exit(f"error: --transport: {transport!r}: this soak drives ssh", code=1)
+        raise Exit(f"error: --transport: {transport!r}: use ssh or serial", code=1)
     report = s.run_soak(ws(workspace) / "soak", faults.split(","), int(runs), int(seed), REPO)
     print(json.dumps(report.summary()) if json_ else report.text())
     if report.failures:
@@ -484,3 +503,31 @@ def board(c, action, workspace="workspace", ssh_port=2222, serial_port=None, mem
                      int(memory), opt(kernel), json_)
     if code:
         raise Exit(code=code)
+
+
+@task(help={"action": "start, stop, status, or fault (with --command)", "dir": "device folder (default "
+            "workspace/devices/serial)", "baud": "line rate the relay paces to (default 115200)",
+            "user": "console login user (password from $ALOG_EDGE_SERIAL_PASSWORD); none: a shell prompt",
+            "port": "TCP port of the line (default: a free one)", "command": "fault: drop | flip N | lose N | "
+            "dup N | stall SECONDS | clean off|on, then optionally down (host to device) or up"})
+@user_errors
+def device_serial(c, action, dir="workspace/devices/serial", baud=115200, user=None, port=0, command=None):
+    """A local serial test device: busybox ash on a pty (busybox-only PATH) behind a relay paced at the baud rate
+    that drops, corrupts, loses, duplicates or stalls bytes on command."""
+    from alog_edge.delivery import serial_device
+    print(serial_device.manage(action, Path(dir), int(baud), user, int(port), command))
+
+
+@task(help={"baud": "comma list of line rates (default 115200,921600)", "sample": "a real file to send too "
+            "(default: the aarch64 libonnxruntime.so of the Conan cache, when there)", "random_seconds": "size "
+            "of the incompressible file, in seconds of line (default 80: 921,600 bytes at 115200)", "chunk_size": "chunk bytes (default: per baud)",
+            "json": "JSON lines out"})
+@user_errors
+def serial_bench(c, baud="115200,921600", sample=None, random_seconds=80, chunk_size=None, json_=False):
+    """Serial flashing throughput through the paced relay: file bytes delivered and verified per second, login and
+    every overhead included, as a share of the line rate (baud/10 B/s), for 8-bit, base64 and a real file."""
+    from alog_edge.delivery import serial_bench as b
+    figures = b.bench([int(x) for x in baud.split(",")], opt(sample) or b.default_sample(REPO), float(random_seconds),
+                      int(chunk_size) if chunk_size else None)
+    print("\n".join(json.dumps(f.as_dict()) for f in figures) if json_ else
+          "\n".join([b.HEADER] + [f.row() for f in figures]))

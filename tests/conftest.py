@@ -26,5 +26,7 @@ def invoke(*args: str, cwd: Path = REPO, timeout: int = 900) -> subprocess.Compl
     return subprocess.run([sys.executable, "-m", "invoke", "--search-root", str(REPO), *args], cwd=cwd,
                           capture_output=True, text=True, timeout=timeout)
 
-# Session fixtures of the delivery tests: model directories, keys, runtime builds, bundles, the board.
-pytest_plugins = ["bundle_fixtures", "board_support"]
+# Session fixtures of the delivery tests: model directories, keys, runtime builds, bundles.
+pytest_plugins = ["bundle_fixtures"]
+pytest_plugins = [*pytest_plugins, "ssh_fixtures"]  # the SSH test devices and the bundles they get
+pytest_plugins = [*pytest_plugins, "board_support"]  # the emulated aarch64 board (one boot per session)

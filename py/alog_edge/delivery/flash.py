@@ -78,7 +78,8 @@ class FlashResult:
             return f"{self.host}: up to date ({self.version_after}), nothing sent"
         verb = "would send" if self.result == "dry-run" else "sent"
         names = ", ".join(f["path"] for f in self.files[:6]) + (", ..." if len(self.files) > 6 else "")
-        text = (f"{self.host}: {self.kind} update {versions}: {verb} {self.files_sent} files, "
+        kind = self.kind if self.kind == "first install" else f"{self.kind} update"
+        text = (f"{self.host}: {kind} {versions}: {verb} {self.files_sent} files, "
                 f"{human_bytes(self.bytes_sent)} ({names}) in {self.seconds:.1f}s")
         return text if self.result == "dry-run" else f"{text}; selftest {self.selftest or 'unknown'}"
 

@@ -52,9 +52,9 @@ class CuttingRelay:
                     data = src.recv(65536)
                     if not data:
                         return
-                    if src is client and self.cut_at is not None:
-                        room = self.cut_at - self.forwarded
-                        if room <= len(data):
+                    if src is client:
+                        room = len(data) if self.cut_at is None else self.cut_at - self.forwarded
+                        if room < len(data) or (self.cut_at is not None and room == len(data)):
                             dst.sendall(data[:max(room, 0)])
                             self.forwarded += max(room, 0)
                             self.cut.set()

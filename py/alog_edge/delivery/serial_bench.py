@@ -29,7 +29,8 @@ class Figure:
     baud: int
     bytes: int
     wire_bytes: int
-    seconds: float
+    seconds: float  # from opening the port (wake, login, agent, line probe) to the verified file
+    transfer_seconds: float  # send_file alone
     encoding: str
     compression: str
 
@@ -38,14 +39,17 @@ class Figure:
         return self.bytes / self.seconds / (self.baud / 10)
 
     def row(self) -> str:
-        return (f"{self.case:<28} {self.baud:>7} {self.bytes:>10} {self.wire_bytes:>10} {self.seconds:>8.1f} "
-                f"{self.bytes / self.seconds:>10.0f} {100 * self.share:>6.0f}%  {self.encoding}/{self.compression}")
+        return (f"{self.case:<24} {self.baud:>7} {self.bytes:>10} {self.wire_bytes:>10} {self.seconds:>8.1f} "
+                f"{self.bytes / self.seconds:>9.0f} {100 * self.share:>6.0f}% "
+                f"{100 * self.bytes / self.transfer_seconds / (self.baud / 10):>8.0f}%  "
+                f"{self.encoding}/{self.compression}")
 
     def as_dict(self) -> dict:
         return {**asdict(self), "bytes_per_second": round(self.bytes / self.seconds), "share": round(self.share, 3)}
 
 
-HEADER = f"{'case':<28} {'baud':>7} {'bytes':>10} {'wire':>10} {'seconds':>8} {'B/s':>10} {'share':>7}  framing"
+HEADER = (f"{'case':<24} {'baud':>7} {'bytes':>10} {'wire':>10} {'seconds':>8} {'B/s':>9} {'share':>7} "
+          f"{'transfer':>9}  framing")
 
 
 def measure(case: str, data: bytes, baud: int, encoding: str = "auto", compress: str = "auto",
@@ -60,21 +64,32 @@ def measure(case: str, data: bytes, baud: int, encoding: str = "auto", compress:
         try:
             with tqdm(total=len(data), unit="B", unit_scale=True, desc=f"{case} @{baud}", disable=not bar,
                       leave=False) as pbar:
+                t1 = time.monotonic()
                 wire = tr.send_file(data, remote, pbar.update)
-            seconds = time.monotonic() - t0
+            seconds, transfer = time.monotonic() - t0, time.monotonic() - t1
         finally:
             tr.close()
         if Path(remote).read_bytes() != data:
             raise AlogError(remote, "the device's copy differs from the file sent")
-        return Figure(case, baud, len(data), wire, seconds, tr.encoding, tr.senders[-1].wire.method)
+        return Figure(case[:24], baud, len(data), wire, seconds, transfer, tr.encoding, tr.senders[-1].wire.method)
 
 
-def bench(bauds: list[int], sample: Path | None, random_bytes: int, chunk_size: int | None = None,
+def default_sample(repo: Path) -> Path | None:
+    """The aarch64 libonnxruntime.so (the bulk of an aarch64 bundle) from the Conan cache, when it is there."""
+    for lib in sorted((repo / ".tools" / "conan" / "p").glob("*/*/p/lib/libonnxruntime.so.*.*.*")):
+        with open(lib, "rb") as f:
+            head = f.read(20)
+        if head[:4] == b"\x7fELF" and int.from_bytes(head[18:20], "little") == 183:  # EM_AARCH64
+            return lib
+    return None
+
+
+def bench(bauds: list[int], sample: Path | None, random_seconds: float, chunk_size: int | None = None,
           bar: bool = True) -> list[Figure]:
-    rng = random.Random(1)
-    noise = rng.randbytes(random_bytes)
+    """Random data sized to `random_seconds` of line at each baud (so login weighs the same at every rate)."""
     figures = []
     for baud in bauds:
+        noise = random.Random(1).randbytes(int(baud / 10 * random_seconds))
         figures.append(measure("random, 8-bit", noise, baud, "8bit", "auto", chunk_size, bar=bar))
         figures.append(measure("random, base64", noise, baud, "base64", "auto", chunk_size, bar=bar))
         if sample is not None:
@@ -99,6 +114,9 @@ class SoakResult:
     line_drops: int = 0
     seconds: float = 0.0
     by_kind: dict = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        return {**asdict(self), "ok": self.ok}
 
     @property
     def ok(self) -> bool:

@@ -23,6 +23,7 @@ from .serial_relay import Relay
 
 log = logging.getLogger(__name__)
 
+PASSWORD_ENV = "ALOG_EDGE_SERIAL_PASSWORD"
 BUSYBOX_CANDIDATES = ("/bin/busybox", "/usr/bin/busybox")
 
 # A getty-like loop: a login prompt when a user is configured, then an interactive busybox ash; when the shell
@@ -142,11 +143,39 @@ def start_background(state: Path, root: Path, baud: int, user: str | None, port:
         if state.exists():
             return json.loads(state.read_text())
         if proc.poll() is not None:
-            raise AlogError(state.with_suffix(".log"), "the device did not start: "
-                            + state.with_suffix(".log").read_text().strip().splitlines()[-1:][0:1].__str__())
+            last = (state.with_suffix(".log").read_text().strip().splitlines() or ["no output"])[-1]
+            raise AlogError(state.with_suffix(".log"), f"the device did not start: {last}")
         time.sleep(0.1)
     proc.kill()
     raise AlogError(state, "the device did not start within 10 s")
+
+
+def manage(action: str, root: Path, baud: int = 115200, user: str | None = None, port: int = 0,
+           command: str | None = None) -> str:
+    """`invoke device-serial start|stop|status|fault`: one line about the device."""
+    from .serial_relay import send_command
+    state = root / "state.json"
+    if action == "start":
+        if user and PASSWORD_ENV not in os.environ:
+            raise AlogError("--user", f"set {PASSWORD_ENV} to the password the console should ask for")
+        info = start_background(state, root, baud, user, port, 0)
+        return (f"serial device on {info['url']} at {baud} baud (faults: invoke device-serial fault --command "
+                f"'flip 3'); prefix for flash: {root.resolve() / 'opt' / 'alog-edge'}")
+    if action == "stop":
+        return "stopped" if stop_background(state) else "no serial device running"
+    info = json.loads(state.read_text()) if state.exists() else None
+    if info is None or not _alive(info.get("pid")):
+        raise AlogError(root, "no serial device running: invoke device-serial start")
+    if action == "status":
+        return json.dumps(info)
+    if action == "fault":
+        if not command:
+            raise AlogError("--command", "name the fault: drop | flip N | lose N | dup N | stall SECONDS")
+        answer = send_command(info["control_port"], command)
+        if answer != "ok" and not answer.startswith("ok "):
+            raise AlogError("--command", answer.removeprefix("error: "))
+        return answer
+    raise AlogError("action", f"{action!r}: use start, stop, status or fault")
 
 
 def stop_background(state: Path) -> bool:
@@ -183,7 +212,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--port", type=int, default=0)
     p.add_argument("--control-port", type=int, default=0)
     a = p.parse_args(argv)
-    password = os.environ.get("ALOG_EDGE_SERIAL_PASSWORD") if a.user else None
+    password = os.environ.get(PASSWORD_ENV) if a.user else None
     dev = SerialTestDevice(Path(a.root), a.baud, a.user, password, port=a.port, control_port=a.control_port)
     stopping = []
     signal.signal(signal.SIGTERM, lambda *_: stopping.append(1))

@@ -164,9 +164,9 @@ def _short(exc: BaseException) -> str:
 
 
 # --- getting a shell ---------------------------------------------------------------------------------------------
-def wake(line: Line, user: str | None, password: "callable", timeout: float = 40.0) -> None:
+def wake(line: Line, user: str | None, password: "callable", timeout: float = 40.0) -> bool:
     """Bring the console to a shell prompt: quit a stale agent, answer login prompts. `password()` is only
-    called when the console asks for one."""
+    called when the console asks for one. True when it logged in (so the session should log out)."""
     end = time.monotonic() + timeout
     sent_user = sent_password = False
     failures = 0
@@ -226,7 +226,7 @@ def wake(line: Line, user: str | None, password: "callable", timeout: float = 40
         text = line.wait_for(mark, "~ae-sh", 3.0)
         if text is not None and "~ae-sh" in text.replace("'~%s", "") and not _agent_answered(line):
             line.settle(line.mark(), quiet=0.3, limit=2.0)
-            return
+            return sent_password
         log.debug("shell probe failed: %r", line.text_since(mark)[-300:])
         mark = line.mark()
         line.write(b"\x03\n")  # ^C: out of a half-typed line or an open quote that noise left behind

@@ -101,7 +101,9 @@ def choose_compression(data: bytes, wanted: str, applets: tuple[str, ...]) -> st
         return wanted
     if wanted == "none" or not have or len(data) < 1024:
         return "none"
-    sample = b"".join(data[i:i + SAMPLE // 4] for i in range(0, len(data), max(1, len(data) // 4)))[:SAMPLE]
+    piece = SAMPLE // 4
+    sample = data if len(data) <= SAMPLE else \
+        b"".join(data[k * (len(data) - piece) // 3:][:piece] for k in range(4))  # four spread, disjoint pieces
     ratio = len(zlib.compress(sample, 6)) / max(1, len(sample))
     return have[0] if ratio < PAYS else "none"
 

@@ -51,6 +51,7 @@ class SerialTransport:
         self.line_drops = 0
         self.senders: list[Sender] = []
         self.line: Line | None = None
+        self.logged_in = False  # this session logged in: close() logs out, as a person would
         self._reconnect("connect", first=True)
 
     # -- session --
@@ -66,7 +67,7 @@ class SerialTransport:
     def _connect(self) -> None:
         self.line = Line(self.port, self.baud)
         try:
-            link.wake(self.line, self.user, self._secret)
+            self.logged_in = link.wake(self.line, self.user, self._secret) or self.logged_in
             self.applets = link.check_applets(self.line)
             link.start_agent(self.line, self.workdir)
             if self.wanted_encoding == "auto":
@@ -209,8 +210,13 @@ class SerialTransport:
         if self.line is None:
             return
         try:
+            mark = self.line.mark()
             self.line.write(b"\nQ\n")
-            self.line.wait_for(self.line.mark(), "~ae Q", 5.0)
+            self.line.wait_for(mark, "~ae Q", 5.0)
+            if self.logged_in:
+                self.line.settle(self.line.mark(), quiet=0.3, limit=2.0)
+                self.line.write(b"exit\n")
+                self.line.settle(self.line.mark(), quiet=0.3, limit=2.0)
         except (LinkLost, AlogError):
             pass
         self.line.close()

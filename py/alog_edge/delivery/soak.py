@@ -135,23 +135,6 @@ def _install_pids(device: sshdevice.Device) -> list[int]:
     return out
 
 
-def _descendants(pid: int) -> list[int]:
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, ValueError, IndexError):
-                continue
-            children.setdefault(ppid, []).append(int(entry.name))
-    out, todo = [], [pid]
-    while todo:
-        p = todo.pop()
-        out.append(p)
-        todo += children.get(p, [])
-    return out
-
-
 def _flash(rig: _Rig, bundle, port: int) -> flash.FlashResult:
     t = ssh.SshTransport(ssh.HostSpec(rig.device.user, "127.0.0.1", port), rig.options)
     try:
@@ -185,7 +168,7 @@ def _faulted_flash(rig: _Rig, bundle, fault: str, rng: random.Random, clean: dic
                 time.sleep(0.005)
             time.sleep(rng.uniform(0, clean["install_seconds"]))
             for pid in _install_pids(rig.device):
-                for p in _descendants(pid):
+                for p in sshdevice.descendants(pid):
                     try:
                         os.kill(p, signal.SIGKILL)
                     except OSError:
@@ -199,7 +182,7 @@ def _faulted_flash(rig: _Rig, bundle, fault: str, rng: random.Random, clean: dic
 def _measure(rig: _Rig, bundles: list, current: int) -> tuple[dict, int]:
     """A clean flash each way through the relay: the bytes and seconds a fault is drawn from."""
     figures = {"bytes": 0, "seconds": 0.0, "install_seconds": 0.0}
-    for _ in range(2):
+    for _ in range(1):
         current = 1 - current
         rig.relay.arm(None)
         start = time.monotonic()

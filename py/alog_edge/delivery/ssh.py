@@ -21,6 +21,7 @@ import fabric
 import paramiko
 
 from alog_edge.delivery import flash
+from alog_edge.delivery.shellchan import ShellChannel
 from alog_edge.errors import AlogError
 
 log = logging.getLogger(__name__)
@@ -129,6 +130,7 @@ class SshTransport:
     def __init__(self, spec: HostSpec, options: SshOptions) -> None:
         self.spec, self.label, self.options = spec, spec.label, options
         self._sftp: paramiko.SFTPClient | None = None
+        self._shell: ShellChannel | None = None
         self._sftp_missing = False
         self.uploads_by_exec = 0
         kwargs: dict = {"allow_agent": True, "look_for_keys": options.identity is None,
@@ -166,6 +168,18 @@ class SshTransport:
             raise AlogError(self.label, f"cannot connect: {exc or exc.__class__.__name__}") from None
 
     def run(self, command: str, timeout: float) -> tuple[int, bytes, bytes]:
+        """The command under the device's sh, on one shell kept open (see shellchan)."""
+        if self._shell is None:
+            self._shell = ShellChannel(self._session(timeout), self.label)
+        try:
+            return self._shell.run(command, timeout)
+        except (AlogError, OSError, EOFError, paramiko.SSHException):
+            self._shell.close()  # its state is unknown now: the next command opens a new one
+            self._shell = None
+            raise
+
+    def run_session(self, command: str, timeout: float) -> tuple[int, bytes, bytes]:
+        """The command on a session of its own."""
         chan = self._session(timeout)
         try:
             chan.settimeout(timeout)
@@ -269,6 +283,8 @@ class SshTransport:
 
     def close(self) -> None:
         try:
+            if self._shell is not None:
+                self._shell.close()
             if self._sftp is not None:
                 self._sftp.close()
         except (OSError, EOFError, paramiko.SSHException):

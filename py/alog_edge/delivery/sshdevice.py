@@ -244,12 +244,34 @@ def _processes_under(root: Path) -> list[int]:
 
 
 def kill_server(device: Device) -> None:
-    """SIGKILL the server's whole session (listener and per-connection children): a crash, for the soak."""
-    try:
-        os.killpg(device.pid, signal.SIGKILL)
-    except OSError:
-        pass
+    """SIGKILL the server: its listener and every per-connection server process (they call setsid, so not one
+    process group), leaving the commands they ran to find their channel gone. A crash, for the soak."""
+    binary = str(SSHD if device.kind == "sshd" else DROPBEAR)
+    for pid in descendants(device.pid):
+        try:
+            if os.readlink(f"/proc/{pid}/exe") == binary:
+                os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
     _reap(device.pid)
+
+
+def descendants(pid: int) -> list[int]:
+    """pid and every process below it."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo += children.get(p, [])
+    return out
 
 
 def restart(device: Device) -> Device:
