@@ -436,29 +436,6 @@ def device_ssh(c, action, dir="workspace/devices/ssh", kind="sshd", count=1):
     print(sshdevice.manage(action, Path(dir), kind, int(count)))
 
 
-@task(help={"transport": "ssh or serial", "runs": "runs per fault (default 200); serial: faults in all",
-            "faults": "comma list of cut, kill-server, kill-install (default all)", "seed": "random seed",
-            "workspace": W, "json": "one JSON object", "baud": "serial: line rate of the paced relay (default 115200)"})
-@user_errors
-def soak(c, transport="ssh", runs=200, faults="cut,kill-server,kill-install", seed=1, workspace="workspace",
-         json_=False, baud=115200):
-    """Fault soak: cut the line, kill the server, kill install.sh at random points; check the device after each."""
-    from alog_edge.delivery import soak_setup as s
-    if transport == "serial":
-        from alog_edge.delivery import serial_bench
-        result = serial_bench.soak(int(runs), int(baud), int(seed))
-        print(json.dumps(result.as_dict()) if json_ else result.report())
-        if not result.ok:
-            raise Exit(code=1)
-        return
-    if transport != "ssh":
-        raise Exit(f"error: --transport: {transport!r}: use ssh or serial", code=1)
-    report = s.run_soak(ws(workspace) / "soak", faults.split(","), int(runs), int(seed), REPO)
-    print(json.dumps(report.summary()) if json_ else report.text())
-    if report.failures:
-        raise Exit(code=1)
-
-
 @task(help={"out": "secret key path (default ~/.config/alog-edge/minisign.key; the public key is PATH.pub)",
             "passphrase": "protect the secret key with a passphrase (typed twice, or $ALOG_EDGE_PASSPHRASE)",
             "force": "replace an existing key pair"})
@@ -531,3 +508,69 @@ def serial_bench(c, baud="115200,921600", sample=None, random_seconds=80, chunk_
                       int(chunk_size) if chunk_size else None)
     print("\n".join(json.dumps(f.as_dict()) for f in figures) if json_ else
           "\n".join([b.HEADER] + [f.row() for f in figures]))
+
+
+@task(help={"devices": "devices in the fleet (default 20, sshd and dropbear alternating)",
+            "parallel": "devices flashed at once (default 10)", "workspace": W})
+@user_errors
+def fleet_bench(c, devices=20, parallel=10, workspace="workspace"):
+    """Time a first install on one local SSH device, then on a fleet of them flashed in parallel; the recap."""
+    from alog_edge.delivery import flash_rig
+    print(flash_rig.fleet_bench(ws(workspace) / "soak", int(devices), int(parallel), REPO))
+
+
+@task(help={"bundle": "bundle to install (.tar.gz or .tar.xz)", "prefix": "install prefix (default "
+            "<workspace>/device)", "trust_key": "minisign public key to trust (first install)",
+            "force": "reinstall the current version", "rollback": "switch back to the previous release",
+            "status": "print the prefix's state", "json": "print one JSON object", "workspace": W})
+@user_errors
+def install(c, bundle=None, prefix=None, trust_key=None, force=False, rollback=False, status=False,
+            workspace="workspace", json_=False):
+    """Install a bundle on this machine with its install.sh (aarch64 through qemu); --rollback, --status."""
+    from alog_edge.delivery import local
+    where = opt(prefix) or ws(workspace) / "device"
+    try:
+        if status:
+            print(json.dumps(local.status(where)))
+            return
+        res = local.rollback(where) if rollback else local.install(
+            Path(bundle) if bundle else _missing("--bundle"), where, opt(trust_key), force=force)
+    except local.InstallError as exc:
+        raise Exit(f"error: {exc}", code=exc.code) from None
+    print(json.dumps(res.summary()) if json_ else res.text())
+
+
+def _missing(flag: str):
+    from alog_edge.errors import AlogError
+    raise AlogError(flag, "needed (or --rollback / --status)")
+
+
+@task(help={"transport": "local: a prefix on this machine run by busybox applets only; ssh: flashes to local "
+            "sshd/dropbear devices with the line cut, the server killed, install.sh killed", "runs": "random kill "
+            "instants (default 100); ssh: runs per fault (default 200)", "seed": "random seed",
+            "no_steps": "skip the kill at every step",
+            "bundle_a": "bundle to install first", "bundle_b": "the other bundle (default: both built from the "
+            "demo models, versions soak-a and soak-b)", "key": "signing key of the bundles", "json": "JSON out",
+            "faults": "ssh: comma list of cut, kill-server, kill-install (default all)",
+            "devices": "ssh: devices faulted in parallel (default 4, sshd and dropbear alternating)", "workspace": W})
+@user_errors
+def soak(c, transport="local", runs=None, seed=1, no_steps=False, bundle_a=None, bundle_b=None, key=None,
+         faults="cut,kill-server,kill-install", devices=4, workspace="workspace", json_=False):
+    """Kill install.sh (SIGKILL) at every step and at random instants (ssh: also cut the line, kill the server);
+    after each, current is complete."""
+    from alog_edge.delivery import soak as s
+    from alog_edge.errors import AlogError
+    if transport == "ssh":
+        from alog_edge.delivery import flash_rig
+        report = flash_rig.run_soak(ws(workspace) / "soak-ssh", faults.split(","), int(runs or 200), int(seed), REPO,
+                                    int(devices))
+        print(json.dumps(report.summary()) if json_ else report.text())
+        if report.failures:
+            raise Exit(code=1)
+        return
+    if transport != "local":
+        raise AlogError("--transport", f"{transport!r}: local or ssh (serial comes with its flasher)")
+    runs = runs or 100
+    res = s.run_local_soak(ws(workspace), int(runs), int(seed), (Path(bundle_a), Path(bundle_b))
+                           if bundle_a and bundle_b else None, opt(key), every_step=not no_steps)
+    print(json.dumps(res.summary()) if json_ else res.text())

@@ -2,7 +2,10 @@
 key outside the repo, runtime builds and signed bundles made from them."""
 from __future__ import annotations
 
+import gzip
+import io
 import shutil
+import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -86,3 +89,49 @@ def x86_bundles(tmp_path_factory, model_dirs, signing_key, runtime_x86_64):
 def copy_models(source: Path, dest: Path) -> Path:
     shutil.copytree(source, dest)
     return dest
+
+
+def rewrite_bundle(src: Path, out: Path, change=None, extra: list[tuple[tarfile.TarInfo, bytes | None]] = ()) -> Path:
+    """Copy a bundle through `change(info, data) -> (info, data) | None` (None drops the member), adding
+    `extra` members at the end, with the gzip header a bundle has (what an attacker can also write)."""
+    with tarfile.open(src) as tar, open(out, "wb") as f, \
+            gzip.GzipFile(filename="", mode="wb", fileobj=f, mtime=0, compresslevel=6) as gz, \
+            tarfile.open(fileobj=gz, mode="w", format=tarfile.USTAR_FORMAT) as dst:
+        for info in tar.getmembers():
+            data = tar.extractfile(info).read() if info.isfile() else None
+            changed = (info, data) if change is None else change(info, data)
+            if changed is None:
+                continue
+            info, data = changed
+            if data is not None:
+                info.size = len(data)
+            dst.addfile(info, io.BytesIO(data) if data is not None else None)
+        for info, data in extra:
+            if data is not None:
+                info.size = len(data)
+            dst.addfile(info, io.BytesIO(data) if data is not None else None)
+    return out
+
+
+def top_of(bundle_path: Path) -> str:
+    with tarfile.open(bundle_path) as tar:
+        return tar.next().name.split("/")[0]
+
+
+@pytest.fixture(scope="session")
+def busybox_dir(tmp_path_factory) -> Path:
+    """A PATH with nothing but busybox's applets (the device's shell and tools)."""
+    from alog_edge.delivery import soak
+    return soak.busybox_applets(tmp_path_factory.mktemp("busybox-path"))
+
+
+@pytest.fixture(scope="session")
+def arm_bundle(tmp_path_factory, model_dirs, signing_key, runtime_aarch64) -> bundle.BundleResult:
+    return make_bundle(tmp_path_factory.mktemp("arm-bundle"), model_dirs.first, signing_key.secret,
+                       target="aarch64", runtime=runtime_aarch64)
+
+
+@pytest.fixture(scope="session")
+def xz_bundle(tmp_path_factory, model_dirs, signing_key, runtime_x86_64) -> bundle.BundleResult:
+    return make_bundle(tmp_path_factory.mktemp("xz-bundle"), model_dirs.first, signing_key.secret,
+                       runtime=runtime_x86_64, compress="xz")

@@ -15,7 +15,7 @@ import pytest
 
 from alog_edge.delivery import bundle, elf, keys, manifest
 from alog_edge.errors import AlogError
-from bundle_fixtures import copy_models, make_bundle
+from bundle_fixtures import copy_models, make_bundle, rewrite_bundle, top_of
 from conftest import REPO, invoke
 
 
@@ -128,9 +128,10 @@ def test_two_bundles_of_the_same_inputs_are_byte_identical_and_a_new_model_is_a_
     assert dated.path.read_bytes()[4:8] == b"\0\0\0\0"  # gzip mtime 0
 
 
-def test_xz_bundles_open_like_gzip_ones(model_dirs, signing_key, runtime_x86_64, tmp_path):
-    res = make_bundle(tmp_path, model_dirs.first, signing_key.secret, runtime=runtime_x86_64, compress="xz")
+def test_xz_bundles_open_like_gzip_ones(xz_bundle, x86_bundles, signing_key):
+    res = xz_bundle
     assert res.path.name.endswith(".tar.xz") and res.path.read_bytes()[:6] == b"\xfd7zXZ\x00"
+    assert res.version == x86_bundles[0].version and res.archive_bytes < x86_bundles[0].archive_bytes
     opened = bundle.open_bundle(res.path)
     assert opened.version == res.version and opened.verify(signing_key.public) == signing_key.key_id
 
@@ -159,21 +160,6 @@ def test_a_secret_key_inside_the_model_directory_is_refused(model_dirs, signing_
         make_bundle(tmp_path / "out", models, signing_key.secret, runtime=runtime_x86_64)
 
 
-def _rewrite(path: Path, out: Path, change) -> Path:
-    """Copy a bundle tar.gz through `change(info, data) -> (info, data) | None`."""
-    with tarfile.open(path) as src, tarfile.open(out, "w:gz", compresslevel=1) as dst:
-        for info in src.getmembers():
-            data = src.extractfile(info).read() if info.isfile() else None
-            changed = change(info, data)
-            if changed is None:
-                continue
-            info, data = changed
-            if data is not None:
-                info.size = len(data)
-            dst.addfile(info, io.BytesIO(data) if data is not None else None)
-    return out
-
-
 @pytest.mark.parametrize("what, change, message", [
     ("a file's byte", lambda i, d: (i, d[:-1] + bytes([d[-1] ^ 1])) if i.name.endswith("vocab.json") else (i, d),
      "sha256 differs from the manifest"),
@@ -182,21 +168,20 @@ def _rewrite(path: Path, out: Path, change) -> Path:
     ("a link", lambda i, d: (_as_link(i), None) if i.name.endswith("models/vocab.json") else (i, d), "is a link"),
     ("a climbing path", lambda i, d: (_renamed(i, "../evil"), d) if i.name.endswith("install.sh") else (i, d),
      "climbing path"),
+    ("a gzip header with a time", None, "gzip header"),
 ])
 def test_open_bundle_refuses_a_damaged_or_unsafe_archive_with_one_line(x86_bundles, tmp_path, what, change, message):
     src = x86_bundles[0].path
     if what == "an extra file":
-        out = tmp_path / "x.tar.gz"
-        with tarfile.open(src) as s, tarfile.open(out, "w:gz", compresslevel=1) as d:
-            for info in s.getmembers():
-                d.addfile(info, s.extractfile(info) if info.isfile() else None)
-            top = s.getmembers()[0].name
-            extra = tarfile.TarInfo(f"{top}/bin/extra")
-            extra.size = 1
-            d.addfile(extra, io.BytesIO(b"x"))
+        extra = tarfile.TarInfo(f"{top_of(src)}/bin/extra")
+        out = rewrite_bundle(src, tmp_path / "x.tar.gz", extra=[(extra, b"x")])
         message = "is not listed in the manifest"
+    elif change is None:
+        data = bytearray(src.read_bytes())
+        data[4] ^= 1
+        (out := tmp_path / "x.tar.gz").write_bytes(bytes(data))
     else:
-        out = _rewrite(src, tmp_path / "x.tar.gz", change)
+        out = rewrite_bundle(src, tmp_path / "x.tar.gz", change)
     with pytest.raises(AlogError, match=message) as exc:
         bundle.open_bundle(out)
     assert "\n" not in str(exc.value)
@@ -212,7 +197,7 @@ def _renamed(info: tarfile.TarInfo, name: str) -> tarfile.TarInfo:
     return info
 
 
-def test_invoke_bundle_for_aarch64_takes_the_demo_models_of_the_workspace(model_dirs, signing_key, runtime_aarch64,
+def test_invoke_bundle_for_aarch64_takes_the_demo_models_of_the_workspace(model_dirs, signing_key, arm_bundle,
                                                                           tmp_path):
     ws = tmp_path / "ws"
     copy_models(model_dirs.first, ws / "demo" / "models" / "onnx")
@@ -222,6 +207,7 @@ def test_invoke_bundle_for_aarch64_takes_the_demo_models_of_the_workspace(model_
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout)
     assert summary["target"] == "aarch64" and summary["key_id"] == signing_key.key_id
+    assert out.read_bytes() == arm_bundle.path.read_bytes()  # the same inputs through the task
     b = bundle.open_bundle(out)
     machines = {e.path: e.elf_machine for e in b.files if e.elf_machine}
     assert set(machines.values()) == {"aarch64"} and "lib/libstdc++.so.6" in machines

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from ssh_fixtures import flash_one
 
-from alog_edge.delivery import flash, relay, soak, ssh, sshdevice
+from alog_edge.delivery import flash, flash_soak as soak, relay, ssh, sshdevice
 
 
 def test_an_upload_cut_mid_file_resumes_from_the_devices_partial_file(devices, ssh_bundles):

@@ -14,7 +14,6 @@ import pytest
 
 from alog_edge import native
 from alog_edge.delivery import keys, manifest
-from bundle_fixtures import make_bundle
 from conftest import REPO
 
 NOT_VERIFIED = 5
@@ -125,9 +124,8 @@ def test_a_bundle_needing_a_newer_glibc_than_the_device_has_is_refused(runtime_x
 
 
 def test_the_aarch64_verifier_accepts_its_bundle_and_the_x86_64_one_refuses_it(
-        runtime_x86_64, runtime_aarch64, model_dirs, signing_key, tmp_path):
-    res = make_bundle(tmp_path, model_dirs.first, signing_key.secret, target="aarch64", runtime=runtime_aarch64)
-    with tarfile.open(res.path) as tar:
+        runtime_x86_64, arm_bundle, signing_key, tmp_path):
+    with tarfile.open(arm_bundle.path) as tar:
         tar.extractall(tmp_path / "x", filter="data")
     arm = next((tmp_path / "x").iterdir())
     proc = verify(arm, arm, signing_key.public, qemu=native.qemu_command(REPO))

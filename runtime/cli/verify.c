@@ -28,7 +28,7 @@ enum { EXIT_NOT_VERIFIED = 5 };
 #define MAX_KEYS 64
 
 static const char VERIFY_USAGE[] =
-    "usage: alog-edge verify [--keys DIR|FILE] <bundle_dir>\n"
+    "usage: alog-edge verify [--keys DIR|FILE] [--manifest-only] <bundle_dir>\n"
     "\n"
     "Checks an unpacked bundle before it is trusted: the minisign signature of\n"
     "<bundle_dir>/MANIFEST.json (MANIFEST.json.minisig, prehashed ED or legacy Ed, and the\n"
@@ -42,6 +42,8 @@ static const char VERIFY_USAGE[] =
     "options:\n"
     "  --keys DIR|FILE  the trusted minisign public keys: every *.pub in DIR, or one key file\n"
     "                   (default: $ALOG_EDGE_KEYS, else " DEFAULT_KEYS ")\n"
+    "  --manifest-only  check the signature and the manifest only, not the files (before\n"
+    "                   an installer unpacks the rest)\n"
     "  -h, --help       print this help and exit\n"
     "\n"
     "Exit status: 0 the bundle verifies; 5 it does not (signature, key, manifest or a file);\n"
@@ -300,6 +302,7 @@ int cmd_verify(int argc, char **argv)
 {
     const char *dir = NULL;
     const char *keys_at = getenv("ALOG_EDGE_KEYS");
+    int manifest_only = 0;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
@@ -309,6 +312,8 @@ int cmd_verify(int argc, char **argv)
             if (i + 1 >= argc)
                 return verify_usage_error("verify: %s needs a folder or a key file", a);
             keys_at = argv[++i];
+        } else if (strcmp(a, "--manifest-only") == 0) {
+            manifest_only = 1;
         } else if (a[0] == '-' && a[1] != '\0') {
             return verify_usage_error("verify: unknown option %s", a);
         } else if (dir == NULL) {
@@ -360,12 +365,14 @@ int cmd_verify(int argc, char **argv)
         goto done;
     }
     int problems = check_device(manifest_path, m, signer);
-    for (size_t i = 0; i < m->n_files; i++)
+    for (size_t i = 0; !manifest_only && i < m->n_files; i++)
         problems += !check_file(dir, &m->files[i]);
-    problems += check_unlisted(dir, "", m, 0);
+    if (!manifest_only)
+        problems += check_unlisted(dir, "", m, 0);
     if (problems == 0) {
-        printf("verified %s: alog-edge %s for %s, %zu files, signed by key %s\n", dir, m->version,
-               m->target, m->n_files, signer);
+        printf("verified %s%s: alog-edge %s for %s, %zu files, signed by key %s\n", dir,
+               manifest_only ? " (signature and manifest)" : "", m->version, m->target, m->n_files,
+               signer);
         rc = EXIT_OK;
     }
 done:

@@ -39,6 +39,8 @@ EXTENSIONS = {"gz": ".tar.gz", "xz": ".tar.xz"}
 EXECUTABLES = ("bin/alog-edge", "install.sh", "service/alog-edge.init")
 SERVICE_FILES = ("alog-edge.init", "alog-edge.service")
 MAX_BUNDLE_BYTES = 1 << 30  # what open_bundle reads into memory at most
+# What GzipFile(filename="", mtime=0, compresslevel=6) writes: deflate, no flags, no time, OS unknown.
+GZIP_HEADER = bytes.fromhex("1f8b08000000000000ff")
 
 
 @dataclass(frozen=True)
@@ -363,12 +365,14 @@ def open_bundle(path: Path) -> Bundle:
     path = Path(path)
     try:
         with open(path, "rb") as f:
-            magic = f.read(6)
+            magic = f.read(10)
     except OSError as exc:
         raise AlogError(path, exc.strerror or str(exc)) from None
-    mode = "r:gz" if magic[:2] == b"\x1f\x8b" else "r:xz" if magic == b"\xfd7zXZ\x00" else None
+    mode = "r:gz" if magic[:2] == b"\x1f\x8b" else "r:xz" if magic[:6] == b"\xfd7zXZ\x00" else None
     if mode is None:
         raise AlogError(path, "not a bundle (.tar.gz or .tar.xz)")
+    if mode == "r:gz" and magic != GZIP_HEADER:
+        raise AlogError(path, f"gzip header {magic.hex()} is not a bundle's ({GZIP_HEADER.hex()}): altered")
     try:
         members = _read_members(path, mode)
     except (tarfile.TarError, EOFError, zlib.error, lzma.LZMAError, OSError) as exc:

@@ -61,6 +61,7 @@ class FlashResult:
     version_after: str | None = None
     selftest: str | None = None
     error: str | None = None
+    install_seconds: float = 0.0   # the device's installer alone
     files: list[dict] = field(default_factory=list)   # per file: path, size, sent (bytes on the wire)
 
     @property
@@ -288,10 +289,14 @@ def flash(transport: Transport, bundle_path, prefix: str, trust_key: Path | None
             progress.close()
     # the trusted installer of the current release; on a first install the bundle's own, verified above
     installer = f"{prefix}/current/install.sh" if current is not None else f"{incoming}/install.sh"
-    cmd = (f"sh {shlex.quote(installer)} install --staged {shlex.quote(incoming)} --prefix {shlex.quote(prefix)}"
+    # leftovers of interrupted uploads are not part of the release
+    cmd = (f"find {shlex.quote(incoming)} -name '*.part' -exec rm -f {{}} + && "
+           f"sh {shlex.quote(installer)} install --staged {shlex.quote(incoming)} --prefix {shlex.quote(prefix)}"
            + (" --force" if force else ""))
     log.debug("%s: %s", transport.label, cmd)
+    before = time.monotonic()
     rc, out, err = transport.run(cmd, install_timeout)
+    res.install_seconds = time.monotonic() - before
     if rc != 0:
         raise AlogError(transport.label, f"install failed: {_last_line(err) or f'exit status {rc}'}")
     status = device_status(transport, prefix)

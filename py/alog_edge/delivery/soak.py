@@ -1,261 +1,254 @@
-"""Fault soak of SSH flashing: the line cut at a random byte (a loopback relay), the SSH server killed at a
-random instant, install.sh killed at a random instant. After every fault the device's `current` must be the
-old or the new release, complete, passing selftest; the next flash must complete, resending at most one
-chunk of what had arrived. `invoke soak --transport ssh --runs 200`; the suite runs it at a small count."""
+"""Kill install.sh and check the device: at every step it has, then at random instants.
+
+A `Device` is a prefix on this machine driven through install.sh exactly as on a device: with
+`path_dir` set (a folder of busybox applets) nothing but busybox runs it. After each SIGKILL (of the
+installer's whole process group: tar, sha256sum and the selftest die with it) the device must show
+`current` at the old release or the new one, complete (`alog-edge verify` passes on it) and
+passing its selftest; and the next install must complete.
+"""
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
 import random
+import shutil
 import signal
 import subprocess
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Callable
 
-from tqdm import tqdm
-
-from alog_edge.delivery import flash, relay as relays, ssh, sshdevice
-from alog_edge.errors import AlogError
+from ..errors import AlogError
+from .bundle import open_bundle
+from .local import device_env
 
 log = logging.getLogger(__name__)
-FAULTS = ("cut", "kill-server", "kill-install")
-SETTLE_SECONDS = 20.0
+
+INSTALL_TIMEOUT = 600
+
+
+def busybox_applets(dest: Path, busybox: str = "busybox") -> Path:
+    """A folder with one symlink per busybox applet: a PATH with nothing else in it."""
+    binary = shutil.which(busybox)
+    if binary is None:
+        raise AlogError(None, "busybox not found: run `invoke setup` (Debian package busybox)")
+    applets = subprocess.run([binary, "--list"], capture_output=True, text=True, check=True).stdout.split()
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in applets:
+        link = dest / name
+        if not link.is_symlink():
+            link.symlink_to(binary)
+    return dest
 
 
 @dataclass
-class FaultStats:
-    runs: int = 0
-    landed: int = 0            # the faulted flash failed (the fault hit before it finished)
-    old: int = 0               # current after the fault: the old release
-    new: int = 0               # ... the new one
-    recovered: int = 0         # the next flash completed
-    max_resent: int = 0        # bytes the next flash sent again of what had already arrived
-    resumed: int = 0           # next flashes that resumed a partial upload
+class Device:
+    prefix: Path
+    target: str = "x86_64"
+    path_dir: Path | None = None          # busybox applets only, or None: this machine's PATH
+    conf: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.prefix = Path(self.prefix).resolve()
+        (self.prefix / "etc").mkdir(parents=True, exist_ok=True)
+        if self.conf:
+            (self.prefix / "etc" / "alog-edge.conf").write_text(
+                "".join(f"{k}={v}\n" for k, v in self.conf.items()))
+
+    def env(self, **extra: str) -> dict[str, str]:
+        env = device_env(self.target)
+        if self.path_dir is not None:
+            env = {k: v for k, v in env.items() if k.startswith("ALOG_EDGE_")}
+            env["PATH"] = str(self.path_dir)
+        env.update(extra)
+        return env
+
+    def sh(self) -> str:
+        return str(self.path_dir / "sh") if self.path_dir is not None else "sh"
+
+    def installer(self, bundle: Path | None = None) -> Path:
+        """current/install.sh, else (first install) the bundle's own, written beside the prefix."""
+        current = self.prefix / "current" / "install.sh"
+        if current.is_file() or bundle is None:
+            return current
+        first = self.prefix.with_name(self.prefix.name + ".first-install.sh")
+        first.write_bytes(open_bundle(bundle).read("install.sh"))
+        return first
+
+    def command(self, *args: str, bundle: Path | None = None) -> list[str]:
+        return [self.sh(), str(self.installer(bundle)), *args, "--prefix", str(self.prefix)]
+
+    def run(self, *args: str, bundle: Path | None = None, timeout: float = INSTALL_TIMEOUT,
+            **env: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(self.command(*args, bundle=bundle), capture_output=True, text=True,
+                              env=self.env(**env), timeout=timeout)
+
+    def install(self, bundle: Path, *extra: str, **env: str) -> subprocess.CompletedProcess[str]:
+        return self.run("install", str(bundle), *extra, bundle=bundle, **env)
+
+    def status(self) -> dict[str, Any]:
+        if not (self.prefix / "current" / "install.sh").is_file():
+            return {"current": None, "previous": None, "releases": [], "history": []}
+        proc = self.run("status")
+        if proc.returncode != 0:
+            raise AlogError(self.prefix, f"status failed: {proc.stderr.strip()}")
+        return json.loads(proc.stdout)
+
+    def binary(self, release: Path) -> list[str]:
+        emulator = self.env().get("ALOG_EDGE_EMULATOR")
+        return [*(emulator.split() if emulator else []), str(release / "bin" / "alog-edge")]
+
+    def check_current(self) -> str:
+        """The current release's version after checking it is complete and passes its selftest."""
+        current = self.prefix / "current"
+        if not current.is_symlink() or not current.is_dir():
+            raise AlogError(current, "missing or dangling")
+        for args in (["verify", "--keys", str(self.prefix / "keys"), str(current)],
+                     ["selftest", str(current / "models")]):
+            proc = subprocess.run([*self.binary(current), *args], capture_output=True, text=True, timeout=300)
+            if proc.returncode != 0:
+                raise AlogError(current, f"{args[0]} fails (exit {proc.returncode}): {proc.stderr.strip()[-300:]}")
+        return self.status()["current"]
+
+    def stop_service(self) -> None:
+        init = self.prefix / "current" / "service" / "alog-edge.init"
+        if init.is_file():
+            subprocess.run([self.sh(), str(init), "stop"], env=self.env(ALOG_EDGE_PREFIX=str(self.prefix)),
+                           capture_output=True, timeout=60)
+
+
+def install_steps(device: Device, bundle: Path) -> tuple[list[str], float]:
+    """The steps install.sh goes through installing `bundle` (it is installed), and the seconds it took."""
+    trace = device.prefix.with_name(device.prefix.name + ".trace")
+    trace.unlink(missing_ok=True)
+    started = time.monotonic()
+    proc = device.install(bundle, ALOG_EDGE_TRACE=str(trace))
+    seconds = time.monotonic() - started
+    if proc.returncode != 0:
+        raise AlogError(bundle, f"install failed: {proc.stderr.strip()}")
+    steps = trace.read_text().split()
+    trace.unlink()
+    return steps, seconds
 
 
 @dataclass
-class SoakReport:
-    stats: dict[str, FaultStats] = field(default_factory=dict)
-    failures: list[str] = field(default_factory=list)
+class SoakResult:
+    steps: list[str] = field(default_factory=list)
+    step_kills: int = 0
+    random_kills: int = 0
+    old_after_kill: int = 0
+    new_after_kill: int = 0
+    completed_anyway: int = 0       # the kill came after install.sh had finished
+    recovered_installs: int = 0
+    full_install_seconds: float = 0.0
     seconds: float = 0.0
 
-    def summary(self) -> dict:
-        return {"faults": {k: vars(v) for k, v in self.stats.items()}, "failures": self.failures,
-                "chunk": flash.CHUNK, "seconds": round(self.seconds, 1)}
+    def summary(self) -> dict[str, Any]:
+        return dict(self.__dict__, full_install_seconds=round(self.full_install_seconds, 2),
+                    seconds=round(self.seconds, 1))
 
     def text(self) -> str:
-        lines = [f"{'FAULT':<13} {'RUNS':>5} {'LANDED':>6} {'OLD':>5} {'NEW':>5} {'RECOVERED':>9} {'RESUMED':>7} "
-                 f"{'MAX RESENT':>10}"]
-        for name, s in self.stats.items():
-            lines.append(f"{name:<13} {s.runs:>5} {s.landed:>6} {s.old:>5} {s.new:>5} {s.recovered:>9} "
-                         f"{s.resumed:>7} {s.max_resent:>9}B")
-        lines.append(f"chunk {flash.CHUNK} B; {len(self.failures)} failures; {self.seconds:.0f}s")
-        return "\n".join(lines + [f"FAILED: {f}" for f in self.failures[:20]])
+        return (f"killed install.sh at each of {self.step_kills} steps ({', '.join(self.steps)}) and at "
+                f"{self.random_kills} random instants: current was the old release {self.old_after_kill} times, "
+                f"the new one {self.new_after_kill} times ({self.completed_anyway} kills came after it finished), "
+                f"complete and passing its selftest every time; {self.recovered_installs} installs after a kill "
+                f"all completed (a full install takes {self.full_install_seconds:.1f}s; {self.seconds:.0f}s in all)")
 
 
-@dataclass
-class _Rig:
-    device: sshdevice.Device
-    relay: relays.CuttingRelay
-    options: ssh.SshOptions
+def kill_soak(device: Device, bundles: tuple[Path, Path], trust_key: Path, random_runs: int,
+              every_step: bool = True, seed: int = 1, progress: Callable[[int], None] | None = None) -> SoakResult:
+    """Kill installs of bundles[0]/bundles[1] (alternating) and check the device after each."""
+    started = time.monotonic()
+    rng = random.Random(seed)
+    res = SoakResult()
+    versions = [open_bundle(b).version for b in bundles]
+    if device.status()["current"] not in versions:
+        proc = device.install(bundles[0], "--trust-key", str(trust_key))
+        if proc.returncode != 0:
+            raise AlogError(bundles[0], f"first install failed: {proc.stderr.strip()}")
 
+    def other() -> int:
+        return 1 if device.status()["current"] == versions[0] else 0
 
-def check_device(prefix: Path, allowed: set[str]) -> str:
-    """The device's current release: one of `allowed`, every file as its manifest says, selftest passing."""
-    cur = prefix / "current"
-    if not cur.is_symlink():
-        raise AlogError(cur, "is not a symlink")
-    version = os.readlink(cur).rstrip("/").rsplit("/", 1)[-1]
-    if version not in allowed:
-        raise AlogError(cur, f"points at {version}, neither the old nor the new release")
-    manifest = json.loads((cur / "MANIFEST.json").read_text())
-    if manifest.get("version") != version:
-        raise AlogError(cur, f"holds the manifest of {manifest.get('version')}")
-    for f in manifest["files"]:
-        path = cur / f["path"]
-        if not path.is_file() or hashlib.sha256(path.read_bytes()).hexdigest() != f["sha256"]:
-            raise AlogError(path, "missing or damaged in the current release")
-    run = subprocess.run([str(cur / "bin" / "alog-edge"), "selftest", str(cur / "models")], capture_output=True,
-                         timeout=60)
-    if run.returncode != 0:
-        raise AlogError(cur, f"selftest fails: {run.stderr.decode(errors='replace').strip()[-200:]}")
-    return version
-
-
-def _session_pids(device: sshdevice.Device) -> list[int]:
-    """The device's command processes still running (not the server, not the alog-edge service)."""
-    service = set()
-    for pidfile in (device.prefix / "run").glob("*.pid"):
-        try:
-            service.add(int(pidfile.read_text().split()[0]))
-        except (OSError, ValueError, IndexError):
-            pass
-    out = []
-    for pid in sshdevice._processes_under(device.root):
-        try:
-            cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
-        except OSError:
-            continue
-        if pid != device.pid and pid not in service and b"alog-edge\0run" not in cmd and b" run " not in cmd:
-            out.append(pid)
-    return out
-
-
-def _settle(device: sshdevice.Device) -> None:
-    """Wait (bounded) until what the faulted session started on the device has ended."""
-    deadline = time.monotonic() + SETTLE_SECONDS
-    while _session_pids(device) and time.monotonic() < deadline:
-        time.sleep(0.05)
-
-
-def _arrived(device: sshdevice.Device) -> dict[str, int]:
-    """Bytes already on the device per upload (complete files and .part files in incoming/)."""
-    got = {}
-    for path in (device.prefix / "incoming").rglob("*"):
-        if path.is_file():
-            rel = str(path.relative_to(device.prefix / "incoming"))
-            rel = rel.split("/", 1)[1] if "/" in rel else rel
-            got[rel.removesuffix(".part")] = max(got.get(rel.removesuffix(".part"), 0), path.stat().st_size)
-    return got
-
-
-def _install_pids(device: sshdevice.Device) -> list[int]:
-    out = []
-    for pid in _session_pids(device):
-        try:
-            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if any(c.endswith(b"install.sh") for c in cmd) and b"--staged" in cmd:
-            out.append(pid)
-    return out
-
-
-def _flash(rig: _Rig, bundle, port: int) -> flash.FlashResult:
-    t = ssh.SshTransport(ssh.HostSpec(rig.device.user, "127.0.0.1", port), rig.options)
-    try:
-        return flash.flash(t, bundle, str(rig.device.prefix))
-    finally:
-        t.close()
-
-
-def _faulted_flash(rig: _Rig, bundle, fault: str, rng: random.Random, clean: dict) -> bool:
-    """Flash with the fault injected; True when the flash failed (the fault landed)."""
-    outcome: dict = {}
-
-    def go(port: int) -> None:
-        try:
-            outcome["res"] = _flash(rig, bundle, port)
-        except Exception as exc:  # noqa: BLE001 - every way a faulted flash ends is an outcome
-            outcome["err"] = exc
-    if fault == "cut":
-        rig.relay.arm(rng.randint(1, clean["bytes"]))
-        go(rig.relay.port)
-        rig.relay.arm(None)
-    else:
-        worker = threading.Thread(target=go, args=(rig.device.port,), daemon=True)
-        worker.start()
-        if fault == "kill-server":
-            time.sleep(rng.uniform(0, clean["seconds"]))
-            sshdevice.kill_server(rig.device)
+    res.steps, res.full_install_seconds = install_steps(device, bundles[other()])
+    plan = ([("step", s) for s in res.steps] if every_step else []) + [("random", None)] * random_runs
+    for kind, step in plan:
+        new = other()
+        old_version = versions[1 - new]
+        if kind == "step":
+            proc = device.install(bundles[new], ALOG_EDGE_KILL_AT=step)
+            killed = proc.returncode == -signal.SIGKILL
+            res.step_kills += 1
+            if not killed:
+                raise AlogError(bundles[new], f"install.sh did not reach step {step} "
+                                              f"(exit {proc.returncode}: {proc.stderr.strip()})")
         else:
-            deadline = time.monotonic() + 30
-            while not _install_pids(rig.device) and worker.is_alive() and time.monotonic() < deadline:
-                time.sleep(0.005)
-            time.sleep(rng.uniform(0, clean["install_seconds"]))
-            for pid in _install_pids(rig.device):
-                for p in sshdevice.descendants(pid):
-                    try:
-                        os.kill(p, signal.SIGKILL)
-                    except OSError:
-                        pass
-        worker.join(timeout=300)
-        if fault == "kill-server":
-            sshdevice.restart(rig.device)
-    return "err" in outcome
+            killed = _kill_at_random(device, bundles[new], rng.uniform(0, res.full_install_seconds * 1.1))
+            res.random_kills += 1
+        got = device.check_current()
+        if got == old_version:
+            res.old_after_kill += 1
+        elif got == versions[new]:
+            res.new_after_kill += 1
+            res.completed_anyway += not killed
+        else:
+            raise AlogError(device.prefix, f"after a kill current is {got}, neither {old_version} nor {versions[new]}")
+        nxt = bundles[other()]
+        proc = device.install(nxt)
+        if proc.returncode != 0:
+            raise AlogError(nxt, f"the install after a kill ({kind} {step or ''}) failed: {proc.stderr.strip()}")
+        res.recovered_installs += 1
+        if progress:
+            progress(1)
+    res.seconds = time.monotonic() - started
+    return res
 
 
-def _measure(rig: _Rig, bundles: list, current: int) -> tuple[dict, int]:
-    """A clean flash each way through the relay: the bytes and seconds a fault is drawn from."""
-    figures = {"bytes": 0, "seconds": 0.0, "install_seconds": 0.0}
-    for _ in range(1):
-        current = 1 - current
-        rig.relay.arm(None)
-        start = time.monotonic()
-        res = _flash(rig, bundles[current], rig.relay.port)
-        figures["bytes"] = max(figures["bytes"], rig.relay.forwarded)
-        figures["seconds"] = max(figures["seconds"], time.monotonic() - start)
-        figures["install_seconds"] = max(figures["install_seconds"], res.seconds / 2)
-    return figures, current
-
-
-def run_faults(devices: list[sshdevice.Device], bundles: list, faults: list[str], runs: int, seed: int,
-               progress: bool | None = None) -> SoakReport:
-    """`runs` faults of each kind, spread over the devices (already holding bundles[0] as current)."""
-    for f in faults:
-        if f not in FAULTS:
-            raise AlogError("--faults", f"{f!r}: one of {', '.join(FAULTS)}")
-    if runs < 1:
-        raise AlogError("--runs", f"{runs}: must be at least 1")
-    rng, report, start = random.Random(seed), SoakReport(), time.monotonic()
-    versions = {b.version for b in bundles}
-    rigs = []
+def _kill_at_random(device: Device, bundle: Path, after: float) -> bool:
+    """SIGKILL an install's whole process group `after` seconds in; True when it was still running."""
+    proc = subprocess.Popen(device.command("install", str(bundle), bundle=bundle), env=device.env(),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
-        for d in devices:
-            rig = _Rig(d, relays.CuttingRelay(d.port), ssh.SshOptions(known_hosts=d.known_hosts, identity=d.identity))
-            sshdevice.trust_alias(d, rig.relay.port)
-            rigs.append(rig)
-        state = {id(r): 0 for r in rigs}
-        clean = {}
-        for r in rigs:
-            clean[id(r)], state[id(r)] = _measure(r, bundles, state[id(r)])
-        total = runs * len(faults)
-        with tqdm(total=total, desc="soak", unit="run", disable=None if progress is None else not progress) as bar:
-            for i in range(total):
-                fault, rig = faults[i % len(faults)], rigs[(i // len(faults)) % len(rigs)]
-                stats = report.stats.setdefault(fault, FaultStats())
-                stats.runs += 1
-                old = state[id(rig)]
-                try:
-                    _one_run(rig, bundles, old, fault, rng, clean[id(rig)], versions, stats)
-                except Exception as exc:  # noqa: BLE001 - a failed check is a finding, recorded
-                    report.failures.append(f"run {i} {fault} on {rig.device.kind}: {exc}")
-                    log.warning("run %d %s on %s: %s", i, fault, rig.device.kind, exc)
-                try:
-                    state[id(rig)] = bundles.index(next(b for b in bundles if b.version == check_device(
-                        rig.device.prefix, versions)))
-                except Exception as exc:  # noqa: BLE001
-                    report.failures.append(f"run {i} {fault}: device left broken: {exc}")
-                    break
-                bar.update(1)
+        proc.wait(timeout=after)
+        return False
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=60)
+        return True
+
+
+def run_local_soak(workspace: Path, runs: int, seed: int = 1, bundles: tuple[Path, Path] | None = None,
+                   key: Path | None = None, every_step: bool = True, service: bool = True) -> SoakResult:
+    """`invoke soak --transport local`: a fresh prefix under <workspace>/soak/, busybox applets only,
+    the init service with a 1 s health watch; two bundles of the demo models (versions soak-a and
+    soak-b) unless named."""
+    from tqdm import tqdm
+
+    from . import bundle as b
+    from . import keys
+    root = Path(workspace) / "soak"
+    if (root / "device").exists():
+        shutil.rmtree(root / "device")
+    root.mkdir(parents=True, exist_ok=True)
+    secret = key or keys.default_key_path()
+    if bundles is None:
+        made = []
+        for name in ("soak-a", "soak-b"):
+            res = b.build(b.BundleRequest("x86_64", key=key, version=name, workspace=Path(workspace),
+                                          out=root / f"alog-edge-{name}-x86_64.tar.gz"))
+            made.append(res.path)
+        bundles = (made[0], made[1])
+    log_file = root / "watched.log"
+    log_file.touch()
+    device = Device(root / "device", path_dir=busybox_applets(root / "busybox"),
+                    conf={"ALOG_EDGE_SERVICE": "init" if service else "none", "ALOG_EDGE_LOG": str(log_file),
+                          "ALOG_EDGE_HEALTH_SECONDS": "1"})
+    steps = 12 if every_step else 0
+    try:
+        with tqdm(total=steps + runs, desc="kills", unit="kill") as bar:
+            return kill_soak(device, bundles, keys.public_path(secret), runs, every_step=every_step, seed=seed,
+                             progress=bar.update)
     finally:
-        for r in rigs:
-            r.relay.close()
-    report.seconds = time.monotonic() - start
-    return report
-
-
-def _one_run(rig: _Rig, bundles: list, old: int, fault: str, rng: random.Random, clean: dict, versions: set,
-             stats: FaultStats) -> None:
-    new = 1 - old
-    landed = _faulted_flash(rig, bundles[new], fault, rng, clean)
-    stats.landed += landed
-    _settle(rig.device)
-    after = check_device(rig.device.prefix, {bundles[old].version, bundles[new].version})
-    stats.old += after == bundles[old].version
-    stats.new += after == bundles[new].version
-    arrived = _arrived(rig.device)
-    res = _flash(rig, bundles[new], rig.device.port)
-    if res.result not in ("ok", "up to date") or check_device(rig.device.prefix, versions) != bundles[new].version:
-        raise AlogError(rig.device.host, f"the next flash did not complete: {res.summary()}")
-    stats.recovered += 1
-    resent = sum(max(0, f["sent"] - (f["size"] - arrived.get(f["path"], 0))) for f in res.files)
-    stats.resumed += any(0 < arrived.get(f["path"], 0) < f["size"] for f in res.files)
-    stats.max_resent = max(stats.max_resent, resent)
-    if resent > flash.CHUNK:
-        raise AlogError(rig.device.host, f"the next flash resent {resent} bytes that had arrived "
-                                         f"(more than one chunk, {flash.CHUNK})")
+        device.stop_service()

@@ -4,14 +4,19 @@ dropbear) holding the first bundle."""
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 from pathlib import Path
 
-from alog_edge.delivery import flash, soak, ssh, sshdevice
+from alog_edge.delivery import flash, flash_soak as soak, ssh, sshdevice
 from alog_edge.errors import AlogError
 
 log = logging.getLogger(__name__)
 HDFS_SESSIONS = 400
+
+
+def datasets_dir(repo: Path) -> Path:
+    return Path(os.environ.get("ALOG_EDGE_DATASETS", repo.parent / "shared" / "datasets"))
 
 
 def model_dirs(work: Path, datasets: Path, hidden: int = 128) -> list[Path]:
@@ -62,20 +67,53 @@ def first_install(device: sshdevice.Device, bundle, pub: Path) -> None:
         t.close()
 
 
-def run_soak(work: Path, faults: list[str], runs: int, seed: int, repo: Path) -> soak.SoakReport:
+def run_soak(work: Path, faults: list[str], runs: int, seed: int, repo: Path, devices: int = 4) -> soak.SoakReport:
+    """`runs` of each fault on `devices` local devices (sshd and dropbear alternating), faulted in parallel."""
     work.mkdir(parents=True, exist_ok=True)
-    opened, pub = bundles(work, model_dirs(work, repo.parent / "shared" / "datasets"), repo)
+    logging.getLogger("alog_edge.delivery.ssh").setLevel(logging.WARNING)  # resumes are counted, not told
+    opened, pub = bundles(work, model_dirs(work, datasets_dir(repo)), repo)
     devices_dir = work / "devices"
     if devices_dir.exists():
         for d in sshdevice._devices_in(devices_dir):
             sshdevice.stop(d)
         shutil.rmtree(devices_dir)
-    devices = sshdevice.start_fleet(devices_dir, ["sshd", "dropbear"])
+    if devices < 1:
+        raise AlogError("--devices", f"{devices}: must be at least 1")
+    started = sshdevice.start_fleet(devices_dir, [("sshd", "dropbear")[i % 2] for i in range(devices)])
     try:
-        for d in devices:
+        for d in started:
             sshdevice.trust(d)
             first_install(d, opened[0], pub)
-        return soak.run_faults(devices, opened, faults, runs, seed)
+        return soak.run_faults(started, opened, faults, runs, seed)
+    finally:
+        for d in started:
+            sshdevice.stop(d)
+        shutil.rmtree(devices_dir, ignore_errors=True)
+
+
+def fleet_bench(work: Path, count: int, parallel: int, repo: Path) -> str:
+    """First install of one device alone, then of `count` devices (sshd and dropbear alternating) with
+    `parallel` at once; returns both times, their ratio and the fleet's recap."""
+    from alog_edge.delivery import fleet
+    import time
+    work.mkdir(parents=True, exist_ok=True)
+    opened, pub = bundles(work, model_dirs(work, datasets_dir(repo)), repo)
+    devices_dir = work / "fleet-devices"
+    shutil.rmtree(devices_dir, ignore_errors=True)
+    devices = sshdevice.start_fleet(devices_dir, ["sshd", "dropbear"][:1] + ["sshd", "dropbear"] * (count // 2)
+                                    + ["sshd"] * (count % 2))
+    try:
+        opts = ssh.SshOptions(known_hosts=devices_dir / "known_hosts", identity=devices[0].identity)
+        specs = ssh.read_hosts_file(devices_dir / "hosts")
+
+        def timed(hosts: list, n: int) -> tuple[float, list]:
+            start = time.monotonic()
+            results = fleet.flash_fleet(fleet.FleetRequest(opened[0].path, hosts, opts, trust_key=pub, parallel=n))
+            return time.monotonic() - start, results
+        one, _ = timed(specs[:1], 1)
+        many, results = timed(specs[1:], parallel)
+        return "\n".join([flash.recap(results), f"one device: {one:.1f}s; {count} devices with --parallel {parallel}: "
+                          f"{many:.1f}s ({many / one:.1f}x one device)"])
     finally:
         for d in devices:
             sshdevice.stop(d)
