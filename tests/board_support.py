@@ -54,4 +54,4 @@ def board(tmp_path_factory):
         yield ws, json.loads(proc.stdout)
     finally:
         if emulated.read_state(ws)[0] != "stopped":
-            emulated.stop(ws)
+            emulated.stop(ws)  # powers off, or stops qemu when the board does not answer
