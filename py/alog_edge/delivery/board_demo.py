@@ -35,6 +35,7 @@ class BoardDemo:
     same_as_x86_64: bool = False
     max_difference: float = 0.0
     slice: str = ""
+    first_line: int = 1     # line number in the held-out log of the slice's first line
 
     def summary(self) -> dict[str, Any]:
         return {"timings_s": self.timings, "flashes": self.flashes, "anomalies": len(self.anomalies),
@@ -55,7 +56,9 @@ class BoardDemo:
         for e in self.anomalies[:SHOWN]:
             if e["model"] == "deeplog":
                 what = f"{e['reason']}" + (f" rank {e['rank']} p={e['probability']:.2e}" if e["rank"] is not None else "")
-                lines.append(f"    line {e['line_no']:>5} {e['host']} {e['session']}: {what}: {e['template']}")
+                text = e["template"] or "(unknown) " + e["line"].split(": ", 1)[-1]
+                lines.append(f"    line {e['line_no'] + self.first_line - 1:>5} {e['host']} {e['session']}: {what}: "
+                             f"{text[:90]}")
             else:
                 lines.append(f"    window {e['slot_start']} {e['host']}: MSCRED score {e['score']:.0f} > "
                              f"{e['threshold']:.0f}")
@@ -85,15 +88,16 @@ def model_only_update(model_dir: Path, workdir: Path, out: Path) -> Path:
     return out
 
 
-def anomaly_slice(test_log: Path, line_labels: Path, out: Path, lines: int = SLICE_LINES) -> str:
-    """`lines` lines of the held-out log starting a little before its first labelled anomalous line."""
+def anomaly_slice(test_log: Path, line_labels: Path, out: Path, lines: int = SLICE_LINES) -> tuple[str, int]:
+    """`lines` lines of the held-out log starting a little before its first labelled anomalous line:
+    (description, number of its first line)."""
     first = next((int(row.split(",")[0]) for row in line_labels.read_text().splitlines()[1:]
                   if row.split(",")[1] == "1"), 1)
     start = max(1, first - lines // 4)
     with open(test_log) as f:
         chosen = [line for n, line in enumerate(f, 1) if start <= n < start + lines]
     out.write_text("".join(chosen))
-    return f"lines {start}-{start + len(chosen) - 1} of {test_log.name}"
+    return f"lines {start}-{start + len(chosen) - 1} of {test_log.name}", start
 
 
 def _verdicts(jsonl: bytes) -> dict[tuple, dict]:
@@ -166,7 +170,7 @@ def run(repo: Path, workdir: Path, model_dir: Path, test_log: Path, line_labels:
             raise AlogError(second.path, f"expected a model-only update, the flasher planned {res.kind!r}")
         t = mark("update over serial", t)
         part = workdir / "board-slice.log"
-        demo.slice = anomaly_slice(test_log, line_labels, part)
+        demo.slice, demo.first_line = anomaly_slice(test_log, line_labels, part)
         code, _, err = board.ssh_run(workdir, "cat > /tmp/slice.log", stdin=part.read_bytes())
         if code != 0:
             raise AlogError("board", f"cannot copy the slice: {err.decode(errors='replace').strip()}")
