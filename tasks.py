@@ -475,7 +475,7 @@ def bundle(c, target="x86_64", models=None, version=None, key=None, out=None, co
 def board(c, action, workspace="workspace", ssh_port=2222, serial_port=None, memory=1024, kernel=None,
           json_=False):
     """An emulated aarch64 device (qemu -M virt): start (boots, waits for SSH), stop, status, console."""
-    from alog_edge.delivery import board as b
+    from alog_edge.delivery import board_cli as b
     code = b.command(REPO, action, ws(workspace), int(ssh_port), int(serial_port) if serial_port else None,
                      int(memory), opt(kernel), json_)
     if code:

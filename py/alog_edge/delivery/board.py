@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ..errors import AlogError
-from . import board_image
+from . import board_image, board_keys
 
 log = logging.getLogger(__name__)
 logging.getLogger("paramiko").setLevel(logging.CRITICAL)  # every refused probe while booting is expected
@@ -119,79 +119,10 @@ def _clear_state(files: BoardFiles) -> None:
         path.unlink(missing_ok=True)
 
 
-# ----------------------------------------------------------------------------------------------
-# keys and images
-
-
-def _ensure_keys(files: BoardFiles) -> None:
-    """The login key (OpenSSH format) and the board's host key (dropbear's format), made once."""
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
-    raw = serialization.Encoding.Raw, serialization.PublicFormat.Raw
-    if not files.identity.is_file():
-        key = Ed25519PrivateKey.generate()
-        pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH,
-                                serialization.NoEncryption())
-        pub = key.public_key().public_bytes(serialization.Encoding.OpenSSH,
-                                            serialization.PublicFormat.OpenSSH)
-        _write_private(files.identity, pem)
-        files.identity.with_suffix(".pub").write_bytes(pub + b" alog-edge-board\n")
-    if not files.host_key.is_file():
-        key = Ed25519PrivateKey.generate()
-        secret = key.private_bytes(serialization.Encoding.Raw, serialization.PrivateFormat.Raw,
-                                   serialization.NoEncryption())
-        public = key.public_key().public_bytes(*raw)
-        # dropbear's key file: string "ssh-ed25519", string (32-byte seed || 32-byte public key)
-        _write_private(files.host_key, _ssh_string(b"ssh-ed25519") + _ssh_string(secret + public))
-
-
-def _write_private(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-    tmp.replace(path)
-
-
-def _ssh_string(data: bytes) -> bytes:
-    return len(data).to_bytes(4, "big") + data
-
-
-def host_public_key(files: BoardFiles) -> str:
-    """The board's host key as an OpenSSH public key line body (`ssh-ed25519 AAAA...`)."""
-    import base64
-    blob = files.host_key.read_bytes()
-    public = blob[-32:]
-    return "ssh-ed25519 " + base64.b64encode(_ssh_string(b"ssh-ed25519") + _ssh_string(public)).decode()
-
-
-def _write_known_hosts(files: BoardFiles, ssh_port: int) -> None:
-    tmp = files.known_hosts.with_name("known_hosts.tmp")
-    tmp.write_text(f"[{HOST}]:{ssh_port} {host_public_key(files)}\n")
-    tmp.replace(files.known_hosts)
-
-
-def _ensure_opt_image(files: BoardFiles) -> None:
-    if files.opt_image.is_file():
-        return
-    mkfs = shutil.which("mkfs.ext4") or "/sbin/mkfs.ext4"
-    tmp = files.opt_image.with_name("opt.img.tmp")
-    with open(tmp, "wb") as f:
-        f.truncate(OPT_IMAGE_BYTES)
-    result = subprocess.run([mkfs, "-q", "-F", "-L", "opt", "-E", "root_owner=0:0", str(tmp)],
-                            capture_output=True, text=True)
-    if result.returncode != 0:
-        tmp.unlink(missing_ok=True)
-        raise BoardError(files.opt_image, f"mkfs.ext4 failed: {result.stderr.strip()[-200:]}")
-    tmp.replace(files.opt_image)
-
-
 def _build_initrd(repo: Path, files: BoardFiles) -> None:
-    authorized = files.identity.with_suffix(".pub").read_bytes()
     board_image.workspace_initrd(repo, files.initrd, {
         "etc/dropbear/dropbear_ed25519_host_key": (0o600, files.host_key.read_bytes()),
-        "root/.ssh/authorized_keys": (0o600, authorized),
+        "root/.ssh/authorized_keys": (0o600, files.identity.with_suffix(".pub").read_bytes()),
     })
 
 
@@ -254,10 +185,10 @@ def start(repo: Path, workspace: Path, ssh_port: int = 2222, serial_port: int | 
     _check_port(ssh_port, "--ssh-port")
     _check_port(serial_port, "--serial-port")
     files.dir.mkdir(parents=True, exist_ok=True)
-    _ensure_keys(files)
-    _ensure_opt_image(files)
+    board_keys.ensure_keys(files.identity, files.host_key)
+    board_keys.ensure_opt_image(files.opt_image, OPT_IMAGE_BYTES)
     _build_initrd(repo, files)
-    _write_known_hosts(files, ssh_port)
+    board_keys.write_known_hosts(files.known_hosts, files.host_key, f"[{HOST}]:{ssh_port}")
     files.pidfile.unlink(missing_ok=True)
     started = time.time()
     with open(files.qemu_log, "ab") as qlog:
@@ -455,54 +386,3 @@ def _boot_id(workspace: Path) -> bytes:
     if code != 0:
         raise BoardError("ssh", "cannot read the board's boot_id")
     return out.strip()
-
-
-# ----------------------------------------------------------------------------------------------
-# the `invoke board` command
-
-
-def how_to_reach(info: dict) -> str:
-    host, port = info["ssh"].split("@", 1)[1].rsplit(":", 1)
-    return (f"ssh:    ssh -i {info['identity']} -o UserKnownHostsFile={info['known_hosts']} "
-            f"-p {port} {USER}@{host}\n"
-            f"serial: {info['serial']}  (invoke board console; invoke flash --serial {info['serial']})")
-
-
-def command(repo: Path, action: str, workspace: Path, ssh_port: int, serial_port: int | None,
-            memory: int, kernel: Path | None, as_json: bool) -> int:
-    """`invoke board ACTION`; returns the exit status (status: 0 running, 3 not running)."""
-    if action == "start":
-        info = start(repo, workspace, ssh_port, serial_port, memory, kernel)
-        print(json.dumps(info) if as_json else
-              f"board running (pid {info['pid']}, SSH after {info['boot_to_ssh_seconds']}s)\n"
-              + how_to_reach(info))
-        return 0
-    if action == "stop":
-        print(f"board: {stop(workspace)}")
-        return 0
-    if action == "status":
-        info = status(workspace)
-        if as_json:
-            print(json.dumps(info))
-        elif info["state"] == "running":
-            print(f"board running (pid {info['pid']})\n" + how_to_reach(info))
-        else:
-            print(f"board {info['state']}" + (f": {info['note']}" if "note" in info else ""))
-        return 0 if info["state"] == "running" else 3
-    if action == "console":
-        return console(workspace)
-    raise BoardError("action", f"{action!r}: choose start, stop, status or console")
-
-
-def console(workspace: Path) -> int:
-    """An interactive terminal on the board's serial console (pyserial's miniterm; Ctrl-] leaves)."""
-    import sys
-
-    from serial.tools import miniterm
-
-    info = status(workspace)
-    if info["state"] != "running":
-        raise BoardError(_files(workspace).state, "no board runs in this workspace: `invoke board start`")
-    sys.argv = ["miniterm", "--raw", "--eol", "LF", "--exit-char", "29", info["serial"], "115200"]
-    miniterm.main()
-    return 0
