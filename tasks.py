@@ -497,6 +497,23 @@ def bundle(c, target="x86_64", models=None, version=None, key=None, out=None, co
     print(json.dumps(res.summary()) if json_ else res.text())
 
 
+@task(help={"action": "start, stop, status or console", "workspace": W + "; the board lives in <workspace>/board",
+            "ssh_port": "loopback port forwarded to the board's SSH server (default 2222)",
+            "serial_port": "loopback port of the serial console (default: SSH port + 1)",
+            "memory": "board memory in MB (default 1024)", "kernel": "arm64 kernel image (default: the one "
+            "`invoke setup` fetched)", "json": "status: one JSON object"},
+      flags={"ssh_port": Int(1, 65535), "serial_port": Int(1, 65535), "memory": Int(256, 65536)})
+@user_errors
+def board(c, action, workspace="workspace", ssh_port=2222, serial_port=None, memory=1024, kernel=None,
+          json_=False):
+    """An emulated aarch64 device (qemu -M virt): start (boots, waits for SSH), stop, status, console."""
+    from alog_edge.delivery import board_cli as b
+    code = b.command(REPO, action, ws(workspace), ssh_port, serial_port,
+                     memory, opt(kernel), json_)
+    if code:
+        raise Exit(code=code)
+
+
 @task(help={"devices": "devices in the fleet (default 20, sshd and dropbear alternating)",
             "parallel": "devices flashed at once (default 10)", "workspace": W},
       flags={"devices": Int(1, 200), "parallel": Int(1, 200)})

@@ -37,4 +37,4 @@ def tiny_models(tmp_path_factory, datasets):
 
 
 # Session fixtures of the delivery tests: model directories, keys, runtime builds, bundles.
-pytest_plugins = ["bundle_fixtures", "ssh_fixtures"]  # ssh_fixtures: the SSH test devices and their bundles
+pytest_plugins = ["bundle_fixtures", "ssh_fixtures", "board_support"]  # delivery: bundles, SSH devices, the board

@@ -108,3 +108,12 @@ def test_the_demo_ships_its_models_installs_them_updates_only_the_models_and_rol
     st = d["status"]
     assert (st["current"], st["previous"]) == (d["bundle"]["version"], d["update"]["version"])
     assert [h["action"] for h in st["history"]] == ["install", "install", "rollback"]
+
+
+def test_the_board_part_flashes_over_ssh_and_serial_and_finds_what_x86_64_finds(demo):
+    _, summary = demo
+    board = summary["board"]
+    assert [f["kind"] for f in board["flashes"]] == ["first install", "model-only"]
+    assert all(f["selftest"] is True for f in board["flashes"])
+    assert board["same_as_x86_64"] and board["max_difference"] <= 1e-4
+    assert board["verdicts"] > 0 and board["anomalies"] > 0

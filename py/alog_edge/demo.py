@@ -10,6 +10,7 @@ from typing import Any, Callable, TypeVar
 import numpy as np
 
 from . import counts, dataset, deeplog_rule, demo_data, evaluate, export, logformat, native, parse, runtime, timeline, train, vocab
+from .delivery import board_demo
 from .errors import AlogError
 from .models.deeplog import DeepLogConfig
 from .models.mscred import MSCREDConfig
@@ -144,4 +145,8 @@ def run(workdir: Path, seed: int = 7) -> DemoResult:
                if c_table == result.text() else ". Its evaluation:\n" + c_table)
     footer += "\n\n" + shipped.text()
     footer += "\n\n" + flashed
+    board_part = _timed(timings, "board", lambda: board_demo.run(REPO, workdir, model_dir, files.test_log,
+                                                                 files.line_labels))
+    summary["board"] = board_part.summary()
+    footer += "\n\n" + board_part.text()
     return DemoResult(header + result.text() + footer, summary, timings)

@@ -56,6 +56,7 @@ APT_PACKAGES: tuple[str, ...] = (
     "gcc-aarch64-linux-gnu", "g++-aarch64-linux-gnu", "libc6-dev-arm64-cross",
     "clang", "libclang-rt-14-dev",  # the fuzzers (libFuzzer, sanitizer runtimes)
     "valgrind",
+    "qemu-system-arm", "e2fsprogs",  # the emulated aarch64 board (invoke board)
 )
 
 # Local recipes under toolchains/recipes/, in export order (alog-repack is their python_requires).
@@ -125,6 +126,8 @@ def setup_native(repo: Path) -> None:
     install_apt_packages()
     fetch_artifacts(paths.repo)
     install_qemu(paths.repo)
+    from .delivery import board_image  # the emulated board's kernel and initramfs
+    board_image.fetch_board_image(paths.repo)
     export_recipes(paths.repo)
     log.info("native setup: ready in %.1fs", time.monotonic() - started)
 
