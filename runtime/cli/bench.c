@@ -71,6 +71,27 @@ static long status_kb(const char *field)
     return kb;
 }
 
+/* CPU seconds of this process: the machine may be shared, and wall time then measures the others. */
+static double cpu_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* The peak RSS since the last call (VmHWM, then reset to the current RSS where Linux allows it:
+ * "5" to /proc/self/clear_refs), so that each phase reports its own peak. */
+static long phase_peak_kb(void)
+{
+    long kb = status_kb("VmHWM");
+    FILE *f = fopen("/proc/self/clear_refs", "w");
+    if (f != NULL) {
+        fputs("5", f);
+        fclose(f);
+    }
+    return kb;
+}
+
 typedef struct log_lines {
     char *text;
     size_t *start, *len;
@@ -185,10 +206,11 @@ static int compare_doubles(const void *a, const void *b)
 typedef struct bench_result {
     size_t lines;
     double load_ms, first_verdict_ms;
-    double match_lps, deeplog_lps, deeplog_kps, both_lps, windows_ps;
+    double match_lps, match_cpu_lps, deeplog_lps, deeplog_kps, both_lps, windows_ps;
     size_t windows_batch;
     double p50_us, p99_us, max_us, mscred_window_ms;
     long rss_load_kb, rss_peak_kb;
+    long peak_load_kb, peak_match_kb, peak_detect_kb, peak_follow_kb; /* per phase */
     int has_deeplog, has_mscred;
 } bench_result;
 
@@ -206,6 +228,7 @@ static int run_bench(const char *model_dir, const log_lines *log, double seconds
     ae_detector *d = NULL;
 
     /* load, and load to the first verdict (follow mode: the first key judged) */
+    phase_peak_kb();
     double t0 = now_s();
     if (ae_model_load(model_dir, &mp, &model, err, sizeof err) != AE_OK) {
         fprintf(stderr, "error: %s\n", err);
@@ -228,6 +251,7 @@ static int run_bench(const char *model_dir, const log_lines *log, double seconds
     ae_detector_free(d);
     d = NULL;
     r->rss_load_kb = status_kb("VmRSS");
+    r->peak_load_kb = phase_peak_kb();
 
     ae_model_info info;
     ae_model_info_get(model, &info);
@@ -244,6 +268,7 @@ static int run_bench(const char *model_dir, const log_lines *log, double seconds
     if (key_buf == NULL)
         goto oom;
     size_t n_keys = 0;
+    double cpu0 = cpu_s();
     do {
         n_keys = 0;
         for (size_t i = 0; i < log->count; i++) {
@@ -256,6 +281,8 @@ static int run_bench(const char *model_dir, const log_lines *log, double seconds
         elapsed = now_s() - t0;
     } while (elapsed < seconds);
     r->match_lps = (double)matched / elapsed;
+    r->match_cpu_lps = (double)matched / (cpu_s() - cpu0);
+    r->peak_match_kb = phase_peak_kb();
 
     if (info.has_deeplog) {
         r->deeplog_lps = detector_rate(model, log, 1, 0, batch, seconds, &r->deeplog_kps);
@@ -286,6 +313,7 @@ static int run_bench(const char *model_dir, const log_lines *log, double seconds
             goto done;
     }
 
+    r->peak_detect_kb = phase_peak_kb();
     /* follow mode: one push per line, each key judged at once by DeepLog (MSCRED's windows close
      * every few hundred lines and are timed on their own below) */
     bench_counts sink = {0, 0};
@@ -337,7 +365,12 @@ static int run_bench(const char *model_dir, const log_lines *log, double seconds
         free(window);
         r->mscred_window_ms = elapsed / (double)n * 1e3;
     }
-    r->rss_peak_kb = status_kb("VmHWM");
+    r->peak_follow_kb = phase_peak_kb();
+    r->rss_peak_kb = r->peak_load_kb;
+    long phases[] = {r->peak_match_kb, r->peak_detect_kb, r->peak_follow_kb};
+    for (size_t i = 0; i < sizeof phases / sizeof *phases; i++)
+        if (phases[i] > r->rss_peak_kb)
+            r->rss_peak_kb = phases[i];
     rc = 0;
     goto done;
 oom:
@@ -367,11 +400,15 @@ static void print_json(const char *model_dir, const char *log_path, const bench_
              ", \"both_lines_per_s\": %.0f, \"deeplog_windows_per_s\": %.0f"
              ", \"follow_p50_us\": %.2f, \"follow_p99_us\": %.2f, \"follow_max_us\": %.2f"
              ", \"mscred_window_ms\": %.3f"
-             ", \"rss_after_load_kb\": %ld, \"peak_rss_kb\": %ld}\n",
+             ", \"rss_after_load_kb\": %ld, \"peak_rss_kb\": %ld"
+             ", \"match_cpu_lines_per_s\": %.0f, \"peak_rss_load_kb\": %ld"
+             ", \"peak_rss_match_kb\": %ld, \"peak_rss_detect_kb\": %ld"
+             ", \"peak_rss_follow_kb\": %ld}\n",
              AE_TARGET, threads, batch, r->lines, r->load_ms,
              isnan(r->first_verdict_ms) ? -1.0 : r->first_verdict_ms, r->match_lps,
              r->deeplog_lps, r->deeplog_kps, r->both_lps, r->windows_ps, r->p50_us, r->p99_us,
-             r->max_us, r->mscred_window_ms, r->rss_load_kb, r->rss_peak_kb);
+             r->max_us, r->mscred_window_ms, r->rss_load_kb, r->rss_peak_kb, r->match_cpu_lps,
+             r->peak_load_kb, r->peak_match_kb, r->peak_detect_kb, r->peak_follow_kb);
     out_str(&o, buf);
     if (!o.failed)
         fwrite(o.data, 1, o.len, stdout);
@@ -385,7 +422,8 @@ static void print_table(const char *model_dir, const char *log_path, const bench
            model_dir, AE_TARGET, threads, threads == 1 ? "" : "s");
     printf("  load                      %8.1f ms  (to the first verdict %.1f ms)\n", r->load_ms,
            r->first_verdict_ms);
-    printf("  match                     %10.0f lines/s\n", r->match_lps);
+    printf("  match                     %10.0f lines/s  (%.0f per CPU second)\n", r->match_lps,
+           r->match_cpu_lps);
     if (r->has_deeplog) {
         printf("  match + DeepLog (b%zu)    %10.0f lines/s  (%.0f keys/s)\n", batch, r->deeplog_lps,
                r->deeplog_kps);
@@ -399,6 +437,9 @@ static void print_table(const char *model_dir, const char *log_path, const bench
            r->p50_us, r->p99_us, r->max_us);
     printf("  memory                    RSS after load %.1f MB, peak %.1f MB\n",
            (double)r->rss_load_kb / 1024.0, (double)r->rss_peak_kb / 1024.0);
+    printf("  peak RSS per phase        load %.1f, match %.1f, batched %.1f, follow %.1f MB\n",
+           (double)r->peak_load_kb / 1024.0, (double)r->peak_match_kb / 1024.0,
+           (double)r->peak_detect_kb / 1024.0, (double)r->peak_follow_kb / 1024.0);
 }
 
 int cmd_bench(int argc, char **argv)

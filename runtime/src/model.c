@@ -22,7 +22,7 @@
  * gave the smallest peak RSS (53 MB with both models, 37 MB DeepLog only, against 57-58 MB
  * and 39-47 MB otherwise; without the arena glibc's heap keeps MSCRED's freed blocks) and the
  * fastest batched DeepLog. */
-static const ae_session_tuning TUNING = {1, 0};
+static const ae_session_tuning TUNING = {1, 0, 0, 1};
 
 ae_model_params ae_model_default_params(void)
 {
