@@ -18,11 +18,12 @@
 /* Bounds that keep buffer sizes sane: a larger model is not one for a small device. */
 #define AE_MAX_WINDOW (1 << 16)
 
-/* Measured on the demo models (run over 25k lines): the CPU arena on and memory patterns off
- * gave the smallest peak RSS (53 MB with both models, 37 MB DeepLog only, against 57-58 MB
- * and 39-47 MB otherwise; without the arena glibc's heap keeps MSCRED's freed blocks) and the
- * fastest batched DeepLog. */
-static const ae_session_tuning TUNING = {1, 0, 0, 1};
+/* Measured on the demo models with both loaded (onnxruntime 1.31, x86_64): the CPU arena off
+ * gives the smallest peak (`alog-edge run` on test.log: 43.5 MB against 46.6 MB with it on;
+ * `alog-edge bench`: 49.0 against 51.2 MB) at the same speed; memory patterns off; worker threads
+ * sleep rather than spin (one core is the user's); prepacking kept (off saved nothing and was
+ * slower). */
+static const ae_session_tuning TUNING = {0, 0, 0, 1};
 
 ae_model_params ae_model_default_params(void)
 {
