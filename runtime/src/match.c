@@ -460,7 +460,8 @@ ae_status ae_matcher_match_detail(ae_matcher *m, const char *line, size_t len,
             const ae_mask *mask = &m->masks[i];
             const pcre2_code *re = ascii && mask->re_ascii != NULL ? mask->re_ascii : mask->re;
             /* What PCRE2 would reject without trying, skipped before the call. */
-            if (!ae_prefilter_may_match(re == mask->re ? &mask->pf : &mask->pf_ascii, bytes, n))
+            if (!ae_prefilter_may_match(re == mask->re ? &mask->pf : &mask->pf_ascii, bytes, n) ||
+                !ae_literals_present(&mask->literals, s, n))
                 continue;
             ae_buf *out = &m->buf[turn];
             int replaced;

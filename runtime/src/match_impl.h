@@ -47,10 +47,27 @@ typedef struct ae_prefilter {
     size_t min_len;          /* characters of the shortest match */
 } ae_prefilter;
 
+/* Literal strings every match holds (match_literals.c): each requirement is met when one of its
+ * alternatives occurs; all requirements must be met. */
+#define AE_LITERAL_MAX 16
+#define AE_LITERAL_ALTS 4
+#define AE_LITERAL_REQS 3
+typedef struct ae_literal_req {
+    unsigned n_alts;
+    unsigned char len[AE_LITERAL_ALTS];
+    char s[AE_LITERAL_ALTS][AE_LITERAL_MAX];
+} ae_literal_req;
+
+typedef struct ae_literal_reqs {
+    ae_literal_req r[AE_LITERAL_REQS];
+    unsigned n;
+} ae_literal_reqs;
+
 typedef struct ae_mask {
     pcre2_code *re;       /* UTF + UCP: Python's str semantics */
     pcre2_code *re_ascii; /* UTF without UCP: the same answers on ASCII-only text, faster */
     ae_prefilter pf, pf_ascii;
+    ae_literal_reqs literals;
     ae_span repl;         /* mask_prefix + mask_with + mask_suffix */
     int repl_ascii;
 } ae_mask;
@@ -187,6 +204,11 @@ int ae_prefilter_may_match(const ae_prefilter *pf, const uint64_t *bytes, size_t
 /* The set of bytes of s (256 bits). @return 1 when they are all ASCII. */
 int ae_bytes_scan(const char *s, size_t len, uint64_t *bytes);
 void ae_bytes_add(uint64_t *bytes, const char *s, size_t len);
+
+/* The literals of a Python pattern (none when it cannot tell). */
+void ae_literals_of(const char *pattern, size_t len, ae_literal_reqs *out);
+/* @return 1 when s holds every requirement (always, for none). */
+int ae_literals_present(const ae_literal_reqs *reqs, const char *s, size_t n);
 
 /* kmap / imap (parser.c). */
 uint32_t ae_kmap_get(const ae_kmap *map, uint32_t parent, const char *key, size_t len);

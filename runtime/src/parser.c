@@ -851,6 +851,7 @@ static ae_status build(loader *L, const cJSON *root)
             return status;
         m->n_masks = i + 1;
         ae_prefilter_init(mask->re, &mask->pf);
+        ae_literals_of(pattern, strlen(pattern), &mask->literals);
         ae_prefilter_init(mask->re_ascii != NULL ? mask->re_ascii : mask->re, &mask->pf_ascii);
         char *repl = malloc(lp + lw + ls + 1);
         if (repl == NULL)
