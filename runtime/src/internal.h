@@ -266,6 +266,7 @@ typedef struct ae_session_tuning {
     int mem_pattern; /* onnxruntime's memory pattern planning */
     int spinning;    /* worker threads spin while waiting for work (off: they sleep) */
     int prepacking;  /* weights copied into kernel layouts at load (off: used in place) */
+    int preoptimized; /* the graph was optimised at convert time: no optimisation at load */
 } ae_session_tuning;
 
 /*

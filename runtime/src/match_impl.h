@@ -50,7 +50,7 @@ typedef struct ae_prefilter {
 /* Literal strings every match holds (match_literals.c): each requirement is met when one of its
  * alternatives occurs; all requirements must be met. */
 #define AE_LITERAL_MAX 16
-#define AE_LITERAL_ALTS 4
+#define AE_LITERAL_ALTS 16
 #define AE_LITERAL_REQS 3
 typedef struct ae_literal_req {
     unsigned n_alts;

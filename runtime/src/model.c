@@ -23,7 +23,35 @@
  * `alog-edge bench`: 49.0 against 51.2 MB) at the same speed; memory patterns off; worker threads
  * sleep rather than spin (one core is the user's); prepacking kept (off saved nothing and was
  * slower). */
-static const ae_session_tuning TUNING = {0, 0, 0, 1};
+static const ae_session_tuning TUNING = {0, 0, 0, 1, 0};
+static const ae_session_tuning TUNING_PREOPTIMIZED = {0, 0, 0, 1, 1};
+
+/*
+ * A model's session: from "<model>.opt.onnx" beside it when convert saved one (optimised there,
+ * checked against golden.json there and by selftest here), loaded without optimising again;
+ * otherwise from the model, optimised at load.
+ * @return as ae_session_open_tuned.
+ */
+static ae_status open_model_session(const ae_model *m, const char *onnx_path, ae_session **session,
+                                    char *err, size_t err_len)
+{
+    size_t len = strlen(onnx_path);
+    char *opt = malloc(len + 5);
+    if (opt == NULL)
+        return ae_fail(AE_ERR_NO_MEMORY, err, err_len, "%s: out of memory", onnx_path);
+    memcpy(opt, onnx_path, len - 5); /* without ".onnx" */
+    memcpy(opt + len - 5, ".opt.onnx", 10);
+    struct stat st;
+    ae_status status;
+    if (stat(opt, &st) == 0 && S_ISREG(st.st_mode))
+        status = ae_session_open_tuned(opt, &m->session_params, &TUNING_PREOPTIMIZED, session, err,
+                                       err_len);
+    else
+        status = ae_session_open_tuned(onnx_path, &m->session_params, &TUNING, session, err,
+                                       err_len);
+    free(opt);
+    return status;
+}
 
 ae_model_params ae_model_default_params(void)
 {
@@ -338,8 +366,7 @@ static ae_status load_one(ae_model *m, const char *dir, const char *name, int de
     if ((status = deeplog ? deeplog_meta(&L, meta, p) : mscred_meta(&L, meta, p)) != AE_OK)
         goto done;
     ae_session **session = deeplog ? &m->deeplog : &m->mscred;
-    if ((status = ae_session_open_tuned(onnx_path, &m->session_params, &TUNING, session, err,
-                                        err_len)) != AE_OK)
+    if ((status = open_model_session(m, onnx_path, session, err, err_len)) != AE_OK)
         goto done;
     L.file = onnx_path;
     status = deeplog ? deeplog_onnx(&L) : mscred_onnx(&L);

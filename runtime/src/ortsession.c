@@ -285,7 +285,10 @@ ae_status ae_session_open_tuned(const char *path, const ae_session_params *param
         status = ort_check(api, api->SetInterOpNumThreads(options, p.inter_op_threads), err,
                            err_len, path);
     if (status == AE_OK)
-        status = ort_check(api, api->SetSessionGraphOptimizationLevel(options, ORT_ENABLE_ALL),
+        status = ort_check(api,
+                           api->SetSessionGraphOptimizationLevel(
+                               options, tuning != NULL && tuning->preoptimized ? ORT_DISABLE_ALL
+                                                                               : ORT_ENABLE_ALL),
                            err, err_len, path);
     if (status == AE_OK && tuning != NULL && !tuning->cpu_arena)
         status = ort_check(api, api->DisableCpuMemArena(options), err, err_len, path);
