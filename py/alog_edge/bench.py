@@ -162,7 +162,7 @@ ROWS = [  # (label, C field, Python field, unit, higher is better)
     ("load", "load_ms", "load_ms", "ms", False),
     ("load to first verdict", "first_verdict_ms", None, "ms", False),
     ("load, CPU", "load_cpu_ms", "load_ms", "CPU ms", False),
-    ("load to first verdict, CPU", "first_verdict_cpu_ms", None, "CPU ms", False),
+    ("first verdict, CPU", "first_verdict_cpu_ms", None, "CPU ms", False),
     ("load: vocab + parser", "load_text_cpu_ms", None, "CPU ms", False),
     ("load: DeepLog", "load_deeplog_cpu_ms", None, "CPU ms", False),
     ("load: MSCRED", "load_mscred_cpu_ms", None, "CPU ms", False),
@@ -217,11 +217,11 @@ def format_rows(rows: list[dict[str, Any]]) -> str:
             return "-"
         return f"{v:,.0f}" if abs(v) >= 100 else f"{v:.2f}"
 
-    out = [f"{'case':8} {'figure':24} {'unit':10} {'C':>12} {'Python':>12} {'C better by':>12} {'target':>12}"]
+    out = [f"{'case':8} {'figure':28} {'unit':10} {'C':>12} {'Python':>12} {'C better by':>12} {'target':>12}"]
     for r in rows:
         adv = f"{r['c_advantage']:.2f}x" if r["c_advantage"] is not None else "-"
         target = "-" if r.get("target") is None else f"{num(r['target'])} {'met' if r['met'] else 'NOT met'}"
-        out.append(f"{r['case']:8} {r['figure']:24} {r['unit']:10} {num(r['c']):>12} {num(r['python']):>12} {adv:>12}"
+        out.append(f"{r['case']:8} {r['figure']:28} {r['unit']:10} {num(r['c']):>12} {num(r['python']):>12} {adv:>12}"
                    f" {target:>12}")
     return "\n".join(out)
 
@@ -314,3 +314,41 @@ def main(argv: list[str] | None = None) -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def emulated_rows(x86_binary: Path, aarch64_command: list[str], case: BenchCase, lines: int = 3000,
+                  seconds: float = 0.2) -> list[dict[str, Any]]:
+    """The C bench on aarch64 under qemu beside x86_64 on the first `lines` lines of the case's log: each
+    figure as a ratio to x86_64's (emulated time is not a device's: only the ratios say something, such
+    as which phase emulation slows most; memory ratios show the aarch64 build's own footprint)."""
+    small = case.log.with_name(case.log.stem + f"_first{lines}.log")
+    if not small.exists():
+        with case.log.open("rb") as src:
+            head = b"".join(line for _, line in zip(range(lines), src))
+        tmp = small.with_name(small.name + ".tmp")
+        tmp.write_bytes(head)
+        tmp.replace(small)
+    short = BenchCase(case.name, case.model_dir, small)
+    native = run_c(x86_binary, short, 256, seconds)
+    cmd = aarch64_command + ["bench", "--json", "--batch", "256", "--seconds", str(seconds),
+                             str(short.model_dir), str(short.log)]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise AlogError(case.model_dir, f"alog-edge bench under qemu failed: {proc.stderr.strip()[-300:]}")
+    emulated = json.loads(proc.stdout)
+    rows = []
+    for label, c_key, _, unit, higher in ROWS:
+        x, a = native.get(c_key), emulated.get(c_key)
+        if not isinstance(x, (int, float)) or not isinstance(a, (int, float)) or x <= 0 or a <= 0:
+            continue
+        rows.append({"case": case.name, "figure": label, "unit": unit, "x86_64": x, "aarch64_qemu": a,
+                     "aarch64_over_x86_64": round(a / x, 3), "slower_by": round(x / a if higher else a / x, 2)})
+    return rows
+
+
+def format_emulated(rows: list[dict[str, Any]]) -> str:
+    out = [f"{'case':8} {'figure':28} {'unit':8} {'x86_64':>12} {'aarch64/qemu':>13} {'ratio':>8}"]
+    for r in rows:
+        out.append(f"{r['case']:8} {r['figure']:28} {r['unit']:8} {r['x86_64']:>12,.1f} {r['aarch64_qemu']:>13,.1f}"
+                   f" {r['aarch64_over_x86_64']:>8.3f}")
+    return "\n".join(out)
