@@ -3,7 +3,8 @@
 For each `<model>.onnx` of a model directory, onnxruntime optimises the graph once (level
 "extended": constant folding and node fusions that every CPU build of onnxruntime runs, without the
 layout changes of level "all", which depend on the CPU's vector width) and saves it as
-`<model>.opt.onnx`. The runtime loads that file, when it is there, with graph optimisation off
+`<model>.opt-<FNV-1a 64 of the model file, hex>.onnx`, so that it belongs to exactly that model file
+(a model replaced by hand no longer finds it). The runtime loads it, when it is there, with graph optimisation off
 (MSCRED: about 19 ms of CPU instead of 72 ms). The saved graph is kept only when it reproduces every
 golden.json output of its model within the file's tolerance, run exactly as the device runs it.
 """
@@ -18,12 +19,17 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 
-OPT_SUFFIX = ".opt.onnx"
+def fnv1a64(data: bytes) -> int:
+    """FNV-1a 64, as the runtime's ae_fnv1a."""
+    h = 0xCBF29CE484222325
+    for byte in data:
+        h = ((h ^ byte) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
+    return h
 
 
 def optimized_path(model: Path) -> Path:
-    """`deeplog.onnx` -> `deeplog.opt.onnx` beside it."""
-    return model.with_name(model.name.removesuffix(".onnx") + OPT_SUFFIX)
+    """`deeplog.onnx` -> `deeplog.opt-<hash of deeplog.onnx>.onnx` beside it."""
+    return model.with_name(f"{model.name.removesuffix('.onnx')}.opt-{fnv1a64(model.read_bytes()):016x}.onnx")
 
 
 def _session(path: Path, level: Any, save_to: Path | None = None) -> Any:
@@ -58,7 +64,7 @@ def _worst_difference(path: Path, cases: Sequence[dict[str, Any]]) -> float:
 
 
 def save_optimized(model: Path, golden_cases: Sequence[dict[str, Any]], tolerance: float) -> Path | None:
-    """Write `<model>.opt.onnx` (temporary file beside, then rename) when it reproduces the model's
+    """Write `<model>.opt-<hash>.onnx` (temporary file beside, then rename) when it reproduces the model's
     golden cases; None, with a warning, when it does not (the device then optimises at load)."""
     import onnxruntime as ort
 

@@ -26,24 +26,44 @@
 static const ae_session_tuning TUNING = {0, 0, 0, 1, 0};
 static const ae_session_tuning TUNING_PREOPTIMIZED = {0, 0, 0, 1, 1};
 
+/* FNV-1a 64 of a file's bytes, read in blocks; 0 when it cannot be read. */
+static uint64_t file_fnv1a(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return 0;
+    uint64_t h = 0xcbf29ce484222325u;
+    unsigned char block[16384];
+    size_t n;
+    while ((n = fread(block, 1, sizeof block, f)) > 0)
+        for (size_t i = 0; i < n; i++) {
+            h ^= block[i];
+            h *= 0x100000001b3u;
+        }
+    int bad = ferror(f);
+    fclose(f);
+    return bad ? 0 : h;
+}
+
 /*
- * A model's session: from "<model>.opt.onnx" beside it when convert saved one (optimised there,
- * checked against golden.json there and by selftest here), loaded without optimising again;
- * otherwise from the model, optimised at load.
+ * A model's session: from "<model>.opt-<FNV-1a 64 of the model file>.onnx" beside it when convert
+ * saved one for exactly this model file (optimised there, checked against golden.json there and by
+ * selftest here), loaded without optimising again; otherwise from the model, optimised at load.
  * @return as ae_session_open_tuned.
  */
 static ae_status open_model_session(const ae_model *m, const char *onnx_path, ae_session **session,
                                     char *err, size_t err_len)
 {
     size_t len = strlen(onnx_path);
-    char *opt = malloc(len + 5);
+    char *opt = malloc(len + 32);
     if (opt == NULL)
         return ae_fail(AE_ERR_NO_MEMORY, err, err_len, "%s: out of memory", onnx_path);
-    memcpy(opt, onnx_path, len - 5); /* without ".onnx" */
-    memcpy(opt + len - 5, ".opt.onnx", 10);
+    uint64_t h = file_fnv1a(onnx_path);
+    snprintf(opt, len + 32, "%.*s.opt-%016llx.onnx", (int)(len - 5), onnx_path,
+             (unsigned long long)h);
     struct stat st;
     ae_status status;
-    if (stat(opt, &st) == 0 && S_ISREG(st.st_mode))
+    if (h != 0 && stat(opt, &st) == 0 && S_ISREG(st.st_mode))
         status = ae_session_open_tuned(opt, &m->session_params, &TUNING_PREOPTIMIZED, session, err,
                                        err_len);
     else
