@@ -406,12 +406,18 @@ def fuzz(c, seconds=60):
 
 
 @task(help={"workspace": W, "batch": "DeepLog windows per onnxruntime call", "seconds": "time per figure",
-            "json": "JSON lines out"}, flags={"batch": Int(1, 1 << 16), "seconds": Float(gt=0, high=3600)})
+            "json": "JSON lines out", "aarch64": "the C bench under qemu-aarch64, as ratios to x86_64"},
+      flags={"batch": Int(1, 1 << 16), "seconds": Float(gt=0, high=3600)})
 @user_errors
-def bench(c, workspace="workspace", batch=256, seconds=2.0, json_=False):
-    """C runtime vs Python pipeline on HDFS_2k and the demo log: throughput, latency, RSS, load time."""
+def bench(c, workspace="workspace", batch=256, seconds=2.0, json_=False, aarch64=False):
+    """C runtime vs Python pipeline on HDFS_2k and the demo log: throughput, latency, RSS, load time (--aarch64: the C bench under qemu as ratios to x86_64)."""
     from alog_edge import bench as b, native
     binary = native.build_runtime(REPO, "x86_64") / "bin" / "alog-edge"
+    if aarch64:
+        arm = [*native.qemu_command(REPO), str(native.build_runtime(REPO, "aarch64") / "bin" / "alog-edge")]
+        rows = b.emulated_rows(binary, arm, b.demo_case(ws(workspace) / "demo"))
+        print("\n".join(json.dumps(r) for r in rows) if json_ else b.format_emulated(rows))
+        return
     cases = [b.prepare_hdfs(ws(workspace) / "bench" / "hdfs", REPO.parent / "shared" / "datasets"),
              b.demo_case(ws(workspace) / "demo")]
     rows = b.bench_all(binary, cases, batch, seconds)

@@ -405,3 +405,41 @@ def test_run_on_empty_input_prints_nothing_and_succeeds(binary, hdfs):
     _, model_dir, _, _ = hdfs
     proc = run(binary, "run", str(model_dir), "-", stdin=b"")
     assert proc.returncode == 0 and proc.stdout == b""
+
+
+# --- saved optimised graphs and bench --------------------------------------------------------------
+
+def test_the_saved_optimised_graphs_give_the_same_verdicts_as_the_plain_models(binary, hdfs, tmp_path):
+    _, model_dir, log, _ = hdfs
+    assert len(list(model_dir.glob("deeplog.opt-*.onnx"))) == len(list(model_dir.glob("mscred.opt-*.onnx"))) == 1
+    plain = tmp_path / "plain"
+    shutil.copytree(model_dir, plain)
+    for opt in plain.glob("*.opt-*.onnx"):
+        opt.unlink()
+    small = tmp_path / "small.log"
+    small.write_bytes(b"".join(log.read_bytes().splitlines(keepends=True)[:400]))
+    with_opt = run(binary, "run", "--all", str(model_dir), str(small), timeout=120)
+    without = run(binary, "run", "--all", str(plain), str(small), timeout=120)
+    assert with_opt.returncode == without.returncode == 0, with_opt.stderr.decode() + without.stderr.decode()
+    a, b = jsonl(with_opt.stdout), jsonl(without.stdout)
+    assert len(a) == len(b) > 0
+    for x, y in zip(a, b):  # same keys, same verdicts; scores within float noise
+        assert {k: v for k, v in x.items() if not isinstance(v, float)} == \
+            {k: v for k, v in y.items() if not isinstance(v, float)}
+    assert run(binary, "selftest", str(plain)).returncode == 0
+
+
+def test_bench_reports_peak_memory_per_phase_and_what_load_spends(binary, hdfs, tmp_path):
+    _, model_dir, log, _ = hdfs
+    small = tmp_path / "small.log"
+    small.write_bytes(b"".join(log.read_bytes().splitlines(keepends=True)[:300]))
+    proc = run(binary, "bench", "--json", "--seconds", "0.01", "--batch", "16", str(model_dir), str(small),
+               timeout=120)
+    assert proc.returncode == 0, proc.stderr.decode()
+    figures = json.loads(proc.stdout)
+    phases = [figures[f"peak_rss_{p}_kb"] for p in ("load", "match", "detect", "follow")]
+    assert all(p > 0 for p in phases) and figures["peak_rss_kb"] == max(phases)
+    assert figures["rss_after_load_file_kb"] > 0 and figures["rss_after_load_anon_kb"] > 0
+    assert figures["load_deeplog_cpu_ms"] >= 0 and figures["load_mscred_cpu_ms"] > 0
+    assert figures["load_cpu_ms"] >= figures["load_text_cpu_ms"] > 0
+    assert figures["match_cpu_lines_per_s"] > 0 and figures["follow_cpu_p99_us"] >= figures["follow_cpu_p50_us"] > 0

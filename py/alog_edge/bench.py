@@ -161,16 +161,36 @@ def run_python(case: BenchCase, batch: int, seconds: float) -> dict[str, Any]:
 ROWS = [  # (label, C field, Python field, unit, higher is better)
     ("load", "load_ms", "load_ms", "ms", False),
     ("load to first verdict", "first_verdict_ms", None, "ms", False),
+    ("load, CPU", "load_cpu_ms", "load_ms", "CPU ms", False),
+    ("first verdict, CPU", "first_verdict_cpu_ms", None, "CPU ms", False),
+    ("load: vocab + parser", "load_text_cpu_ms", None, "CPU ms", False),
+    ("load: DeepLog", "load_deeplog_cpu_ms", None, "CPU ms", False),
+    ("load: MSCRED", "load_mscred_cpu_ms", None, "CPU ms", False),
+    ("load: onnxruntime 1st use", "load_first_use_cpu_ms", None, "CPU ms", False),
     ("match", "match_lines_per_s", "match_lines_per_s", "lines/s", True),
+    ("match per CPU second", "match_cpu_lines_per_s", "match_lines_per_s", "lines/s", True),
     ("match + DeepLog", "deeplog_lines_per_s", None, "lines/s", True),
     ("match + both models", "both_lines_per_s", None, "lines/s", True),
     ("DeepLog windows", "deeplog_windows_per_s", "deeplog_windows_per_s", "windows/s", True),
     ("MSCRED one window", "mscred_window_ms", "mscred_window_ms", "ms", False),
     ("follow p50 per line", "follow_p50_us", "follow_p50_us", "us", False),
     ("follow p99 per line", "follow_p99_us", "follow_p99_us", "us", False),
+    ("follow p50, CPU time", "follow_cpu_p50_us", None, "CPU us", False),
+    ("follow p99, CPU time", "follow_cpu_p99_us", None, "CPU us", False),
     ("RSS after load", "rss_after_load_kb", "rss_after_load_kb", "kB", False),
     ("peak RSS", "peak_rss_kb", "peak_rss_kb", "kB", False),
+    ("RSS after load: files", "rss_after_load_file_kb", None, "kB", False),
+    ("RSS after load: heap", "rss_after_load_anon_kb", None, "kB", False),
+    ("peak RSS: load", "peak_rss_load_kb", None, "kB", False),
+    ("peak RSS: match", "peak_rss_match_kb", None, "kB", False),
+    ("peak RSS: batched", "peak_rss_detect_kb", None, "kB", False),
+    ("peak RSS: follow", "peak_rss_follow_kb", None, "kB", False),
 ]
+
+# Issue 18's targets for the C side: (C field, bound, higher is better).
+TARGETS = {"match_cpu_lines_per_s": 1_000_000, "first_verdict_ms": 50, "first_verdict_cpu_ms": 50, "follow_p99_us": 50,
+           "follow_cpu_p99_us": 50,
+           "peak_rss_kb": 32 * 1024}
 
 
 def compare(name: str, c: dict[str, Any], py: dict[str, Any]) -> list[dict[str, Any]]:
@@ -184,7 +204,10 @@ def compare(name: str, c: dict[str, Any], py: dict[str, Any]) -> list[dict[str, 
         ratio = None
         if pv:
             ratio = round(cv / pv if higher else pv / cv, 2)
-        rows.append({"case": name, "figure": label, "unit": unit, "c": cv, "python": pv, "c_advantage": ratio})
+        target = TARGETS.get(c_key)
+        met = None if target is None else bool(cv >= target if higher else cv <= target)
+        rows.append({"case": name, "figure": label, "unit": unit, "c": cv, "python": pv, "c_advantage": ratio,
+                     "target": target, "met": met})
     return rows
 
 
@@ -194,10 +217,12 @@ def format_rows(rows: list[dict[str, Any]]) -> str:
             return "-"
         return f"{v:,.0f}" if abs(v) >= 100 else f"{v:.2f}"
 
-    out = [f"{'case':8} {'figure':24} {'unit':10} {'C':>12} {'Python':>12} {'C better by':>12}"]
+    out = [f"{'case':8} {'figure':28} {'unit':10} {'C':>12} {'Python':>12} {'C better by':>12} {'target':>12}"]
     for r in rows:
         adv = f"{r['c_advantage']:.2f}x" if r["c_advantage"] is not None else "-"
-        out.append(f"{r['case']:8} {r['figure']:24} {r['unit']:10} {num(r['c']):>12} {num(r['python']):>12} {adv:>12}")
+        target = "-" if r.get("target") is None else f"{num(r['target'])} {'met' if r['met'] else 'NOT met'}"
+        out.append(f"{r['case']:8} {r['figure']:28} {r['unit']:10} {num(r['c']):>12} {num(r['python']):>12} {adv:>12}"
+                   f" {target:>12}")
     return "\n".join(out)
 
 
@@ -247,17 +272,22 @@ def generic_match_rows(binary: Path, workdir: Path, datasets: Path, repeat: int 
         shutil.copy(workdir / "parser.json", model / "parser.json")
     big = workdir / "HDFS_2k_x.log"
     big.write_bytes(log.read_bytes() * repeat)
-    started = time.perf_counter()
+    # CPU time of the child (user + system): the machine may be shared.
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     proc = subprocess.run([str(binary), "match", str(model), str(big)], stdout=subprocess.DEVNULL,
                           stderr=subprocess.PIPE, text=True)
-    c_rate = 2000 * repeat / (time.perf_counter() - started)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    c_rate = 2000 * repeat / max(cpu, 1e-6)
     if proc.returncode != 0:
         raise AlogError(model, f"alog-edge match failed: {proc.stderr.strip()[:300]}")
     started = time.perf_counter()
     lines = len(parse.match([log], model / "parser.json"))
     py_rate = lines / (time.perf_counter() - started)
+    target = TARGETS["match_cpu_lines_per_s"]
     return [{"case": "HDFS_2k", "figure": "match, generic masks", "unit": "lines/s", "c": round(c_rate),
-             "python": round(py_rate), "c_advantage": round(c_rate / py_rate, 2)}]
+             "python": round(py_rate), "c_advantage": round(c_rate / py_rate, 2), "target": target,
+             "met": c_rate >= target}]
 
 
 def bench_all(binary: Path, cases: list[BenchCase], batch: int = 256, seconds: float = 2.0) -> list[dict[str, Any]]:
@@ -284,3 +314,41 @@ def main(argv: list[str] | None = None) -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def emulated_rows(x86_binary: Path, aarch64_command: list[str], case: BenchCase, lines: int = 3000,
+                  seconds: float = 0.2) -> list[dict[str, Any]]:
+    """The C bench on aarch64 under qemu beside x86_64 on the first `lines` lines of the case's log: each
+    figure as a ratio to x86_64's (emulated time is not a device's: only the ratios say something, such
+    as which phase emulation slows most; memory ratios show the aarch64 build's own footprint)."""
+    small = case.log.with_name(case.log.stem + f"_first{lines}.log")
+    if not small.exists():
+        with case.log.open("rb") as src:
+            head = b"".join(line for _, line in zip(range(lines), src))
+        tmp = small.with_name(small.name + ".tmp")
+        tmp.write_bytes(head)
+        tmp.replace(small)
+    short = BenchCase(case.name, case.model_dir, small)
+    native = run_c(x86_binary, short, 256, seconds)
+    cmd = aarch64_command + ["bench", "--json", "--batch", "256", "--seconds", str(seconds),
+                             str(short.model_dir), str(short.log)]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise AlogError(case.model_dir, f"alog-edge bench under qemu failed: {proc.stderr.strip()[-300:]}")
+    emulated = json.loads(proc.stdout)
+    rows = []
+    for label, c_key, _, unit, higher in ROWS:
+        x, a = native.get(c_key), emulated.get(c_key)
+        if not isinstance(x, (int, float)) or not isinstance(a, (int, float)) or x <= 0 or a <= 0:
+            continue
+        rows.append({"case": case.name, "figure": label, "unit": unit, "x86_64": x, "aarch64_qemu": a,
+                     "aarch64_over_x86_64": round(a / x, 3), "slower_by": round(x / a if higher else a / x, 2)})
+    return rows
+
+
+def format_emulated(rows: list[dict[str, Any]]) -> str:
+    out = [f"{'case':8} {'figure':28} {'unit':8} {'x86_64':>12} {'aarch64/qemu':>13} {'ratio':>8}"]
+    for r in rows:
+        out.append(f"{r['case']:8} {r['figure']:28} {r['unit']:8} {r['x86_64']:>12,.1f} {r['aarch64_qemu']:>13,.1f}"
+                   f" {r['aarch64_over_x86_64']:>8.3f}")
+    return "\n".join(out)

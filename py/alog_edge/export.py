@@ -851,6 +851,9 @@ def convert(req: ConvertRequest) -> ConvertResult:
             golden += golden_entries(staging / job.spec.file_name, job.spec, job.golden)
         if golden:
             write_golden(staging, golden)
+            from .optimize import save_optimized
+            for job in jobs:
+                save_optimized(staging / job.spec.file_name, golden, TOLERANCE)
         modeldir_check.check_staged(staging, req.output_dir)  # the device's rules, before the swap
         result_files = _file_reports(staging, reports, req.opset)
     return ConvertResult(req.output_dir, req.opset, req.portable, req.validate, reports, result_files, notes,

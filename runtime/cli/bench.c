@@ -71,6 +71,35 @@ static long status_kb(const char *field)
     return kb;
 }
 
+/* CPU seconds of this process: the machine may be shared, and wall time then measures the others. */
+static double cpu_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* CPU seconds of this thread (per-line latency without the other processes' time slices). */
+static double thread_cpu_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* The peak RSS since the last call (VmHWM, then reset to the current RSS where Linux allows it:
+ * "5" to /proc/self/clear_refs), so that each phase reports its own peak. */
+static long phase_peak_kb(void)
+{
+    long kb = status_kb("VmHWM");
+    FILE *f = fopen("/proc/self/clear_refs", "w");
+    if (f != NULL) {
+        fputs("5", f);
+        fclose(f);
+    }
+    return kb;
+}
+
 typedef struct log_lines {
     char *text;
     size_t *start, *len;
@@ -185,12 +214,40 @@ static int compare_doubles(const void *a, const void *b)
 typedef struct bench_result {
     size_t lines;
     double load_ms, first_verdict_ms;
-    double match_lps, deeplog_lps, deeplog_kps, both_lps, windows_ps;
+    double match_lps, match_cpu_lps, deeplog_lps, deeplog_kps, both_lps, windows_ps;
     size_t windows_batch;
     double p50_us, p99_us, max_us, mscred_window_ms;
+    double cpu_p50_us, cpu_p99_us; /* the same per line in this thread's CPU time */
     long rss_load_kb, rss_peak_kb;
+    long rss_file_kb, rss_anon_kb; /* after load: mapped files (onnxruntime's code), heap */
+    long peak_load_kb, peak_match_kb, peak_detect_kb, peak_follow_kb; /* per phase */
+    double load_text_ms, load_deeplog_ms, load_mscred_ms; /* CPU ms: vocab + parser, each model */
+    double load_cpu_ms, first_verdict_cpu_ms, load_first_use_ms;
     int has_deeplog, has_mscred;
 } bench_result;
+
+/* CPU ms of a model load with only the models asked for (the best of three). */
+static double load_cpu_ms(const char *model_dir, int threads, int deeplog, int mscred)
+{
+    double best = -1;
+    for (int round = 0; round < 3; round++) {
+        char err[512];
+        ae_model_params mp = ae_model_default_params();
+        mp.threads = threads;
+        mp.load_deeplog = deeplog;
+        mp.load_mscred = mscred;
+        ae_model *model = NULL;
+        double t0 = cpu_s();
+        ae_status st = ae_model_load(model_dir, &mp, &model, err, sizeof err);
+        double ms = (cpu_s() - t0) * 1e3;
+        ae_model_free(model);
+        if (st != AE_OK)
+            return -1;
+        if (best < 0 || ms < best)
+            best = ms;
+    }
+    return best;
+}
 
 static int run_bench(const char *model_dir, const log_lines *log, double seconds, size_t batch,
                      int threads, bench_result *r)
@@ -206,12 +263,14 @@ static int run_bench(const char *model_dir, const log_lines *log, double seconds
     ae_detector *d = NULL;
 
     /* load, and load to the first verdict (follow mode: the first key judged) */
-    double t0 = now_s();
+    phase_peak_kb();
+    double t0 = now_s(), c0 = cpu_s();
     if (ae_model_load(model_dir, &mp, &model, err, sizeof err) != AE_OK) {
         fprintf(stderr, "error: %s\n", err);
         return -1;
     }
     r->load_ms = (now_s() - t0) * 1e3;
+    r->load_cpu_ms = (cpu_s() - c0) * 1e3;
     bench_counts first = {0, 0};
     ae_detector_params fp = ae_detector_default_params();
     fp.on_event = count_event;
@@ -225,9 +284,13 @@ static int run_bench(const char *model_dir, const log_lines *log, double seconds
     for (size_t i = 0; i < log->count && !first.first_seen; i++)
         ae_detector_push(d, log->text + log->start[i], log->len[i], i + 1);
     r->first_verdict_ms = first.first_seen ? (now_s() - t0) * 1e3 : NAN;
+    r->first_verdict_cpu_ms = first.first_seen ? (cpu_s() - c0) * 1e3 : NAN;
     ae_detector_free(d);
     d = NULL;
     r->rss_load_kb = status_kb("VmRSS");
+    r->rss_file_kb = status_kb("RssFile");
+    r->rss_anon_kb = status_kb("RssAnon");
+    r->peak_load_kb = phase_peak_kb();
 
     ae_model_info info;
     ae_model_info_get(model, &info);
@@ -244,6 +307,7 @@ static int run_bench(const char *model_dir, const log_lines *log, double seconds
     if (key_buf == NULL)
         goto oom;
     size_t n_keys = 0;
+    double cpu0 = cpu_s();
     do {
         n_keys = 0;
         for (size_t i = 0; i < log->count; i++) {
@@ -256,6 +320,8 @@ static int run_bench(const char *model_dir, const log_lines *log, double seconds
         elapsed = now_s() - t0;
     } while (elapsed < seconds);
     r->match_lps = (double)matched / elapsed;
+    r->match_cpu_lps = (double)matched / (cpu_s() - cpu0);
+    r->peak_match_kb = phase_peak_kb();
 
     if (info.has_deeplog) {
         r->deeplog_lps = detector_rate(model, log, 1, 0, batch, seconds, &r->deeplog_kps);
@@ -287,6 +353,7 @@ static int run_bench(const char *model_dir, const log_lines *log, double seconds
             goto done;
     }
 
+    r->peak_detect_kb = phase_peak_kb();
     /* follow mode: one push per line, each key judged at once by DeepLog (MSCRED's windows close
      * every few hundred lines and are timed on their own below) */
     bench_counts sink = {0, 0};
@@ -303,15 +370,24 @@ static int run_bench(const char *model_dir, const log_lines *log, double seconds
     lat = malloc(n_lat * sizeof *lat);
     if (lat == NULL)
         goto oom;
+    double *cpu_lat = malloc(n_lat * sizeof *cpu_lat);
+    if (cpu_lat == NULL)
+        goto oom;
     for (size_t i = 0; i < n_lat; i++) {
-        double s = now_s();
+        double s = now_s(), c = thread_cpu_s();
         ae_status st = ae_detector_push(d, log->text + log->start[i], log->len[i], i + 1);
+        cpu_lat[i] = (thread_cpu_s() - c) * 1e6;
         lat[i] = (now_s() - s) * 1e6;
         if (st == AE_ERR_ONNXRUNTIME || st == AE_ERR_NO_MEMORY || st == AE_ERR_IO) {
             fprintf(stderr, "error: %s\n", ae_detector_errmsg(d));
+            free(cpu_lat);
             goto done;
         }
     }
+    qsort(cpu_lat, n_lat, sizeof *cpu_lat, compare_doubles);
+    r->cpu_p50_us = cpu_lat[n_lat / 2];
+    r->cpu_p99_us = cpu_lat[(size_t)((double)(n_lat - 1) * 0.99)];
+    free(cpu_lat);
     qsort(lat, n_lat, sizeof *lat, compare_doubles);
     r->p50_us = lat[n_lat / 2];
     r->p99_us = lat[(size_t)((double)(n_lat - 1) * 0.99)];
@@ -338,7 +414,32 @@ static int run_bench(const char *model_dir, const log_lines *log, double seconds
         free(window);
         r->mscred_window_ms = elapsed / (double)n * 1e3;
     }
-    r->rss_peak_kb = status_kb("VmHWM");
+    r->peak_follow_kb = phase_peak_kb();
+    r->rss_peak_kb = r->peak_load_kb;
+    long phases[] = {r->peak_match_kb, r->peak_detect_kb, r->peak_follow_kb};
+    for (size_t i = 0; i < sizeof phases / sizeof *phases; i++)
+        if (phases[i] > r->rss_peak_kb)
+            r->rss_peak_kb = phases[i];
+    /* what load spends, after the peaks are taken: the text files, then each model on top */
+    { /* vocab + parser on their own: ae_model_load needs one model at least */
+        char err2[512];
+        ae_vocab *v = NULL;
+        ae_matcher *mt = NULL;
+        char *vp = join_path(model_dir, "vocab.json"), *pp = join_path(model_dir, "parser.json");
+        double c1 = cpu_s();
+        if (vp != NULL && pp != NULL && ae_vocab_load(vp, &v, err2, sizeof err2) == AE_OK &&
+            ae_matcher_load(pp, v, &mt, err2, sizeof err2) == AE_OK)
+            r->load_text_ms = (cpu_s() - c1) * 1e3;
+        ae_matcher_free(mt);
+        ae_vocab_free(v);
+        free(vp);
+        free(pp);
+    }
+    double both = load_cpu_ms(model_dir, threads, 1, 1);
+    r->load_deeplog_ms = r->has_deeplog ? load_cpu_ms(model_dir, threads, 1, 0) - r->load_text_ms : 0;
+    r->load_mscred_ms = r->has_mscred ? both - r->load_text_ms - r->load_deeplog_ms : 0;
+    /* the rest of the first load: onnxruntime's first use in the process (its code paged in) */
+    r->load_first_use_ms = r->load_cpu_ms - both;
     rc = 0;
     goto done;
 oom:
@@ -368,11 +469,23 @@ static void print_json(const char *model_dir, const char *log_path, const bench_
              ", \"both_lines_per_s\": %.0f, \"deeplog_windows_per_s\": %.0f"
              ", \"follow_p50_us\": %.2f, \"follow_p99_us\": %.2f, \"follow_max_us\": %.2f"
              ", \"mscred_window_ms\": %.3f"
-             ", \"rss_after_load_kb\": %ld, \"peak_rss_kb\": %ld}\n",
+             ", \"rss_after_load_kb\": %ld, \"peak_rss_kb\": %ld"
+             ", \"match_cpu_lines_per_s\": %.0f, \"peak_rss_load_kb\": %ld"
+             ", \"peak_rss_match_kb\": %ld, \"peak_rss_detect_kb\": %ld"
+             ", \"peak_rss_follow_kb\": %ld, \"load_text_cpu_ms\": %.3f"
+             ", \"load_deeplog_cpu_ms\": %.3f, \"load_mscred_cpu_ms\": %.3f"
+             ", \"load_cpu_ms\": %.3f, \"first_verdict_cpu_ms\": %.3f"
+             ", \"load_first_use_cpu_ms\": %.3f, \"rss_after_load_file_kb\": %ld"
+             ", \"rss_after_load_anon_kb\": %ld, \"follow_cpu_p50_us\": %.2f"
+             ", \"follow_cpu_p99_us\": %.2f}\n",
              AE_TARGET, threads, batch, r->lines, r->load_ms,
              isnan(r->first_verdict_ms) ? -1.0 : r->first_verdict_ms, r->match_lps,
              r->deeplog_lps, r->deeplog_kps, r->both_lps, r->windows_ps, r->p50_us, r->p99_us,
-             r->max_us, r->mscred_window_ms, r->rss_load_kb, r->rss_peak_kb);
+             r->max_us, r->mscred_window_ms, r->rss_load_kb, r->rss_peak_kb, r->match_cpu_lps,
+             r->peak_load_kb, r->peak_match_kb, r->peak_detect_kb, r->peak_follow_kb,
+             r->load_text_ms, r->load_deeplog_ms, r->load_mscred_ms, r->load_cpu_ms,
+             isnan(r->first_verdict_cpu_ms) ? -1.0 : r->first_verdict_cpu_ms, r->load_first_use_ms,
+             r->rss_file_kb, r->rss_anon_kb, r->cpu_p50_us, r->cpu_p99_us);
     out_str(&o, buf);
     if (!o.failed)
         fwrite(o.data, 1, o.len, stdout);
@@ -386,7 +499,12 @@ static void print_table(const char *model_dir, const char *log_path, const bench
            model_dir, AE_TARGET, threads, threads == 1 ? "" : "s");
     printf("  load                      %8.1f ms  (to the first verdict %.1f ms)\n", r->load_ms,
            r->first_verdict_ms);
-    printf("  match                     %10.0f lines/s\n", r->match_lps);
+    printf("  load, CPU                 %.1f ms: vocab + parser %.1f, DeepLog %.1f, MSCRED %.1f, "
+           "onnxruntime's first use %.1f\n",
+           r->load_cpu_ms, r->load_text_ms, r->load_deeplog_ms, r->load_mscred_ms,
+           r->load_first_use_ms);
+    printf("  match                     %10.0f lines/s  (%.0f per CPU second)\n", r->match_lps,
+           r->match_cpu_lps);
     if (r->has_deeplog) {
         printf("  match + DeepLog (b%zu)    %10.0f lines/s  (%.0f keys/s)\n", batch, r->deeplog_lps,
                r->deeplog_kps);
@@ -398,8 +516,14 @@ static void print_table(const char *model_dir, const char *log_path, const bench
     }
     printf("  follow mode, per line     p50 %.1f us, p99 %.1f us, max %.1f us (match + DeepLog)\n",
            r->p50_us, r->p99_us, r->max_us);
+    printf("  follow mode, CPU time     p50 %.1f us, p99 %.1f us\n", r->cpu_p50_us, r->cpu_p99_us);
     printf("  memory                    RSS after load %.1f MB, peak %.1f MB\n",
            (double)r->rss_load_kb / 1024.0, (double)r->rss_peak_kb / 1024.0);
+    printf("  RSS after load, split     files %.1f MB (code, models), heap %.1f MB\n",
+           (double)r->rss_file_kb / 1024.0, (double)r->rss_anon_kb / 1024.0);
+    printf("  peak RSS per phase        load %.1f, match %.1f, batched %.1f, follow %.1f MB\n",
+           (double)r->peak_load_kb / 1024.0, (double)r->peak_match_kb / 1024.0,
+           (double)r->peak_detect_kb / 1024.0, (double)r->peak_follow_kb / 1024.0);
 }
 
 int cmd_bench(int argc, char **argv)

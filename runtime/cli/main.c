@@ -117,7 +117,7 @@ static int compare_names(const void *a, const void *b)
 }
 
 /*
- * The *.onnx regular files of a directory, sorted by name.
+ * The *.onnx regular files of a directory (not the saved optimised graphs), sorted by name.
  * @return 0 and *names / *count set (free each name and the array); -1 with errno set.
  */
 static int list_models(const char *dir, char ***names, size_t *count)
@@ -133,6 +133,8 @@ static int list_models(const char *dir, char ***names, size_t *count)
         size_t len = strlen(entry->d_name);
         if (len <= 5 || strcmp(entry->d_name + len - 5, ".onnx") != 0)
             continue;
+        if (strstr(entry->d_name, ".opt-") != NULL)
+            continue; /* a model's saved optimised graph (convert), not a model of its own */
         char *path = join_path(dir, entry->d_name);
         struct stat st;
         int regular = path != NULL && stat(path, &st) == 0 && S_ISREG(st.st_mode);

@@ -264,6 +264,9 @@ void ae_strmap_free(ae_strmap *map);
 typedef struct ae_session_tuning {
     int cpu_arena;   /* onnxruntime's CPU memory arena */
     int mem_pattern; /* onnxruntime's memory pattern planning */
+    int spinning;    /* worker threads spin while waiting for work (off: they sleep) */
+    int prepacking;  /* weights copied into kernel layouts at load (off: used in place) */
+    int preoptimized; /* the graph was optimised at convert time: no optimisation at load */
 } ae_session_tuning;
 
 /*

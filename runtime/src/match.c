@@ -73,7 +73,13 @@ static ae_status regex_error(ae_matcher *m, int rc, const char *what)
 static int run_regex(ae_matcher *m, const pcre2_code *re, const char *s, size_t len,
                      size_t start, uint32_t options)
 {
-    int rc = pcre2_match(re, (PCRE2_SPTR)s, len, start, options | PCRE2_NO_UTF_CHECK, m->md,
+    size_t jit_size = 0;
+    int rc;
+    /* JIT-compiled code straight to the JIT (pcre2_match only adds checks made already). */
+    if (pcre2_pattern_info(re, PCRE2_INFO_JITSIZE, &jit_size) == 0 && jit_size > 0)
+        rc = pcre2_jit_match(re, (PCRE2_SPTR)s, len, start, options, m->md, m->mctx);
+    else
+        rc = pcre2_match(re, (PCRE2_SPTR)s, len, start, options | PCRE2_NO_UTF_CHECK, m->md,
                          m->mctx);
     if (rc == PCRE2_ERROR_JIT_STACKLIMIT)
         rc = pcre2_match(re, (PCRE2_SPTR)s, len, start,
@@ -84,15 +90,17 @@ static int run_regex(ae_matcher *m, const pcre2_code *re, const char *s, size_t 
 /*
  * Python's re.sub(pattern, repl, s) with a literal repl: every non-overlapping match, left to
  * right; after an empty match the next one may not be empty at the same place (Python 3.7+).
+ * *replaced is 0 when nothing matched: out is then untouched and the text is s.
  */
-static ae_status mask_once(ae_matcher *m, const ae_mask *mask, const char *s, size_t len,
-                           ae_buf *out, size_t index)
+static ae_status mask_once(ae_matcher *m, const pcre2_code *re, const ae_mask *mask,
+                           const char *s, size_t len, ae_buf *out, size_t index, int *replaced)
 {
     out->len = 0;
+    *replaced = 0;
     size_t pos = 0, copied = 0;
     uint32_t options = 0;
     for (;;) {
-        int rc = run_regex(m, mask->re, s, len, pos, options);
+        int rc = run_regex(m, re, s, len, pos, options);
         if (rc == PCRE2_ERROR_NOMATCH)
             break;
         if (rc < 0) {
@@ -107,12 +115,15 @@ static ae_status mask_once(ae_matcher *m, const ae_mask *mask, const char *s, si
         if (buf_append(out, s + copied, a - copied) != 0 ||
             buf_append(out, mask->repl.p, mask->repl.len) != 0)
             return line_fail(m, AE_ERR_NO_MEMORY, "out of memory");
+        *replaced = 1;
         copied = b;
         pos = b;
         options = a == b ? PCRE2_NOTEMPTY_ATSTART : 0;
         if (pos > len)
             break;
     }
+    if (!*replaced)
+        return AE_OK; /* no match: the caller keeps s */
     if (buf_append(out, s + copied, len - copied) != 0)
         return line_fail(m, AE_ERR_NO_MEMORY, "out of memory");
     return AE_OK;
@@ -402,7 +413,10 @@ ae_status ae_matcher_match_detail(ae_matcher *m, const char *line, size_t len,
      * the format on its first line, then its other lines. */
     const char *nl = memchr(line, '\n', len);
     size_t first = nl != NULL ? (size_t)(nl - line) : len;
-    int rc = run_regex(m, m->line_re, line, first, 0, 0);
+    uint64_t bytes[4];
+    int ascii = ae_bytes_scan(line, len, bytes); /* the content's bytes are among the line's */
+    const pcre2_code *line_re = ascii && m->line_re_ascii != NULL ? m->line_re_ascii : m->line_re;
+    int rc = run_regex(m, line_re, line, first, 0, 0);
     if (rc == PCRE2_ERROR_NOMATCH) {
         d->content = line;
         d->content_len = len;
@@ -441,12 +455,25 @@ ae_status ae_matcher_match_detail(ae_matcher *m, const char *line, size_t len,
     if (m->mode == AE_MODE_DRAIN) {
         const char *s = d->content;
         size_t n = d->content_len;
+        size_t turn = 0;
         for (size_t i = 0; i < m->n_masks; i++) {
-            ae_buf *out = &m->buf[i & 1];
-            if ((status = mask_once(m, &m->masks[i], s, n, out, i)) != AE_OK)
+            const ae_mask *mask = &m->masks[i];
+            const pcre2_code *re = ascii && mask->re_ascii != NULL ? mask->re_ascii : mask->re;
+            /* What PCRE2 would reject without trying, skipped before the call. */
+            if (!ae_prefilter_may_match(re == mask->re ? &mask->pf : &mask->pf_ascii, bytes, n) ||
+                !ae_literals_present(&mask->literals, s, n))
+                continue;
+            ae_buf *out = &m->buf[turn];
+            int replaced;
+            if ((status = mask_once(m, re, mask, s, n, out, i, &replaced)) != AE_OK)
                 return status;
+            if (!replaced)
+                continue; /* the text is unchanged: keep it where it is */
+            turn ^= 1;
             s = out->data != NULL ? out->data : "";
             n = out->len;
+            ae_bytes_add(bytes, mask->repl.p, mask->repl.len);
+            ascii = ascii && mask->repl_ascii;
         }
         d->masked = s;
         d->masked_len = n;

@@ -38,9 +38,38 @@ typedef struct ae_arena_block {
     char data[];
 } ae_arena_block;
 
+/* What PCRE2 proves about every match of a pattern (match_prefilter.c). */
+typedef struct ae_prefilter {
+    uint64_t start[4];       /* the bytes a match can start with, when has_start */
+    int has_start;
+    unsigned n_need;
+    unsigned char need[2][2]; /* bytes a match contains: need[i][0] or need[i][1] */
+    size_t min_len;          /* characters of the shortest match */
+} ae_prefilter;
+
+/* Literal strings every match holds (match_literals.c): each requirement is met when one of its
+ * alternatives occurs; all requirements must be met. */
+#define AE_LITERAL_MAX 16
+#define AE_LITERAL_ALTS 16
+#define AE_LITERAL_REQS 3
+typedef struct ae_literal_req {
+    unsigned n_alts;
+    unsigned char len[AE_LITERAL_ALTS];
+    char s[AE_LITERAL_ALTS][AE_LITERAL_MAX];
+} ae_literal_req;
+
+typedef struct ae_literal_reqs {
+    ae_literal_req r[AE_LITERAL_REQS];
+    unsigned n;
+} ae_literal_reqs;
+
 typedef struct ae_mask {
-    pcre2_code *re;
-    ae_span repl; /* mask_prefix + mask_with + mask_suffix */
+    pcre2_code *re;       /* UTF + UCP: Python's str semantics */
+    pcre2_code *re_ascii; /* UTF without UCP: the same answers on ASCII-only text, faster */
+    ae_prefilter pf, pf_ascii;
+    ae_literal_reqs literals;
+    ae_span repl;         /* mask_prefix + mask_with + mask_suffix */
+    int repl_ascii;
 } ae_mask;
 
 typedef struct ae_tpl {
@@ -118,6 +147,7 @@ struct ae_matcher {
     pcre2_jit_stack *jit_stack;
     pcre2_match_data *md;
     pcre2_code *line_re;
+    pcre2_code *line_re_ascii; /* UTF without UCP, for ASCII-only lines */
     uint32_t content_group;
     /* groups whose spans each match keeps (ae_matcher_keep_group): host, timestamp fields */
     uint32_t kept_group[AE_MATCHER_MAX_KEPT];
@@ -166,6 +196,19 @@ struct ae_matcher {
     size_t cand_cap;
     char errmsg[256];
 };
+
+/* Prefilters (match_prefilter.c). */
+void ae_prefilter_init(const pcre2_code *re, ae_prefilter *pf);
+/* @return 0 when no match is possible in a text of `len` bytes whose bytes are in `bytes`. */
+int ae_prefilter_may_match(const ae_prefilter *pf, const uint64_t *bytes, size_t len);
+/* The set of bytes of s (256 bits). @return 1 when they are all ASCII. */
+int ae_bytes_scan(const char *s, size_t len, uint64_t *bytes);
+void ae_bytes_add(uint64_t *bytes, const char *s, size_t len);
+
+/* The literals of a Python pattern (none when it cannot tell). */
+void ae_literals_of(const char *pattern, size_t len, ae_literal_reqs *out);
+/* @return 1 when s holds every requirement (always, for none). */
+int ae_literals_present(const ae_literal_reqs *reqs, const char *s, size_t n);
 
 /* kmap / imap (parser.c). */
 uint32_t ae_kmap_get(const ae_kmap *map, uint32_t parent, const char *key, size_t len);

@@ -18,11 +18,60 @@
 /* Bounds that keep buffer sizes sane: a larger model is not one for a small device. */
 #define AE_MAX_WINDOW (1 << 16)
 
-/* Measured on the demo models (run over 25k lines): the CPU arena on and memory patterns off
- * gave the smallest peak RSS (53 MB with both models, 37 MB DeepLog only, against 57-58 MB
- * and 39-47 MB otherwise; without the arena glibc's heap keeps MSCRED's freed blocks) and the
- * fastest batched DeepLog. */
-static const ae_session_tuning TUNING = {1, 0};
+/* Measured on the demo models with both loaded (onnxruntime 1.31, x86_64): the CPU arena off
+ * gives the smallest peak (`alog-edge run` on test.log: 43.5 MB against 46.6 MB with it on;
+ * `alog-edge bench`: 49.0 against 51.2 MB) at the same speed; memory patterns off; worker threads
+ * sleep rather than spin (one core is the user's); prepacking kept (off saved nothing and was
+ * slower). */
+static const ae_session_tuning TUNING = {0, 0, 0, 1, 0};
+static const ae_session_tuning TUNING_PREOPTIMIZED = {0, 0, 0, 1, 1};
+
+/* FNV-1a 64 of a file's bytes, read in blocks; 0 when it cannot be read. */
+static uint64_t file_fnv1a(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return 0;
+    uint64_t h = 0xcbf29ce484222325u;
+    unsigned char block[16384];
+    size_t n;
+    while ((n = fread(block, 1, sizeof block, f)) > 0)
+        for (size_t i = 0; i < n; i++) {
+            h ^= block[i];
+            h *= 0x100000001b3u;
+        }
+    int bad = ferror(f);
+    fclose(f);
+    return bad ? 0 : h;
+}
+
+/*
+ * A model's session: from "<model>.opt-<FNV-1a 64 of the model file>.onnx" beside it when convert
+ * saved one for exactly this model file (optimised there, checked against golden.json there and by
+ * selftest here), loaded without optimising again; otherwise from the model, optimised at load.
+ * @return as ae_session_open_tuned.
+ */
+static ae_status open_model_session(const ae_model *m, const char *onnx_path, ae_session **session,
+                                    char *err, size_t err_len)
+{
+    size_t len = strlen(onnx_path);
+    char *opt = malloc(len + 32);
+    if (opt == NULL)
+        return ae_fail(AE_ERR_NO_MEMORY, err, err_len, "%s: out of memory", onnx_path);
+    uint64_t h = file_fnv1a(onnx_path);
+    snprintf(opt, len + 32, "%.*s.opt-%016llx.onnx", (int)(len - 5), onnx_path,
+             (unsigned long long)h);
+    struct stat st;
+    ae_status status;
+    if (h != 0 && stat(opt, &st) == 0 && S_ISREG(st.st_mode))
+        status = ae_session_open_tuned(opt, &m->session_params, &TUNING_PREOPTIMIZED, session, err,
+                                       err_len);
+    else
+        status = ae_session_open_tuned(onnx_path, &m->session_params, &TUNING, session, err,
+                                       err_len);
+    free(opt);
+    return status;
+}
 
 ae_model_params ae_model_default_params(void)
 {
@@ -423,8 +472,7 @@ static ae_status load_one(ae_model *m, const char *dir, const char *name, int de
     if ((status = deeplog ? deeplog_meta(&L, meta, p) : mscred_meta(&L, meta, p)) != AE_OK)
         goto done;
     ae_session **session = deeplog ? &m->deeplog : &m->mscred;
-    if ((status = ae_session_open_tuned(onnx_path, &m->session_params, &TUNING, session, err,
-                                        err_len)) != AE_OK)
+    if ((status = open_model_session(m, onnx_path, session, err, err_len)) != AE_OK)
         goto done;
     L.file = onnx_path;
     status = deeplog ? deeplog_onnx(&L) : mscred_onnx(&L);

@@ -301,12 +301,29 @@ ae_status ae_session_open_tuned(const char *path, const ae_session_params *param
         status = ort_check(api, api->SetInterOpNumThreads(options, p.inter_op_threads), err,
                            err_len, path);
     if (status == AE_OK)
-        status = ort_check(api, api->SetSessionGraphOptimizationLevel(options, ORT_ENABLE_ALL),
+        status = ort_check(api,
+                           api->SetSessionGraphOptimizationLevel(
+                               options, tuning != NULL && tuning->preoptimized ? ORT_DISABLE_ALL
+                                                                               : ORT_ENABLE_ALL),
                            err, err_len, path);
     if (status == AE_OK && tuning != NULL && !tuning->cpu_arena)
         status = ort_check(api, api->DisableCpuMemArena(options), err, err_len, path);
     if (status == AE_OK && tuning != NULL && !tuning->mem_pattern)
         status = ort_check(api, api->DisableMemPattern(options), err, err_len, path);
+    if (status == AE_OK && tuning != NULL && !tuning->spinning)
+        status = ort_check(api,
+                           api->AddSessionConfigEntry(options, "session.intra_op.allow_spinning",
+                                                      "0"),
+                           err, err_len, path);
+    if (status == AE_OK && tuning != NULL && !tuning->spinning)
+        status = ort_check(api,
+                           api->AddSessionConfigEntry(options, "session.inter_op.allow_spinning",
+                                                      "0"),
+                           err, err_len, path);
+    if (status == AE_OK && tuning != NULL && !tuning->prepacking)
+        status = ort_check(api,
+                           api->AddSessionConfigEntry(options, "session.disable_prepacking", "1"),
+                           err, err_len, path);
     if (status == AE_OK)
         status = ort_check(api, api->CreateSession(s->env, path, options, &s->session), err,
                            err_len, path);

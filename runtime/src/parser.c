@@ -206,10 +206,13 @@ void ae_matcher_free(ae_matcher *m)
 {
     if (m == NULL)
         return;
-    for (size_t i = 0; i < m->n_masks; i++)
+    for (size_t i = 0; i < m->n_masks; i++) {
         pcre2_code_free(m->masks[i].re);
+        pcre2_code_free(m->masks[i].re_ascii);
+    }
     free(m->masks);
     pcre2_code_free(m->line_re);
+    pcre2_code_free(m->line_re_ascii);
     pcre2_match_data_free(m->md);
     pcre2_match_context_free(m->mctx);
     pcre2_jit_stack_free(m->jit_stack);
@@ -330,8 +333,13 @@ static ae_status check_unique_keys(loader *L, const cJSON *item, const char *whe
  * Regexes
  */
 
+/*
+ * Compiles a Python pattern twice: *out with UTF + UCP (Python's str semantics) and *ascii_out
+ * with UTF alone, whose \w, \d, \b and POSIX classes are ASCII-only: on a text of ASCII
+ * characters both give the same answers, and the second is faster.
+ */
 static ae_status compile(loader *L, const char *what, const char *pattern, uint32_t options,
-                         pcre2_code **out)
+                         pcre2_code **out, pcre2_code **ascii_out)
 {
     ae_matcher *m = L->m;
     char *translated = NULL;
@@ -361,10 +369,17 @@ static ae_status compile(loader *L, const char *what, const char *pattern, uint3
         return lfail(L, AE_ERR_FORMAT, "%s: invalid regex: %s at offset %zu of \"%.300s\"", what,
                      (const char *)msg, at, pattern);
     }
+    *ascii_out = pcre2_compile((PCRE2_SPTR)translated, translated_len,
+                               PCRE2_UTF | PCRE2_NEVER_BACKSLASH_C | options, &code, &offset,
+                               m->cctx);
     free(translated);
     free(map);
+    if (*ascii_out == NULL && code == PCRE2_ERROR_NOMEMORY)
+        return oom(L);
     /* JIT when the platform allows it; otherwise PCRE2's interpreter gives the same results. */
     (void)pcre2_jit_compile(*out, PCRE2_JIT_COMPLETE);
+    if (*ascii_out != NULL) /* else the UCP one serves every text */
+        (void)pcre2_jit_compile(*ascii_out, PCRE2_JIT_COMPLETE);
     return AE_OK;
 }
 
@@ -831,9 +846,13 @@ static ae_status build(loader *L, const cJSON *root)
             continue;
         char what[80];
         snprintf(what, sizeof what, "%sregex_pattern", where);
-        if ((status = compile(L, what, pattern, 0, &m->masks[i].re)) != AE_OK)
+        ae_mask *mask = &m->masks[i];
+        if ((status = compile(L, what, pattern, 0, &mask->re, &mask->re_ascii)) != AE_OK)
             return status;
         m->n_masks = i + 1;
+        ae_prefilter_init(mask->re, &mask->pf);
+        ae_literals_of(pattern, strlen(pattern), &mask->literals);
+        ae_prefilter_init(mask->re_ascii != NULL ? mask->re_ascii : mask->re, &mask->pf_ascii);
         char *repl = malloc(lp + lw + ls + 1);
         if (repl == NULL)
             return oom(L);
@@ -842,6 +861,8 @@ static ae_status build(loader *L, const cJSON *root)
         memcpy(repl + lp + lw, suffix, ls);
         m->masks[i].repl.p = arena_copy(m, repl, lp + lw + ls);
         m->masks[i].repl.len = lp + lw + ls;
+        uint64_t bytes[4];
+        m->masks[i].repl_ascii = ae_bytes_scan(repl, lp + lw + ls, bytes);
         free(repl);
         if (m->masks[i].repl.p == NULL)
             return oom(L);
@@ -879,7 +900,8 @@ static ae_status build(loader *L, const cJSON *root)
     if ((status = get_string(L, root, "line_regex", "", NULL, &line_regex)) != AE_OK ||
         (status = get_string(L, root, "content_group", "", "Content", &group)) != AE_OK)
         return status;
-    if ((status = compile(L, "line_regex", line_regex, PCRE2_ANCHORED, &m->line_re)) != AE_OK)
+    if ((status = compile(L, "line_regex", line_regex, PCRE2_ANCHORED, &m->line_re,
+                          &m->line_re_ascii)) != AE_OK)
         return status;
     int number = pcre2_substring_number_from_name(m->line_re, (PCRE2_SPTR)group);
     if (number <= 0)

@@ -202,6 +202,27 @@ AE_TEST(match_masks_use_python_re_semantics_for_s_and_lookbehinds)
     unload(&f);
 }
 
+AE_TEST(match_masks_see_what_earlier_masks_wrote_unicode_rules_and_prefiltered_bytes_alike)
+{
+    /* A replacement may bring the first non-ASCII character (the next masks then need Unicode
+     * rules: U+0663 is a digit for Python) or the byte a later mask needs. */
+    fixture f;
+    if (!load(&f, "{\"0\": \"z\"}",
+              parser_text("drain",
+                          "{\"regex_pattern\": \"x\", \"mask_with\": \"\xd9\xa3\"},"
+                          "{\"regex_pattern\": \"a\", \"mask_with\": \"@\"},"
+                          "{\"regex_pattern\": \"(?<!\\\\w)\\\\d+\", \"mask_with\": \"N\"},"
+                          "{\"regex_pattern\": \"@>\", \"mask_with\": \"X\"}",
+                          "", T(1, "[\"z\"]", "z"))))
+        return;
+    ae_match_detail d;
+    const char *line = "I: x 7 a";
+    CHECK_STATUS(ae_matcher_match_detail(f.matcher, line, strlen(line), &d), AE_OK);
+    const char *want = "<<N>> <N> <<X>";
+    CHECK(d.masked_len == strlen(want) && memcmp(d.masked, want, d.masked_len) == 0);
+    unload(&f);
+}
+
 AE_TEST(match_splits_tokens_at_python_whitespace_only)
 {
     fixture f;
