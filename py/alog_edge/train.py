@@ -210,7 +210,8 @@ def train_deeplog(sequences_path: Path, vocab: Vocab, out_path: Path, model_cfg:
         "unk_index": vocab.unk_index,
         "seen_keys": seen_keys,
         **rule.meta(),
-        "calibration": {"sessions": len(calib), "target_fpr": rule_cfg.target_fpr, "fpr": calib_fpr,
+        # no calibration sessions: no measured rate (null; NaN is not JSON and the device refuses it)
+        "calibration": {"sessions": len(calib), "target_fpr": rule_cfg.target_fpr, "fpr": calib_fpr if calib else None,
                         "threshold": threshold},
         "history": history,
     }
