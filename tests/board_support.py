@@ -19,7 +19,7 @@ def small_model_dir(ws: Path) -> tuple[Path, Path]:
     dataset.build_deeplog_inputs(ws)
     voc = vocab.load(ws / "vocab.json")
     train.train_deeplog(ws / "sequences.parquet", voc, ws / "deeplog.pth", DeepLogConfig(voc.num_classes),
-                        train.TrainConfig(epochs=2, seed=3, threads=1))
+                        train.TrainConfig(epochs=2, seed=3, threads=1), demo.DEMO_DEEPLOG_RULE)  # the demo's rule
     counts.build(ws, counts.CountSpec(bucket_seconds=10.0))
     train.train_mscred(ws / "counts.parquet", voc, ws / "mscred.pth",
                        MSCREDConfig(voc.num_classes, scales=(2, 5, 10), steps=3, gap=2, channels=(4, 8, 16, 32),

@@ -117,7 +117,7 @@ class SerialTestDevice:
         if self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGKILL)  # the console's session: ash and whatever it runs
             self.proc.wait(timeout=10)
-        for pid in processes_under(self.root):  # what left the session: the alog-edge service (a daemon)
+        for pid in processes_under(self.root / "opt"):  # what left the session: the device's alog-edge service
             try:
                 os.kill(pid, signal.SIGKILL)
             except OSError:
