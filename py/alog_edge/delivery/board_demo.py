@@ -48,7 +48,7 @@ class BoardDemo:
         for f in self.flashes:
             lines.append(f"  {f['how']}: {f['kind']} {f['version_before'] or '-'} -> {f['version_after']}, "
                          f"{f['files_sent']} files, {flash.human_bytes(f['bytes_sent'])} in {f['seconds']:.0f}s, "
-                         "selftest " + ("passed" if f["selftest"] is True else str(f["selftest"])))
+                         f"selftest {f['selftest'] or 'unknown'}")
         lines.append(f"  alog-edge run on the board, {self.slice}: {len(self.anomalies)} anomalies in "
                      f"{t.get('run', 0):.0f}s; {self.verdicts} verdicts "
                      + ("identical to the x86_64 runtime here" if self.same_as_x86_64 else "DIFFER from x86_64")
