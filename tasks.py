@@ -11,10 +11,10 @@ from invoke import Exit, task as invoke_task
 
 REPO = Path(__file__).resolve().parent
 sys.path.insert(0, str(REPO / "py"))
-from alog_edge import errorpath, taskspec  # noqa: E402  (light: the standard library only)
+from alog_edge.cli import errorpath, taskspec  # noqa: E402  (light: the standard library only)
 from alog_edge.fileio import check_outputs  # noqa: E402
-from alog_edge.flags import Float, Int, IntList, choice  # noqa: E402
-from alog_edge.taskspec import FlagTask  # noqa: E402
+from alog_edge.cli.flags import Float, Int, IntList, choice  # noqa: E402
+from alog_edge.cli.taskspec import FlagTask  # noqa: E402
 
 errorpath.install_invoke_hooks()
 logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
@@ -54,9 +54,9 @@ def opt(path: str | None) -> Path | None:
 def setup(c):
     """Install every dependency: Python packages (torch pinned to 2.13.0), Debian packages (cross compiler,
     clang, valgrind), the pinned onnxruntime/cJSON/PCRE2 artifacts as local Conan packages, and qemu-aarch64."""
-    from alog_edge import install
+    from alog_edge.setup import install
     install.setup(REPO)
-    from alog_edge import native  # needs the Python packages just installed
+    from alog_edge.setup import native  # needs the Python packages just installed
     native.setup_native(REPO)
 
 
@@ -67,7 +67,7 @@ def setup(c):
 @user_errors
 def demo_data(c, workspace="workspace", out=None, seed=7, hosts=6, train_minutes=240, test_minutes=90):
     """Generate the demo fleet log: train.log (normal), test.log with line/session labels and anomaly events."""
-    from alog_edge import demo_data as gen
+    from alog_edge.data import demo_data as gen
     files = gen.generate(opt(out) or ws(workspace) / "demo", seed=seed, hosts=hosts,
                          train_minutes=train_minutes, test_minutes=test_minutes)
     print(f"wrote {files.train_log}, {files.test_log} and labels beside them")
@@ -87,7 +87,8 @@ def parse(c, logs, format=None, log_format=None, templates=None, year=None, work
           parsed=None, parser=None, max_line_bytes=1 << 20, multiline=False):
     """Mine log templates with Drain3: parsed.parquet, templates.json, parser.json, drain_state.json."""
     from dataclasses import replace
-    from alog_edge import logformat, parse as p
+    from alog_edge.formats import logformat
+    from alog_edge.data import parse as p
     fmt = replace(logformat.resolve(format, log_format), multiline=bool(multiline))
     res = p.parse([Path(x) for x in logs], fmt, ws(workspace), parsed_out=opt(parsed), parser_out=opt(parser),
                   template_file=opt(templates), year=year, max_line_bytes=max_line_bytes)
@@ -102,7 +103,7 @@ def parse(c, logs, format=None, log_format=None, templates=None, year=None, work
 @user_errors
 def parse_accuracy(c, workspace="workspace", datasets=None, formats=None, json_=False):
     """GA and PA per system of a LogHub-style folder: the preset and the generic default side by side."""
-    from alog_edge import loghub
+    from alog_edge.evaluation import loghub
     rows = loghub.accuracy_table(opt(datasets) or REPO.parent / "shared" / "datasets" / "loghub-2k",
                                  ws(workspace) / "loghub", loghub.parse_formats(formats or []))
     print("\n".join(json.dumps(r) for r in rows) if json_ else loghub.format_rows(rows))
@@ -114,7 +115,7 @@ def parse_accuracy(c, workspace="workspace", datasets=None, formats=None, json_=
 @user_errors
 def build_deeplog(c, workspace="workspace", parsed=None, sessions=None, templates=None, vocab=None, sequences=None):
     """Build vocab.json (template -> index) and sequences.parquet (key sequences per session)."""
-    from alog_edge import dataset
+    from alog_edge.data import dataset
     res = dataset.build_deeplog_inputs(ws(workspace), parsed=opt(parsed), sessions_file=opt(sessions),
                                        templates_file=opt(templates), vocab_out=opt(vocab),
                                        sequences_out=opt(sequences))
@@ -126,7 +127,7 @@ def build_deeplog(c, workspace="workspace", parsed=None, sessions=None, template
 @user_errors
 def fix_vocab(c, vocab, parsed, out=None):
     """Convert a vocab keyed by template ids ({"1": 0}) to the template-string form."""
-    from alog_edge import vocab as v
+    from alog_edge.formats import vocab as v
     fixed = v.fix_vocab(Path(vocab), Path(parsed), opt(out) or Path(vocab))
     print(f"wrote {out or vocab}: {fixed.size} templates")
 
@@ -148,7 +149,8 @@ def train_deeplog(c, workspace="workspace", sequences=None, vocab=None, out=None
                   batch_size=128, lr=2e-3, seed=42, val_split=0.1, patience=3, hidden=64, layers=2, embedding=32,
                   rule="probability", target_fpr=0.005, calibration_split=0.15, no_session_keys=False):
     """Train DeepLog (2x64 LSTM, h=10, g=9 by default) and write its checkpoint."""
-    from alog_edge import train, vocab as v
+    from alog_edge.training import train
+    from alog_edge.formats import vocab as v
     from alog_edge.models.deeplog import DeepLogConfig
     w = ws(workspace)
     check_outputs(opt(out) or w / "deeplog.pth")
@@ -177,7 +179,7 @@ def train_deeplog(c, workspace="workspace", sequences=None, vocab=None, out=None
 def build_mscred(c, workspace="workspace", parsed=None, vocab=None, bucket_seconds=10.0, bucket_lines=None,
                  whole_stream=False, out=None):
     """Count every template per time bucket (per host): MSCRED's input series, counts.parquet."""
-    from alog_edge import counts
+    from alog_edge.data import counts
     spec = counts.CountSpec(None if bucket_lines else bucket_seconds, bucket_lines, not whole_stream)
     groups, buckets, dim = counts.build(ws(workspace), spec, parsed=opt(parsed), vocab_path=opt(vocab), out=opt(out))
     print(f"counts: {groups} series, {buckets} buckets ({spec.describe()}), feature_dim {dim}")
@@ -210,7 +212,8 @@ def train_mscred(c, workspace="workspace", counts=None, vocab=None, out=None, sc
                  stride=None, val_stride=None, level_margin=1.05, level_floor_quantile=0.999, threshold_factor=2.0,
                  threshold_quantile=0.95, broken_cell_level=None, threshold=None, score_scales=None):
     """Train MSCRED on normal count windows; store normalisation, broken-cell levels and threshold."""
-    from alog_edge import train, vocab as v
+    from alog_edge.training import train
+    from alog_edge.formats import vocab as v
     from alog_edge.models.mscred import MSCREDConfig
     w = ws(workspace)
     check_outputs(opt(out) or w / "mscred.pth")
@@ -257,7 +260,7 @@ def evaluate(c, workspace="workspace", logs=None, parsed=None, normal=None, abno
              plot=None, scores=None, threshold=None, broken_cell_level=None, year=None, rule=None, top_k=None,
              probability_threshold=None, ratio=None):
     """Score held-out data: DeepLog per session and line, MSCRED per time window, and both combined."""
-    from alog_edge import evaluate as e
+    from alog_edge.evaluation import evaluate as e
     check_outputs(opt(out), opt(plot), opt(scores))
     label_files = [Path(x) for x in labels or []]
     if normal or abnormal:
@@ -303,7 +306,7 @@ def convert(c, workspace="workspace", deeplog_model=None, mscred_model=None, voc
             window_size=None, opset=11, portable=False, validate=False, json_=False, session_idle=None,
             closing_template=None):
     """Export the models to ONNX: the model directory with meta.json, C-form vocab, parser.json, golden.json."""
-    from alog_edge import export
+    from alog_edge.export import convert as export
     w = ws(workspace)
 
     def present(path: Path) -> Path | None:
@@ -344,7 +347,8 @@ def test(c, k=None, x=False):
 @user_errors
 def match(c, logs, model_dir=None, workspace="workspace", out=None):
     """Key every line with the parser: one JSON line each with line_no, index, template (the runtime's `match`)."""
-    from alog_edge import parse as p, vocab as v
+    from alog_edge.data import parse as p
+    from alog_edge.formats import vocab as v
     from alog_edge.errors import AlogError
     from alog_edge.fileio import AtomicOutputs
     if not logs:
@@ -378,7 +382,7 @@ def _targets(target: str) -> tuple[str, ...]:
 @user_errors
 def build_runtime(c, target="x86_64", sanitize=False):
     """Build the C runtime with Conan + CMake into build/<target>/ (bin/alog-edge, lib/)."""
-    from alog_edge import native
+    from alog_edge.setup import native
     for t in _targets(target):
         print(f"{t}: {native.build_runtime(REPO, t, sanitize=sanitize)}")
 
@@ -388,7 +392,7 @@ def build_runtime(c, target="x86_64", sanitize=False):
 @user_errors
 def test_runtime(c, target="x86_64", sanitize=False, memcheck=False):
     """Build the runtime and run its C tests (ctest)."""
-    from alog_edge import native
+    from alog_edge.setup import native
     for t in _targets(target):
         native.build_runtime(REPO, t, sanitize=sanitize)
         native.run_ctest(REPO, t, sanitize=sanitize, memcheck=memcheck)
@@ -398,7 +402,7 @@ def test_runtime(c, target="x86_64", sanitize=False, memcheck=False):
 @user_errors
 def fuzz(c, seconds=60):
     """Build the libFuzzer targets (line matcher, JSON loaders, meta.json/golden.json) with clang; run each for a bounded time."""
-    from alog_edge import native
+    from alog_edge.setup import native
     native.build_fuzzers(REPO)
     for name in native.FUZZERS:
         run = native.run_fuzzer(REPO, name, seconds)
@@ -411,7 +415,8 @@ def fuzz(c, seconds=60):
 @user_errors
 def bench(c, workspace="workspace", batch=256, seconds=2.0, json_=False, aarch64=False):
     """C runtime vs Python pipeline on HDFS_2k and the demo log: throughput, latency, RSS, load time (--aarch64: the C bench under qemu as ratios to x86_64)."""
-    from alog_edge import bench as b, native
+    from alog_edge.parity import bench as b
+    from alog_edge.setup import native
     binary = native.build_runtime(REPO, "x86_64") / "bin" / "alog-edge"
     if aarch64:
         arm = [*native.qemu_command(REPO), str(native.build_runtime(REPO, "aarch64") / "bin" / "alog-edge")]

@@ -16,7 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from alog_edge import export, modeldir_check, native
+from alog_edge.export import convert as export
+from alog_edge.formats import modeldir_check
+from alog_edge.setup import native
 from alog_edge.errors import AlogError
 from badinput_util import TRY_SECONDS
 from conftest import REPO

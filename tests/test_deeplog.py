@@ -4,7 +4,11 @@ import numpy as np
 import pytest
 import torch
 
-from alog_edge import checkpoint, dataset, deeplog_rule, evaluate, parse, logformat, train, vocab
+from alog_edge.formats import checkpoint, logformat, vocab
+from alog_edge.data import dataset, parse
+from alog_edge.models import deeplog_rule
+from alog_edge.evaluation import evaluate
+from alog_edge.training import train
 from alog_edge.errors import AlogError
 from alog_edge.models.deeplog import DeepLog, DeepLogConfig
 

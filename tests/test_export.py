@@ -13,7 +13,11 @@ import pytest
 import torch
 from torch import nn
 
-from alog_edge import checkpoint, dataset, deeplog_rule, export, logformat, parse, train, vocab
+from alog_edge.formats import checkpoint, logformat, vocab
+from alog_edge.data import dataset, parse
+from alog_edge.models import deeplog_rule
+from alog_edge.export import convert as export
+from alog_edge.training import train
 from alog_edge.errors import AlogError
 from alog_edge.models.deeplog import DeepLogConfig
 
@@ -231,7 +235,7 @@ def test_meta_json_tells_the_runtime_everything(converted, trained):
 
 
 def test_the_python_runners_score_like_torch(converted, trained):
-    from alog_edge import evaluate
+    from alog_edge.evaluation import evaluate
 
     out, _ = converted
     ws, voc = trained
@@ -465,7 +469,7 @@ def test_mscred_window_size_must_match_the_checkpoint(trained, stand_in, tmp_pat
 def real_mscred(trained):
     import pandas as pd
 
-    from alog_edge import counts
+    from alog_edge.data import counts
     from alog_edge.models.mscred import MSCREDConfig
 
     ws, voc = trained
@@ -522,7 +526,7 @@ def test_counts_from_another_vocab_are_refused(trained, real_mscred, tmp_path):
     mscred_path, _ = real_mscred
     import pandas as pd
 
-    from alog_edge import counts
+    from alog_edge.data import counts
 
     other = vocab.Vocab({f"x{t}": i for t, i in voc.index.items()})
     spec = counts.CountSpec(bucket_seconds=600.0, per_host=False)

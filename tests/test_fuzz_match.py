@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from alog_edge import native
+from alog_edge.setup import native
 from conftest import REPO
 
 SECONDS = int(os.environ.get("ALOG_EDGE_FUZZ_SECONDS", "20"))

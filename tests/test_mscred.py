@@ -3,7 +3,9 @@ import pandas as pd
 import pytest
 import torch
 
-from alog_edge import checkpoint, counts, train, vocab
+from alog_edge.formats import checkpoint, vocab
+from alog_edge.data import counts
+from alog_edge.training import train
 from conftest import invoke
 from alog_edge.errors import AlogError
 from alog_edge.models.mscred import MSCRED, MSCREDConfig, signature_matrices

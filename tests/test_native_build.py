@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from alog_edge import native
+from alog_edge.setup import native
 
 REPO = Path(__file__).resolve().parents[1]
 EM_X86_64, EM_AARCH64 = 62, 183

@@ -27,8 +27,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from alog_edge import bounded, logformat, native, parse, vocab
-from alog_edge.loghub import LOGHUB_FORMATS
+from alog_edge.data import bounded, parse
+from alog_edge.formats import logformat, vocab
+from alog_edge.setup import native
+from alog_edge.evaluation.loghub import LOGHUB_FORMATS
 from conftest import DATASETS, REPO, invoke
 
 LOGHUB = DATASETS / "loghub-2k"
@@ -351,7 +353,7 @@ def test_match_agrees_with_python_on_tricky_lines(preset: str, x86_64: Path,
 def test_match_agrees_with_python_on_the_demo_generators_logs(x86_64: Path,
                                                               tmp_path: Path) -> None:
     """The project's own demo data: the demo preset with its eleven default masks."""
-    from alog_edge import demo_data
+    from alog_edge.data import demo_data
 
     files = demo_data.generate(tmp_path / "demo", seed=11, hosts=4, train_minutes=60,
                                test_minutes=30)

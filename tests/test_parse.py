@@ -5,9 +5,10 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from alog_edge import logformat, parse
+from alog_edge.formats import logformat
+from alog_edge.data import parse
 from alog_edge.errors import AlogError
-from alog_edge.loghub import PUBLISHED_DRAIN, accuracy_table, format_rows
+from alog_edge.evaluation.loghub import PUBLISHED_DRAIN, accuracy_table, format_rows
 
 
 @pytest.fixture(scope="module")

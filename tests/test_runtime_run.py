@@ -14,7 +14,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from alog_edge import counts, dataset, deeplog_rule, evaluate, export, logformat, native, parse, runtime, train, vocab
+from alog_edge.data import counts, dataset, parse
+from alog_edge.models import deeplog_rule
+from alog_edge.evaluation import evaluate
+from alog_edge.export import convert as export
+from alog_edge.formats import logformat, vocab
+from alog_edge.setup import native
+from alog_edge.parity import harness as runtime
+from alog_edge.training import train
 from alog_edge.models.deeplog import DeepLogConfig
 from alog_edge.models.mscred import MSCREDConfig
 from conftest import REPO

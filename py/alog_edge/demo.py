@@ -9,11 +9,18 @@ from typing import Any, Callable, TypeVar
 
 import numpy as np
 
-from . import counts, dataset, deeplog_rule, demo_data, evaluate, export, logformat, native, parse, runtime, timeline, train, vocab
-from .delivery import board_demo
-from .errors import AlogError
-from .models.deeplog import DeepLogConfig
-from .models.mscred import MSCREDConfig
+from alog_edge.data import counts, dataset, demo_data, parse
+from alog_edge.models import deeplog_rule
+from alog_edge.evaluation import evaluate, timeline
+from alog_edge.export import convert as export
+from alog_edge.formats import logformat, vocab
+from alog_edge.setup import native
+from alog_edge.parity import harness as runtime
+from alog_edge.training import train
+from alog_edge.delivery import board_demo
+from alog_edge.errors import AlogError
+from alog_edge.models.deeplog import DeepLogConfig
+from alog_edge.models.mscred import MSCREDConfig
 
 log = logging.getLogger(__name__)
 REPO = Path(__file__).resolve().parents[2]
@@ -103,14 +110,14 @@ def run(workdir: Path, seed: int = 7) -> DemoResult:
     binary = _timed(timings, "build C runtime", lambda: native.build_runtime(REPO, "x86_64", quiet=True)) / "bin" / "alog-edge"
     device = _timed(timings, "alog-edge run", lambda: runtime.run_and_compare(
         binary, model_dir, files.test_log, frame, voc, [files.session_labels, files.line_labels], files.events))
-    from .delivery import demo as delivery  # bundle, install, run installed, model-only update, rollback
+    from alog_edge.delivery import demo as delivery  # bundle, install, run installed, model-only update, rollback
     shipped = delivery.run(workdir, model_dir, export.ConvertRequest(
         vocab=workdir / "vocab.json", parser=workdir / "parser.json", output_dir=model_dir,
         deeplog_model=workdir / "deeplog.pth", mscred_model=workdir / "mscred.pth",
         sequences=workdir / "sequences.parquet", counts=workdir / "counts.parquet"), files.test_log, frame, voc,
         [files.session_labels, files.line_labels], files.events, device.report.text(),
         lambda name, step: _timed(timings, name, step))
-    from .delivery import demo_flash  # fabric: only when the demo gets this far
+    from alog_edge.delivery import demo_flash  # fabric: only when the demo gets this far
     flashed, flash_summary = _timed(timings, "bundle + flash over SSH",
                                     lambda: demo_flash.flash_demo(workdir, model_dir, REPO))
     summary = {"parse": {"lines": parsed.lines, "templates": parsed.clusters,

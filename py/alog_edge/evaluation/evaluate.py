@@ -9,11 +9,11 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .errors import AlogError
-from .fileio import require_file
-from . import deeplog_rule
-from .deeplog_rule import RULE_PROBABILITY, DeepLogRule
-from .models.deeplog import DeepLog
+from alog_edge.errors import AlogError
+from alog_edge.fileio import require_file
+from alog_edge.models import deeplog_rule
+from alog_edge.models.deeplog_rule import RULE_PROBABILITY, DeepLogRule
+from alog_edge.models.deeplog import DeepLog
 
 REASON_NONE, REASON_UNSEEN, REASON_TOP_K, REASON_PROBABILITY, REASON_END = "", "unseen", "top_k", "probability", "end"
 
@@ -58,7 +58,7 @@ def deeplog_verdicts(model: DeepLog, sessions: Sequence[Sequence[int]], rule: De
     """DeepLog's verdicts: a key is anomalous when unseen in training, or when the rule flags its prediction
     from the h keys before it (rank >= g, or probability below the threshold). With session keys every key is
     predicted (the first from start keys) and so is the end of the session; without, only keys after the h-th."""
-    from .dataset import session_padded
+    from alog_edge.data.dataset import session_padded
 
     h = rule.window
     results, owners, xs, ys = [], [], [], []
@@ -355,7 +355,7 @@ def report(evaluations: Sequence[Evaluation]) -> str:
 
 
 def write_session_csv(ev: Evaluation, path: Path) -> None:
-    from .fileio import AtomicOutputs
+    from alog_edge.fileio import AtomicOutputs
 
     with AtomicOutputs() as out:
         ev.sessions[["session", "label", "verdict"]].to_csv(out.path(path), index=False)
@@ -371,7 +371,9 @@ def evaluate_deeplog(workspace: Path, *, model_path: Path | None = None, vocab_p
     an already matched frame, or DeepLog HDFS session files (--normal/--abnormal, labelled by file).
     `rule`, `top_k` and `probability_threshold` override the checkpoint's rule; `ratio` (normal, abnormal)
     projects the session FPR/TPR onto that mix."""
-    from . import dataset, parse, train, vocab as vocab_mod
+    from alog_edge.data import dataset, parse
+    from alog_edge.training import train
+    from alog_edge.formats import vocab as vocab_mod
 
     vocab = vocab_mod.load(vocab_path or workspace / "vocab.json")
     model, payload = train.load_deeplog(model_path or workspace / "deeplog.pth", vocab)
@@ -419,8 +421,8 @@ def rule_options(rule: str | None, top_k: Any, probability_threshold: Any, ratio
 def load_frame(workspace: Path, *, logs: Sequence[Path] = (), parsed: Path | None = None,
                parser_path: Path | None = None, year: int | None = None) -> pd.DataFrame:
     """Held-out lines keyed by the workspace's parser (raw logs) or read from a parsed.parquet."""
-    from . import parse
-    from .fileio import read_parquet
+    from alog_edge.data import parse
+    from alog_edge.fileio import read_parquet
 
     if logs:
         return parse.match(list(logs), parser_path or workspace / "parser.json", year=year)
@@ -455,7 +457,10 @@ def evaluate_all(workspace: Path, *, deeplog_path: Path | None = None, mscred_pa
     DeepLog and the combined verdict; window labels come from an events file of anomaly intervals.
     `threshold` and `broken_cell_level` (one level for every cell) override the checkpoint's;
     `deeplog_options` (rule_options) DeepLog's rule."""
-    from . import counts, timeline, train, vocab as vocab_mod
+    from alog_edge.data import counts
+    from alog_edge.evaluation import timeline
+    from alog_edge.training import train
+    from alog_edge.formats import vocab as vocab_mod
 
     vocab_path = vocab_path or workspace / "vocab.json"
     deeplog_path = deeplog_path or workspace / "deeplog.pth"

@@ -9,9 +9,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from . import __version__
-from .errors import AlogError
-from .fileio import AtomicOutputs
+from alog_edge import __version__
+from alog_edge.errors import AlogError
+from alog_edge.fileio import AtomicOutputs
 
 FORMAT_VERSION = 1
 REQUIRED = ("format_version", "model_type", "model_args", "state_dict", "vocab_sha256")

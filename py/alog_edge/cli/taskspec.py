@@ -15,9 +15,9 @@ from typing import Any, Callable
 from invoke import Exit, Task
 from invoke.parser import Argument
 
-from . import errorpath
-from .errors import AlogError
-from .flags import Float, Int, Spec, flag_name, parse_all
+from alog_edge.cli import errorpath
+from alog_edge.errors import AlogError
+from alog_edge.cli.flags import Float, Int, Spec, flag_name, parse_all
 
 SHORT_FLAGS = {"workspace": "w"}
 

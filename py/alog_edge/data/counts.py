@@ -10,9 +10,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .errors import AlogError
-from .fileio import AtomicOutputs, check_outputs, read_parquet
-from .vocab import Vocab, keys_for
+from alog_edge.errors import AlogError
+from alog_edge.fileio import AtomicOutputs, check_outputs, read_parquet
+from alog_edge.formats.vocab import Vocab, keys_for
 
 ALL = "<all>"
 META_KEY = b"alog_edge.counts"
@@ -107,7 +107,7 @@ def windows(series: list[Series], window: int, stride: int) -> tuple[np.ndarray,
 def build(workspace: Path, spec: CountSpec, *, parsed: Path | None = None, vocab_path: Path | None = None,
           out: Path | None = None) -> tuple[int, int, int]:
     """`invoke build-mscred`: counts.parquet from parsed.parquet with the vocab's template order."""
-    from . import vocab as vocab_mod
+    from alog_edge.formats import vocab as vocab_mod
 
     parsed = parsed or workspace / "parsed.parquet"
     out = out or workspace / "counts.parquet"

@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from .errors import AlogError
+from alog_edge.errors import AlogError
 
 log = logging.getLogger(__name__)
 

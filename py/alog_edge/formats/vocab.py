@@ -11,8 +11,8 @@ from typing import Iterable
 
 import pandas as pd
 
-from .errors import AlogError
-from .fileio import AtomicOutputs, check_outputs, read_json, read_parquet, sha256_json
+from alog_edge.errors import AlogError
+from alog_edge.fileio import AtomicOutputs, check_outputs, read_json, read_parquet, sha256_json
 
 
 @dataclass(frozen=True)

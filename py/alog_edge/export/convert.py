@@ -25,12 +25,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import __version__, checkpoint, dataset, parse
-from . import vocab as vocab_mod
-from .errors import AlogError
-from . import modeldir_check
-from .fileio import AtomicDir, read_json, sha256_file
-from .vocab import Vocab
+from alog_edge import __version__
+from alog_edge.formats import checkpoint
+from alog_edge.data import dataset, parse
+from alog_edge.formats import vocab as vocab_mod
+from alog_edge.errors import AlogError
+from alog_edge.formats import modeldir_check
+from alog_edge.fileio import AtomicDir, read_json, sha256_file
+from alog_edge.formats.vocab import Vocab
 
 log = logging.getLogger(__name__)
 
@@ -274,7 +276,7 @@ def _check_checkpoint(path: Path, kind: str, voc: Vocab, req: ConvertRequest) ->
 
 
 def _build(path: Path, kind: str, voc: Vocab) -> tuple[nn.Module, dict[str, Any]]:
-    from . import train
+    from alog_edge.training import train
 
     model, payload = (train.load_deeplog if kind == "deeplog" else train.load_mscred)(path, voc)
     return model.eval(), payload
@@ -305,7 +307,7 @@ def real_deeplog_windows(path: Path, seq_len: int, voc: Vocab, limit: int = REAL
 
 def real_mscred_windows(path: Path, window_size: int, voc: Vocab, limit: int = REAL_COUNT_WINDOWS) -> np.ndarray:
     """Up to `limit` count windows [n, 1, window_size, feature_dim] from counts.parquet, spread over it."""
-    from . import counts
+    from alog_edge.data import counts
 
     series, _, meta = counts.load(path)
     if meta.get("feature_dim") != voc.num_classes or meta.get("vocab_sha256") != voc.sha256:
@@ -656,7 +658,7 @@ def closing_keys(templates: Sequence[str], voc: Vocab) -> list[int]:
 def deeplog_job(model: nn.Module, payload: dict[str, Any], ckpt: Path, voc: Vocab, seq_len: int | None,
                 sequences: Path | None, full: bool, session_idle: float | None = None,
                 closing_templates: Sequence[str] = ()) -> ModelJob:
-    from . import deeplog_rule
+    from alog_edge.models import deeplog_rule
 
     args = payload["model_args"]
     window = int(args["window"])
@@ -851,7 +853,7 @@ def convert(req: ConvertRequest) -> ConvertResult:
             golden += golden_entries(staging / job.spec.file_name, job.spec, job.golden)
         if golden:
             write_golden(staging, golden)
-            from .optimize import save_optimized
+            from alog_edge.export.optimize import save_optimized
             for job in jobs:
                 save_optimized(staging / job.spec.file_name, golden, TOLERANCE)
         modeldir_check.check_staged(staging, req.output_dir)  # the device's rules, before the swap

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .errors import AlogError
+from alog_edge.errors import AlogError
 
 LOG = __name__
 
@@ -49,9 +49,10 @@ def _rss_kb(field: str) -> int:
 def python_figures(model_dir: Path, log: Path, batch: int = 256, seconds: float = 2.0,
                    threads: int = 1) -> dict[str, Any]:
     """The Python pipeline's figures on one log (run in a process of its own)."""
-    from . import logformat, parse
-    from .fileio import read_json
-    from .vocab import load_c_form
+    from alog_edge.formats import logformat
+    from alog_edge.data import parse
+    from alog_edge.fileio import read_json
+    from alog_edge.formats.vocab import load_c_form
 
     started = time.perf_counter()
     parser = parse.load_parser(model_dir / "parser.json")
@@ -150,7 +151,7 @@ def run_c(binary: Path, case: BenchCase, batch: int, seconds: float) -> dict[str
 
 
 def run_python(case: BenchCase, batch: int, seconds: float) -> dict[str, Any]:
-    cmd = [sys.executable, "-m", "alog_edge.bench", str(case.model_dir), str(case.log),
+    cmd = [sys.executable, "-m", "alog_edge.parity.bench", str(case.model_dir), str(case.log),
            "--batch", str(batch), "--seconds", str(seconds)]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
@@ -229,8 +230,11 @@ def format_rows(rows: list[dict[str, Any]]) -> str:
 def prepare_hdfs(workdir: Path, datasets: Path) -> BenchCase:
     """A DeepLog model directory for LogHub's HDFS_2k, made once: DeepLog trained briefly on the HDFS
     sessions, the 2k log keyed by their templates (its own blocks are too short to train on)."""
-    from . import dataset, export, logformat, parse, train, vocab
-    from .models.deeplog import DeepLogConfig
+    from alog_edge.data import dataset, parse
+    from alog_edge.export import convert as export
+    from alog_edge.formats import logformat, vocab
+    from alog_edge.training import train
+    from alog_edge.models.deeplog import DeepLogConfig
 
     log = datasets / "loghub-2k" / "HDFS" / "HDFS_2k.log"
     sessions = datasets / "hdfs-sessions"
@@ -260,7 +264,9 @@ def generic_match_rows(binary: Path, workdir: Path, datasets: Path, repeat: int 
     with a parser mined by the generic default (its format string only), next to Python's parse.match."""
     import shutil
 
-    from . import logformat, loghub, parse, vocab
+    from alog_edge.formats import logformat, vocab
+    from alog_edge.evaluation import loghub
+    from alog_edge.data import parse
 
     log = datasets / "loghub-2k" / "HDFS" / "HDFS_2k.log"
     model = workdir / "model"
@@ -298,7 +304,7 @@ def bench_all(binary: Path, cases: list[BenchCase], batch: int = 256, seconds: f
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(prog="python -m alog_edge.bench",
+    ap = argparse.ArgumentParser(prog="python -m alog_edge.parity.bench",
                                  description="The Python pipeline's figures as one JSON line.")
     ap.add_argument("model_dir", type=Path)
     ap.add_argument("log", type=Path)

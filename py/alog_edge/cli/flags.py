@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import AlogError
+from alog_edge.errors import AlogError
 
 
 def flag_name(name: str) -> str:

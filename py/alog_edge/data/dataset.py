@@ -9,10 +9,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from . import logformat
-from .errors import AlogError
-from .fileio import AtomicOutputs, check_outputs, read_parquet
-from .vocab import Vocab, keys_for
+from alog_edge.formats import logformat
+from alog_edge.errors import AlogError
+from alog_edge.fileio import AtomicOutputs, check_outputs, read_parquet
+from alog_edge.formats.vocab import Vocab, keys_for
 
 STREAM = "<stream>"
 SEQUENCES_SCHEMA = pa.schema([("session", pa.string()), ("keys", pa.list_(pa.int64())),
@@ -112,8 +112,8 @@ def build_deeplog_inputs(workspace: Path, *, parsed: Path | None = None, session
                          templates_file: Path | None = None, vocab_out: Path | None = None,
                          sequences_out: Path | None = None) -> BuildResult:
     """vocab.json + sequences.parquet from a parsed.parquet, or from HDFS session files and their templates."""
-    from . import vocab as vocab_mod
-    from .parse import read_template_file
+    from alog_edge.formats import vocab as vocab_mod
+    from alog_edge.data.parse import read_template_file
 
     vocab_out = vocab_out or workspace / "vocab.json"
     sequences_out = sequences_out or workspace / "sequences.parquet"

@@ -10,7 +10,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .errors import AlogError
+from alog_edge.errors import AlogError
 
 RULE_TOP_K, RULE_PROBABILITY = "top_k", "probability"
 RULES = (RULE_TOP_K, RULE_PROBABILITY)

@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from .errors import AlogError
+from alog_edge.errors import AlogError
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +126,7 @@ def setup_native(repo: Path) -> None:
     install_apt_packages()
     fetch_artifacts(paths.repo)
     install_qemu(paths.repo)
-    from .delivery import board_image  # the emulated board's kernel and initramfs
+    from alog_edge.delivery import board_image  # the emulated board's kernel and initramfs
     board_image.fetch_board_image(paths.repo)
     export_recipes(paths.repo)
     log.info("native setup: ready in %.1fs", time.monotonic() - started)

@@ -23,10 +23,11 @@ from drain3.masking import MaskingInstruction
 from drain3.template_miner_config import TemplateMinerConfig
 from tqdm import tqdm
 
-from . import bounded, logformat, refine
-from .errors import AlogError
-from .fileio import AtomicOutputs, check_outputs, read_json
-from .logformat import LogFormat
+from alog_edge.data import bounded, refine
+from alog_edge.formats import logformat
+from alog_edge.errors import AlogError
+from alog_edge.fileio import AtomicOutputs, check_outputs, read_json
+from alog_edge.formats.logformat import LogFormat
 
 log = logging.getLogger(__name__)
 

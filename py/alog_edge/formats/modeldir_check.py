@@ -12,7 +12,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from .errors import AlogError
+from alog_edge.errors import AlogError
 
 MAX_WINDOW = 1 << 16     # AE_MAX_WINDOW
 MAX_COUNT = 1 << 40      # the loader's bound for sizes, indices and top_k

@@ -10,11 +10,11 @@ import numpy as np
 import pandas as pd
 import torch
 
-from . import counts as counts_mod
-from .errors import AlogError
-from .evaluate import Metrics, format_table, metrics
-from .fileio import AtomicOutputs, require_file
-from .models.mscred import MSCRED
+from alog_edge.data import counts as counts_mod
+from alog_edge.errors import AlogError
+from alog_edge.evaluation.evaluate import Metrics, format_table, metrics
+from alog_edge.fileio import AtomicOutputs, require_file
+from alog_edge.models.mscred import MSCRED
 
 
 def score_windows(model: MSCRED, series: list[counts_mod.Series], spec: counts_mod.CountSpec, threshold: float,

@@ -11,9 +11,12 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from . import counts, dataset, deeplog_rule, evaluate, export, timeline
-from .errors import AlogError
-from .vocab import Vocab
+from alog_edge.data import counts, dataset
+from alog_edge.models import deeplog_rule
+from alog_edge.evaluation import evaluate, timeline
+from alog_edge.export import convert as export
+from alog_edge.errors import AlogError
+from alog_edge.formats.vocab import Vocab
 
 PROBABILITY_TOLERANCE = 1e-5
 KEY_COLUMNS = ["session", "line_no", "end", "index", "anomalous", "reason", "rank", "probability"]

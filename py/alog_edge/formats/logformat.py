@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO, Iterator
 
-from .errors import AlogError
+from alog_edge.errors import AlogError
 
 # Masks for logs nobody tuned for. Order matters: specific shapes first, plain numbers last. Few
 # masks on purpose: each is one regex pass per line on the device, and separate HOST, HEX, SIZE

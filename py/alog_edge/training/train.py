@@ -14,13 +14,14 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from . import checkpoint, dataset
-from .errors import AlogError
-from .models.deeplog import DeepLog, DeepLogConfig
-from .vocab import Vocab
+from alog_edge.formats import checkpoint
+from alog_edge.data import dataset
+from alog_edge.errors import AlogError
+from alog_edge.models.deeplog import DeepLog, DeepLogConfig
+from alog_edge.formats.vocab import Vocab
 
 if TYPE_CHECKING:
-    from .models.mscred import MSCRED, MSCREDConfig
+    from alog_edge.models.mscred import MSCRED, MSCREDConfig
 
 log = logging.getLogger(__name__)
 
@@ -148,8 +149,9 @@ def train_deeplog(sequences_path: Path, vocab: Vocab, out_path: Path, model_cfg:
                   cfg: TrainConfig, rule_cfg: DeepLogRuleConfig | None = None) -> TrainResult:
     """Train on normal sessions, then calibrate the probability threshold on normal sessions the model never
     saw (neither trained nor early-stopped on): the rule flags at most `target_fpr` of them."""
-    from . import deeplog_rule, evaluate
-    from .models.deeplog import session_classes
+    from alog_edge.models import deeplog_rule
+    from alog_edge.evaluation import evaluate
+    from alog_edge.models.deeplog import session_classes
 
     rule_cfg = rule_cfg or DeepLogRuleConfig()
     started = time.perf_counter()
@@ -322,8 +324,8 @@ def train_mscred(counts_path: Path, vocab: Vocab, out_path: Path, model_cfg: "MS
     dense minute of API requests on the busiest device), above most anomalies; 2 x the 95th percentile stays
     above the normal bulk without depending on that stretch.
     """
-    from . import counts as counts_mod
-    from .models.mscred import MSCRED
+    from alog_edge.data import counts as counts_mod
+    from alog_edge.models.mscred import MSCRED
 
     started = time.perf_counter()
     series, spec, meta = counts_mod.load(counts_path)
@@ -402,7 +404,7 @@ def train_mscred(counts_path: Path, vocab: Vocab, out_path: Path, model_cfg: "MS
 
 
 def load_mscred(path: Path, vocab: Vocab | None = None) -> tuple["MSCRED", dict[str, Any]]:
-    from .models.mscred import MSCRED, MSCREDConfig
+    from alog_edge.models.mscred import MSCRED, MSCREDConfig
 
     payload = checkpoint.load(path, "mscred", vocab.sha256 if vocab is not None else None)
     try:
