@@ -56,8 +56,6 @@ def setup(c):
     clang, valgrind), the pinned onnxruntime/cJSON/PCRE2 artifacts as local Conan packages, and qemu-aarch64."""
     from alog_edge.setup import install
     install.setup(REPO)
-    from alog_edge.setup import native  # needs the Python packages just installed
-    native.setup_native(REPO)
 
 
 @task(help={"out": "output folder (default: <workspace>/demo)", "seed": "random seed",
@@ -382,7 +380,7 @@ def _targets(target: str) -> tuple[str, ...]:
 @user_errors
 def build_runtime(c, target="x86_64", sanitize=False):
     """Build the C runtime with Conan + CMake into build/<target>/ (bin/alog-edge, lib/)."""
-    from alog_edge.setup import native
+    from alog_edge.toolchain import build as native
     for t in _targets(target):
         print(f"{t}: {native.build_runtime(REPO, t, sanitize=sanitize)}")
 
@@ -392,7 +390,7 @@ def build_runtime(c, target="x86_64", sanitize=False):
 @user_errors
 def test_runtime(c, target="x86_64", sanitize=False, memcheck=False):
     """Build the runtime and run its C tests (ctest)."""
-    from alog_edge.setup import native
+    from alog_edge.toolchain import build as native
     for t in _targets(target):
         native.build_runtime(REPO, t, sanitize=sanitize)
         native.run_ctest(REPO, t, sanitize=sanitize, memcheck=memcheck)
@@ -402,10 +400,10 @@ def test_runtime(c, target="x86_64", sanitize=False, memcheck=False):
 @user_errors
 def fuzz(c, seconds=60):
     """Build the libFuzzer targets (line matcher, JSON loaders, meta.json/golden.json) with clang; run each for a bounded time."""
-    from alog_edge.setup import native
-    native.build_fuzzers(REPO)
-    for name in native.FUZZERS:
-        run = native.run_fuzzer(REPO, name, seconds)
+    from alog_edge.toolchain import fuzz as f
+    f.build_fuzzers(REPO)
+    for name in f.FUZZERS:
+        run = f.run_fuzzer(REPO, name, seconds)
         print(f"{name}: {run.runs} inputs in {run.seconds:.0f}s, {run.new_units} new corpus units, no crash")
 
 
@@ -416,7 +414,7 @@ def fuzz(c, seconds=60):
 def bench(c, workspace="workspace", batch=256, seconds=2.0, json_=False, aarch64=False):
     """C runtime vs Python pipeline on HDFS_2k and the demo log: throughput, latency, RSS, load time (--aarch64: the C bench under qemu as ratios to x86_64)."""
     from alog_edge.parity import bench as b
-    from alog_edge.setup import native
+    from alog_edge.toolchain import build as native
     binary = native.build_runtime(REPO, "x86_64") / "bin" / "alog-edge"
     if aarch64:
         arm = [*native.qemu_command(REPO), str(native.build_runtime(REPO, "aarch64") / "bin" / "alog-edge")]

@@ -18,7 +18,7 @@ import pytest
 
 from alog_edge.export import convert as export
 from alog_edge.formats import modeldir_check
-from alog_edge.setup import native
+from alog_edge.toolchain import build as native
 from alog_edge.errors import AlogError
 from badinput_util import TRY_SECONDS
 from conftest import REPO

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from alog_edge.setup import native
+from alog_edge.toolchain import build as native, prepare
 
 REPO = Path(__file__).resolve().parents[1]
 EM_X86_64, EM_AARCH64 = 62, 183
@@ -81,9 +81,9 @@ def prefix(target: str, request: pytest.FixtureRequest) -> Path:
 
 
 def test_setup_native_is_quick_once_done() -> None:
-    native.setup_native(REPO)
+    prepare.setup_native(REPO)
     started = time.monotonic()
-    native.setup_native(REPO)
+    prepare.setup_native(REPO)
     assert time.monotonic() - started < 10
     assert (REPO / ".tools" / "qemu" / "qemu-aarch64").is_file()
 

@@ -29,7 +29,7 @@ import pytest
 
 from alog_edge.data import bounded, parse
 from alog_edge.formats import logformat, vocab
-from alog_edge.setup import native
+from alog_edge.toolchain import build as native
 from alog_edge.evaluation.loghub import LOGHUB_FORMATS
 from conftest import DATASETS, REPO, invoke
 

@@ -14,7 +14,7 @@ from alog_edge.models import deeplog_rule
 from alog_edge.evaluation import evaluate, timeline
 from alog_edge.export import convert as export
 from alog_edge.formats import logformat, vocab
-from alog_edge.setup import native
+from alog_edge.toolchain import build as native
 from alog_edge.parity import harness as runtime
 from alog_edge.training import train
 from alog_edge.delivery import board_demo

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from alog_edge.export import convert as export
-from alog_edge.setup import native
+from alog_edge.toolchain import build as native
 from ..errors import AlogError
 from . import board, bundle, flash, keys
 

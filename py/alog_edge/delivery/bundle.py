@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from alog_edge.setup import native
+from alog_edge.toolchain import build as native
 from ..errors import AlogError
 from . import elf, keys
 from .manifest import MANIFEST, SIGNATURE, ManifestEntry, check_version, dumps, parse, parts

@@ -49,7 +49,7 @@ def model_dirs(work: Path, datasets: Path, hidden: int = 128) -> list[Path]:
 
 def bundles(work: Path, models: list[Path], repo: Path) -> tuple[list, Path]:
     """Two signed x86_64 bundles of the model directories; returns them (opened) and the public key."""
-    from alog_edge.setup import native
+    from alog_edge.toolchain import build as native
     from alog_edge.delivery import bundle, keys
     key = work / "keys" / "soak.key"
     if not key.exists():

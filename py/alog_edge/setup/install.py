@@ -42,8 +42,6 @@ def python_packages(repo: Path) -> None:
 
 
 def apt_packages(repo: Path, packages: tuple[str, ...] = APT_PACKAGES) -> None:
-    if not packages:
-        return
     stamp, digest = _stamp(repo, "apt", " ".join(sorted(packages)))
     if _fresh(stamp, digest):
         log.info("debian packages: up to date")
@@ -55,5 +53,10 @@ def apt_packages(repo: Path, packages: tuple[str, ...] = APT_PACKAGES) -> None:
 
 
 def setup(repo: Path) -> None:
+    """Everything `invoke setup` installs; each part is a no-op when it is up to date."""
     python_packages(repo)
     apt_packages(repo)
+    from alog_edge.toolchain import prepare  # needs the Python packages just installed
+    prepare.setup_native(repo)
+    from alog_edge.delivery import board_image  # the emulated board's kernel and initramfs
+    board_image.fetch_board_image(repo)
