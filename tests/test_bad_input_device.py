@@ -1,6 +1,6 @@
 """Bad input on the device side (the real alog-edge binary on real onnxruntime), and the one rule set
 convert and the device share: the same mutated meta.json/golden.json files go to
-alog_edge.modeldir_check and to the binary, and both must give the same verdict."""
+alog_edge.formats.modeldir_check and to the binary, and both must give the same verdict."""
 from __future__ import annotations
 
 import copy

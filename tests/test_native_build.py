@@ -1,7 +1,7 @@
 """The native build end to end: real Conan + CMake builds of the C runtime, no mocks.
 
 Each target is built once per module (x86_64, aarch64 cross-compiled, x86_64 with ASan+UBSan)
-through alog_edge.native, as the invoke tasks do. Then: the ELF machine and RUNPATH of the
+through alog_edge.toolchain, as the invoke tasks do. Then: the ELF machine and RUNPATH of the
 installed binary, the shared libraries beside it, the C tests (natively, under the sanitizers,
 under valgrind, and for aarch64 under qemu), and the CLI run from a copy of the install prefix.
 """

@@ -1,4 +1,4 @@
-"""Optimised graphs saved at convert time (alog_edge.optimize): kept only when they reproduce golden.json."""
+"""Optimised graphs saved at convert time (alog_edge.export.optimize): kept only when they reproduce golden.json."""
 from __future__ import annotations
 
 import json

@@ -13,10 +13,12 @@ from alog_edge.data import counts, dataset, demo_data, parse
 from alog_edge.models import deeplog_rule
 from alog_edge.evaluation import evaluate, timeline
 from alog_edge.export import convert as export
+from alog_edge.formats import modeldir
 from alog_edge.formats import logformat, vocab
 from alog_edge.toolchain import build as native
 from alog_edge.parity import harness as runtime
 from alog_edge.training import train
+from alog_edge.formats import checkpoint
 from alog_edge.delivery import board_demo
 from alog_edge.errors import AlogError
 from alog_edge.models.deeplog import DeepLogConfig
@@ -63,13 +65,13 @@ def onnx_verdicts_match(workdir: Path, model_dir: Path, frame: Any) -> dict[str,
     """Score the held-out part with the exported models (Python onnxruntime) and with torch: same verdicts?"""
     voc = vocab.load(workdir / "vocab.json")
     seqs = [list(k) for k in dataset.sequences_from_parsed(frame, voc)["keys"]]
-    dl, payload = train.load_deeplog(workdir / "deeplog.pth", voc)
+    dl, payload = checkpoint.load_deeplog(workdir / "deeplog.pth", voc)
     rule = deeplog_rule.from_payload(payload)
     torch_v = evaluate.deeplog_verdicts(dl, seqs, rule)
-    onnx_v = evaluate.deeplog_verdicts(export.OnnxDeepLog(model_dir), seqs, rule)
+    onnx_v = evaluate.deeplog_verdicts(modeldir.OnnxDeepLog(model_dir), seqs, rule)
     deeplog_same = all(np.array_equal(a.anomalous, b.anomalous) and a.end_anomalous == b.end_anomalous
                        for a, b in zip(torch_v, onnx_v))
-    ms, ms_payload = train.load_mscred(workdir / "mscred.pth", voc)
+    ms, ms_payload = checkpoint.load_mscred(workdir / "mscred.pth", voc)
     spec = counts.CountSpec(**ms_payload["counts"])
     series = counts.count_series(frame, voc, spec)
     alarm = float(ms_payload["threshold"])

@@ -113,7 +113,7 @@ def build_deeplog_inputs(workspace: Path, *, parsed: Path | None = None, session
                          sequences_out: Path | None = None) -> BuildResult:
     """vocab.json + sequences.parquet from a parsed.parquet, or from HDFS session files and their templates."""
     from alog_edge.formats import vocab as vocab_mod
-    from alog_edge.data.parse import read_template_file
+    from alog_edge.data.template_list import read_template_file
 
     vocab_out = vocab_out or workspace / "vocab.json"
     sequences_out = sequences_out or workspace / "sequences.parquet"

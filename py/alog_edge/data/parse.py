@@ -17,23 +17,20 @@ from typing import Any, Iterable, Iterator
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-from drain3 import TemplateMiner
-from drain3.drain import LogCluster, Node
-from drain3.masking import MaskingInstruction
-from drain3.template_miner_config import TemplateMinerConfig
 from tqdm import tqdm
 
-from alog_edge.data import bounded, refine
-from alog_edge.formats import logformat
+from alog_edge.data import bounded
+from alog_edge.data.drain import full_search_order, mask_all, matcher_from_parser, mine, save_state
+from alog_edge.data.template_list import TemplateListMatcher, read_template_file
 from alog_edge.errors import AlogError
-from alog_edge.fileio import AtomicOutputs, check_outputs, read_json
+from alog_edge.fileio import AtomicOutputs, check_outputs
+from alog_edge.formats import logformat
 from alog_edge.formats.logformat import LogFormat
+from alog_edge.formats.parser_json import (MATCH_STRATEGY, UNMATCHED_CLUSTER, format_from_parser, load_parser,
+                                           parser_json)
 
 log = logging.getLogger(__name__)
 
-PARSER_FORMAT_VERSION = 1
-MATCH_STRATEGY = "always"
-UNMATCHED_CLUSTER = 0
 
 PARSED_SCHEMA = pa.schema([
     ("line_no", pa.int64()), ("source", pa.string()), ("timestamp", pa.timestamp("us")),
@@ -57,6 +54,7 @@ class ParseResult:
 
 
 # --- splitting lines into header fields ---------------------------------------------------
+
 
 @dataclass
 class Records:
@@ -152,296 +150,8 @@ def sessions(content: list[str], session_regex: str | None) -> list[str | None]:
     return out
 
 
-# --- Drain3 ----------------------------------------------------------------------------
-
-def miner_config(fmt: LogFormat) -> TemplateMinerConfig:
-    config = TemplateMinerConfig()
-    config.drain_sim_th = fmt.sim_th
-    config.drain_depth = fmt.depth
-    config.drain_extra_delimiters = list(fmt.extra_delimiters)
-    config.masking_instructions = [MaskingInstruction(p, m) for p, m in fmt.masks]
-    config.parametrize_numeric_tokens = True
-    config.profiling_enabled = False
-    return config
-
-
-def _node_to_json(node: Node) -> dict[str, Any]:
-    return {"clusters": list(node.cluster_ids),
-            "children": {k: _node_to_json(c) for k, c in node.key_to_child_node.items()}}
-
-
-def _node_from_json(obj: dict[str, Any]) -> Node:
-    node = Node()
-    node.cluster_ids = [int(c) for c in obj["clusters"]]
-    node.key_to_child_node = {k: _node_from_json(c) for k, c in obj["children"].items()}
-    return node
-
-
-def drain_state(miner: TemplateMiner) -> dict[str, Any]:
-    """The Drain prefix tree and clusters as plain JSON (Drain3's own snapshot is jsonpickle)."""
-    drain = miner.drain
-    return {
-        "clusters_counter": drain.clusters_counter,
-        "clusters": [{"id": c.cluster_id, "size": c.size, "tokens": list(c.log_template_tokens)}
-                     for c in drain.id_to_cluster.values()],
-        "tree": _node_to_json(drain.root_node),
-    }
-
-
-def load_miner(parser: dict[str, Any], state: dict[str, Any], state_path: Path) -> TemplateMiner:
-    """The miner exactly as mining left it (to mine more lines into it)."""
-    fmt = format_from_parser(parser)
-    miner = TemplateMiner(config=miner_config(fmt))
-    try:
-        drain = miner.drain
-        for c in state["clusters"]:
-            cluster = LogCluster(c["tokens"], int(c["id"]))
-            cluster.size = int(c["size"])
-            drain.id_to_cluster[cluster.cluster_id] = cluster
-        drain.clusters_counter = int(state["clusters_counter"])
-        drain.root_node = _node_from_json(state["tree"])
-    except (KeyError, TypeError, ValueError) as exc:
-        raise AlogError(state_path, f"not a Drain state file ({exc!r})") from None
-    return miner
-
-
-def matcher_from_parser(parser: dict[str, Any], parser_path: Path) -> TemplateMiner:
-    """A miner for `match(..., "always")` built from parser.json alone.
-
-    Full search visits a token-count node's own clusters before its children's, so a flat tree
-    holding the templates in parser.json's order gives Drain3 the same candidates in the same order.
-    """
-    try:
-        clusters = [LogCluster(list(entry["tokens"]), int(entry["cluster_id"])) for entry in parser["templates"]]
-    except (KeyError, TypeError, ValueError) as exc:
-        raise AlogError(parser_path, f"malformed templates entry ({exc!r})") from None
-    return flat_miner(format_from_parser(parser), clusters)
-
-
-def full_search_order(miner: TemplateMiner) -> list[LogCluster]:
-    """Clusters in the order Drain3's full search visits them, per token count: ties go to the earliest."""
-    drain = miner.drain
-    out = []
-    for key in drain.root_node.key_to_child_node:
-        for cid in drain.get_clusters_ids_for_seq_len(int(key)):
-            out.append(drain.id_to_cluster[cid])
-    return out
-
-
-def flat_miner(fmt: LogFormat, clusters: Iterable[LogCluster]) -> TemplateMiner:
-    """A miner whose tree holds the clusters flat under their token count, in the order given:
-    Drain3's full search then visits them in that order, as the C matcher does with parser.json."""
-    miner = TemplateMiner(config=miner_config(fmt))
-    drain = miner.drain
-    for cluster in clusters:
-        drain.id_to_cluster[cluster.cluster_id] = cluster
-        node = drain.root_node.key_to_child_node.setdefault(str(len(cluster.log_template_tokens)), Node())
-        node.cluster_ids.append(cluster.cluster_id)
-    drain.clusters_counter = max(drain.id_to_cluster, default=0)
-    return miner
-
-
-def mask_all(miner: TemplateMiner, texts: Iterable[str], refused: dict[str, str]) -> dict[str, str]:
-    """Each text masked by the miner's masks; a text on which a mask ran past its time goes to refused."""
-    out = {}
-    with bounded.Guard() as guard:
-        for text in texts:
-            try:
-                out[text] = guard.mask(miner.masker, text)
-            except bounded.RegexGaveUp as exc:
-                refused[text] = str(exc)
-    return out
-
-
-def mine(contents: list[str], fmt: LogFormat,
-         refused: dict[str, str] | None = None) -> tuple[TemplateMiner, list[int]]:
-    """Mine the contents with Drain3 (then refine the clusters when the format asks for it), and key
-    every line by matching it against the final clusters: the key inference gives it. Contents on
-    which a mask gives up are neither mined nor matched (key 0) and land in `refused`."""
-    refused = {} if refused is None else refused
-    miner = TemplateMiner(config=miner_config(fmt))
-    uniques = list(dict.fromkeys(contents))
-    with tqdm(total=len(contents) + 2 * len(uniques), desc="mine", unit="line", unit_scale=True,
-              disable=None, leave=False) as bar:
-        # Each distinct content is masked once (masking is most of the time); Drain3 mines every line.
-        masked_of = mask_all(miner, uniques, refused)
-        for text in contents:
-            if text in masked_of:
-                miner.drain.add_log_message(masked_of[text])
-            bar.update(1)
-        uniques = [text for text in uniques if text in masked_of]
-        masked = [masked_of[text] for text in uniques]
-        if fmt.refine:
-            assigned = []
-            for text in masked:
-                cluster = miner.drain.match(text, full_search_strategy=MATCH_STRATEGY)
-                if cluster is not None:
-                    assigned.append((cluster.cluster_id, tuple(miner.drain.get_content_as_tokens(text))))
-                bar.update(1)
-            members = refine.group_members(assigned)
-            refined = refine.refine([(c.cluster_id, tuple(c.log_template_tokens)) for c in full_search_order(miner)],
-                                    members)
-            miner = flat_miner(fmt, [LogCluster(list(r.tokens), r.cluster_id) for r in refined])
-        else:
-            bar.update(len(uniques))
-        # Every line's key is what matching against the final clusters gives.
-        by_content: dict[str, int] = {}
-        for text, m in zip(uniques, masked):
-            cluster = miner.drain.match(m, full_search_strategy=MATCH_STRATEGY)
-            by_content[text] = cluster.cluster_id if cluster is not None else UNMATCHED_CLUSTER
-            bar.update(1)
-    ids = [by_content.get(text, UNMATCHED_CLUSTER) for text in contents]
-    if fmt.refine:
-        sizes = pd.Series(ids).value_counts()
-        for cluster in miner.drain.clusters:
-            cluster.size = int(sizes.get(cluster.cluster_id, 0))
-    return miner, ids
-
-
-# --- user-given templates (e.g. HDFS_templates.csv) ------------------------------------
-
-def read_template_file(path: str | Path) -> list[str]:
-    """One template per line (line N = event id N), or a LogHub CSV with an EventTemplate column."""
-    path = Path(path)
-    lines = [t for _, t in logformat.read_lines(path)]
-    if lines and lines[0].startswith("EventId,EventTemplate"):
-        frame = pd.read_csv(path)
-        return [str(t) for t in frame["EventTemplate"]]
-    templates = [t.strip() for t in lines]
-    if any(not t for t in templates):
-        raise AlogError(path, f"line {templates.index('') + 1} is empty: every line must hold a template")
-    return templates
-
-
-class TemplateListMatcher:
-    """Match content against user templates whose `<*>` stands for any text; the most specific wins."""
-
-    def __init__(self, templates: list[str]) -> None:
-        self.templates = templates
-        self._regexes = [re.compile("^" + ".*?".join(re.escape(p) for p in t.split("<*>")) + "$", re.S)
-                         for t in templates]
-        self._literal = [len(t.replace("<*>", "")) for t in templates]
-
-    def match(self, content: str) -> int:
-        """1-based event id of the best match, or 0."""
-        best, best_len = 0, -1
-        for i, rx in enumerate(self._regexes):
-            if self._literal[i] > best_len and rx.match(content):
-                best, best_len = i + 1, self._literal[i]
-        return best
-
-
-# --- parser.json -------------------------------------------------------------------------
-
-def parser_json(fmt: LogFormat, mode: str, templates: list[dict[str, Any]]) -> dict[str, Any]:
-    return {
-        "format_version": PARSER_FORMAT_VERSION,
-        "preset": fmt.name,
-        "log_format": fmt.format,
-        "line_regex": fmt.regex,
-        "headers": list(fmt.headers),
-        "content_group": "Content",
-        "host_field": fmt.host_field,
-        "level_field": fmt.level_field,
-        "session_regex": fmt.session_regex,
-        "timestamp": {"fields": list(fmt.timestamp_fields), "format": fmt.timestamp_format,
-                      "yearless": fmt.yearless},
-        "masking": [{"regex_pattern": p, "mask_with": m} for p, m in fmt.masks],
-        "mask_prefix": "<",
-        "mask_suffix": ">",
-        "param_str": "<*>",
-        "extra_delimiters": list(fmt.extra_delimiters),
-        "multiline": fmt.multiline,
-        "drain": {"sim_th": fmt.sim_th, "depth": fmt.depth, "refine": fmt.refine},
-        "mode": mode,
-        "match_strategy": MATCH_STRATEGY if mode == "drain" else "most_literal",
-        "templates": templates,
-    }
-
-
-def format_from_parser(parser: dict[str, Any]) -> LogFormat:
-    ts = parser.get("timestamp") or {}
-    return LogFormat(
-        name=parser.get("preset", "custom"), format=parser["log_format"],
-        masks=tuple((m["regex_pattern"], m["mask_with"]) for m in parser["masking"]),
-        session_regex=parser.get("session_regex"), timestamp_fields=tuple(ts.get("fields", ())),
-        timestamp_format=ts.get("format"), yearless=bool(ts.get("yearless")),
-        host_field=parser.get("host_field"), level_field=parser.get("level_field"),
-        sim_th=float(parser["drain"]["sim_th"]), depth=int(parser["drain"]["depth"]),
-        refine=bool(parser["drain"].get("refine", False)),
-        extra_delimiters=tuple(parser.get("extra_delimiters", ())),
-        multiline=bool(parser.get("multiline", False)))
-
-
-_STR, _OPT_STR = (str,), (str, type(None))
-
-
-def check_parser_types(parser: dict[str, Any], path: str | Path) -> None:
-    """Every value parser.json's readers use has the type they expect, and its regexes compile."""
-    def need(ok: bool, where: str, what: str) -> None:
-        if not ok:
-            raise AlogError(path, f"{where} must be {what}")
-
-    def str_list(value: Any) -> bool:
-        return isinstance(value, list) and all(isinstance(x, str) for x in value)
-
-    need(isinstance(parser["format_version"], int), "format_version", "an integer")
-    need(isinstance(parser["log_format"], str), "log_format", "a string")
-    need(parser["mode"] in ("drain", "templates"), "mode", '"drain" or "templates"')
-    masking = parser["masking"]
-    need(isinstance(masking, list) and all(isinstance(m, dict) and isinstance(m.get("regex_pattern"), str)
-                                           and isinstance(m.get("mask_with"), str) for m in masking),
-         "masking", "a list of {regex_pattern, mask_with} strings")
-    drain = parser["drain"]
-    need(isinstance(drain, dict) and isinstance(drain.get("sim_th"), (int, float))
-         and not isinstance(drain.get("sim_th"), bool) and 0 <= drain["sim_th"] <= 1
-         and isinstance(drain.get("depth"), int) and not isinstance(drain.get("depth"), bool)
-         and 3 <= drain["depth"] <= 100, "drain", "{sim_th: a number in 0..1, depth: an integer in 3..100}")
-    templates = parser["templates"]
-    need(isinstance(templates, list) and all(isinstance(t, dict) and isinstance(t.get("template"), str)
-                                             for t in templates), "templates", "a list of {cluster_id, template}")
-    if parser["mode"] == "drain":
-        need(all(str_list(t.get("tokens")) for t in templates), "templates[].tokens", "a list of strings")
-    for key in ("session_regex", "host_field", "level_field"):
-        need(isinstance(parser.get(key), _OPT_STR), key, "a string or null")
-    for key in ("extra_delimiters", "headers"):
-        need(key not in parser or str_list(parser[key]), key, "a list of strings")
-    ts = parser.get("timestamp")
-    need(ts is None or (isinstance(ts, dict) and str_list(ts.get("fields", [])) and
-                        isinstance(ts.get("format"), _OPT_STR) and isinstance(ts.get("yearless", False), bool)),
-         "timestamp", "null or {fields: a list of strings, format: a string or null, yearless: a boolean}")
-    for where, pattern in ([("session_regex", parser.get("session_regex"))] +
-                           [(f"masking[{i}].regex_pattern", m["regex_pattern"]) for i, m in enumerate(masking)]):
-        if pattern is not None:
-            try:
-                re.compile(pattern)
-            except (re.error, RecursionError, OverflowError) as exc:
-                raise AlogError(path, f"{where} is not a valid regex ({exc})") from None
-
-
-def load_parser(path: str | Path) -> dict[str, Any]:
-    parser = read_json(path)
-    required = ("format_version", "log_format", "masking", "drain", "mode", "templates")
-    if not isinstance(parser, dict) or any(k not in parser for k in required):
-        raise AlogError(path, f"not a parser.json (needs {', '.join(required)})")
-    check_parser_types(parser, path)
-    if parser["format_version"] != PARSER_FORMAT_VERSION:
-        raise AlogError(path, f"parser format version {parser['format_version']} is not supported")
-    # Drain3 is configured from log_format and its defaults: refuse a file that says otherwise.
-    if "line_regex" in parser and parser["line_regex"] != logformat.format_to_regex(parser["log_format"])[0]:
-        raise AlogError(path, "line_regex does not match log_format")
-    for key, default in (("mask_prefix", "<"), ("mask_suffix", ">"), ("param_str", "<*>"), ("content_group", "Content")):
-        if parser.get(key, default) != default:
-            raise AlogError(path, f"{key} {parser[key]!r} is not supported (only {default!r})")
-    ids = [t.get("cluster_id") if isinstance(t, dict) else None for t in parser["templates"]]
-    if any(not isinstance(i, int) or i <= UNMATCHED_CLUSTER for i in ids):
-        raise AlogError(path, "every templates entry needs a positive integer cluster_id")
-    if len(set(ids)) != len(ids):
-        raise AlogError(path, "templates entries repeat a cluster_id")
-    return parser
-
-
 # --- the steps ---------------------------------------------------------------------------
+
 
 def _frame(rec: Records, fmt: LogFormat, cluster_ids: list[int], templates: list[str],
            year: int | None, first_path: Path) -> pd.DataFrame:
@@ -500,7 +210,7 @@ def parse(paths: list[Path], fmt: LogFormat, workspace: Path, *, parsed_out: Pat
         line_templates = [final.get(i, c) for i, c in zip(ids, rec.content)]
         entries = [{"cluster_id": c.cluster_id, "template": c.get_template(),
                     "tokens": list(c.log_template_tokens)} for c in full_search_order(miner)]
-        mode, state, n_clusters = "drain", drain_state(miner), len(final)
+        mode, state, n_clusters = "drain", save_state(miner), len(final)
 
     frame = _frame(rec, fmt, ids, line_templates, year, paths[0])
     sizes = frame.groupby("cluster_id").size()

@@ -1,4 +1,5 @@
-"""Scoring and metrics: DeepLog verdicts per key and per session, precision/recall/F1, parser accuracy."""
+"""DeepLog scoring and evaluation runs: verdicts per key and per session, labels attached, the DeepLog table,
+and `evaluate_all` (DeepLog beside MSCRED's time windows and the combined verdict)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -9,8 +10,15 @@ import numpy as np
 import pandas as pd
 import torch
 
+from alog_edge.data import counts, dataset, parse, template_list
+from alog_edge.data.dataset import session_padded
 from alog_edge.errors import AlogError
-from alog_edge.fileio import require_file
+from alog_edge.evaluation import timeline
+from alog_edge.evaluation.metrics import (Labels, Metrics, at_ratio, format_table, load_labels, metrics, parse_ratio,
+                                          recall_by_kind)
+from alog_edge.fileio import AtomicOutputs, read_parquet
+from alog_edge.formats import checkpoint
+from alog_edge.formats import vocab as vocab_mod
 from alog_edge.models import deeplog_rule
 from alog_edge.models.deeplog_rule import RULE_PROBABILITY, DeepLogRule
 from alog_edge.models.deeplog import DeepLog
@@ -58,8 +66,6 @@ def deeplog_verdicts(model: DeepLog, sessions: Sequence[Sequence[int]], rule: De
     """DeepLog's verdicts: a key is anomalous when unseen in training, or when the rule flags its prediction
     from the h keys before it (rank >= g, or probability below the threshold). With session keys every key is
     predicted (the first from start keys) and so is the end of the session; without, only keys after the h-th."""
-    from alog_edge.data.dataset import session_padded
-
     h = rule.window
     results, owners, xs, ys = [], [], [], []
     for s, keys in enumerate(sessions):
@@ -93,163 +99,6 @@ def deeplog_verdicts(model: DeepLog, sessions: Sequence[Sequence[int]], rule: De
             if not res.anomalous[pos] and flag:
                 res.anomalous[pos], res.reason[pos] = True, why
     return results
-
-
-# --- labels ---------------------------------------------------------------------------------
-
-_TRUE = {"1", "anomaly", "anomalous", "abnormal", "true", "yes"}
-_FALSE = {"0", "normal", "false", "no"}
-
-
-@dataclass
-class Labels:
-    level: str            # "session" or "line"
-    frame: pd.DataFrame   # columns: id (session str or line_no int), label (0/1), kind (str)
-
-
-def load_labels(path: Path) -> Labels:
-    path = require_file(path)
-    try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
-        raise AlogError(path, f"not a readable CSV ({exc})") from None
-    cols = {c.lower(): c for c in frame.columns}
-    label_col = cols.get("label")
-    if label_col is None:
-        raise AlogError(path, "needs a Label column")
-    if "line_no" in cols:
-        level, id_col = "line", cols["line_no"]
-    else:
-        id_col = cols.get("session") or cols.get("blockid") or cols.get("block_id")
-        if id_col is None:
-            raise AlogError(path, "needs a session (or BlockId) column or a line_no column")
-        level = "session"
-    raw = frame[label_col].str.strip().str.lower()
-    bad = raw[~raw.isin(_TRUE | _FALSE)]
-    if len(bad):
-        raise AlogError(path, f"row {bad.index[0] + 2}: label {frame[label_col][bad.index[0]]!r} is not "
-                              "Normal/Anomaly or 0/1")
-    ids: Any = frame[id_col].astype("int64") if level == "line" else frame[id_col]
-    kind = frame[cols["kind"]] if "kind" in cols else pd.Series([""] * len(frame))
-    return Labels(level, pd.DataFrame({"id": ids, "label": raw.isin(_TRUE).astype(int), "kind": kind}))
-
-
-# --- metrics --------------------------------------------------------------------------------
-
-@dataclass
-class Metrics:
-    tp: int
-    fp: int
-    fn: int
-    tn: int
-
-    @property
-    def precision(self) -> float:
-        return self.tp / (self.tp + self.fp) if self.tp + self.fp else 0.0
-
-    @property
-    def recall(self) -> float:
-        return self.tp / (self.tp + self.fn) if self.tp + self.fn else 0.0
-
-    @property
-    def f1(self) -> float:
-        p, r = self.precision, self.recall
-        return 2 * p * r / (p + r) if p + r else 0.0
-
-    @property
-    def fpr(self) -> float:
-        return self.fp / (self.fp + self.tn) if self.fp + self.tn else 0.0
-
-    @property
-    def tpr(self) -> float:
-        return self.recall
-
-    def as_dict(self) -> dict[str, float | int]:
-        return {"precision": round(self.precision, 4), "recall": round(self.recall, 4),
-                "f1": round(self.f1, 4), "fpr": round(self.fpr, 6), "tpr": round(self.tpr, 4),
-                "tp": self.tp, "fp": self.fp, "fn": self.fn, "tn": self.tn}
-
-
-@dataclass
-class RatioMetrics:
-    """The precision/recall/F1 that measured FPR and TPR give at another normal:abnormal ratio."""
-
-    normal: int
-    abnormal: int
-    fpr: float
-    tpr: float
-
-    @property
-    def fp(self) -> float:
-        return self.fpr * self.normal
-
-    @property
-    def tp(self) -> float:
-        return self.tpr * self.abnormal
-
-    @property
-    def precision(self) -> float:
-        return self.tp / (self.tp + self.fp) if self.tp + self.fp else 0.0
-
-    @property
-    def f1(self) -> float:
-        p, r = self.precision, self.tpr
-        return 2 * p * r / (p + r) if p + r else 0.0
-
-    def as_dict(self) -> dict[str, float | int]:
-        return {"ratio": f"{self.normal}:{self.abnormal}", "precision": round(self.precision, 4),
-                "recall": round(self.tpr, 4), "f1": round(self.f1, 4), "fp": round(self.fp, 1),
-                "fn": round(self.abnormal - self.tp, 1)}
-
-
-def parse_ratio(text: str) -> tuple[int, int]:
-    """`N:M` normal to abnormal (the DeepLog paper's HDFS test set is 553366:16838)."""
-    try:
-        normal, abnormal = (int(part) for part in text.split(":"))
-    except ValueError:
-        raise AlogError("--ratio", f"{text!r} is not N:M (normal:abnormal counts, e.g. 553366:16838)") from None
-    if normal <= 0 or abnormal <= 0:
-        raise AlogError("--ratio", f"{text!r}: both counts must be positive")
-    return normal, abnormal
-
-
-def at_ratio(m: Metrics, ratio: tuple[int, int]) -> RatioMetrics:
-    return RatioMetrics(ratio[0], ratio[1], m.fpr, m.tpr)
-
-
-def metrics(label: np.ndarray, verdict: np.ndarray) -> Metrics:
-    label, verdict = np.asarray(label, bool), np.asarray(verdict, bool)
-    return Metrics(int((label & verdict).sum()), int((~label & verdict).sum()),
-                   int((label & ~verdict).sum()), int((~label & ~verdict).sum()))
-
-
-def recall_by_kind(scored: pd.DataFrame) -> dict[str, float]:
-    """Recall per anomaly kind; a row with kinds 'a;b' counts for both."""
-    out: dict[str, float] = {}
-    anomalies = scored[scored["label"] == 1]
-    kinds = anomalies.assign(kind=anomalies["kind"].astype(str).str.split(";")).explode("kind")
-    for kind, group in kinds[kinds["kind"] != ""].groupby("kind"):
-        out[str(kind)] = round(float(group["verdict"].mean()), 4)
-    return out
-
-
-def grouping_accuracy(predicted: Sequence[Any], truth: Sequence[Any]) -> float:
-    """Share of lines whose predicted group holds exactly the lines of their true group (logparser's measure)."""
-    frame = pd.DataFrame({"p": np.asarray(predicted), "t": np.asarray(truth)})
-    true_sizes = frame.groupby("t").size()
-    correct = 0
-    for _, group in frame.groupby("p"):
-        truths = group["t"].unique()
-        if len(truths) == 1 and true_sizes[truths[0]] == len(group):
-            correct += len(group)
-    return correct / len(frame) if len(frame) else 0.0
-
-
-def format_table(rows: list[dict[str, Any]], columns: list[str]) -> str:
-    cells = [[str(r.get(c, "")) for c in columns] for r in rows]
-    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
-    line = lambda vals: "  ".join(v.ljust(w) if i == 0 else v.rjust(w) for i, (v, w) in enumerate(zip(vals, widths)))
-    return "\n".join([line(columns), line(["-" * w for w in widths])] + [line(r) for r in cells])
 
 
 # --- one evaluation run ---------------------------------------------------------------------
@@ -355,7 +204,6 @@ def report(evaluations: Sequence[Evaluation]) -> str:
 
 
 def write_session_csv(ev: Evaluation, path: Path) -> None:
-    from alog_edge.fileio import AtomicOutputs
 
     with AtomicOutputs() as out:
         ev.sessions[["session", "label", "verdict"]].to_csv(out.path(path), index=False)
@@ -371,21 +219,17 @@ def evaluate_deeplog(workspace: Path, *, model_path: Path | None = None, vocab_p
     an already matched frame, or DeepLog HDFS session files (--normal/--abnormal, labelled by file).
     `rule`, `top_k` and `probability_threshold` override the checkpoint's rule; `ratio` (normal, abnormal)
     projects the session FPR/TPR onto that mix."""
-    from alog_edge.data import dataset, parse
-    from alog_edge.training import train
-    from alog_edge.formats import vocab as vocab_mod
-
     vocab = vocab_mod.load(vocab_path or workspace / "vocab.json")
-    model, payload = train.load_deeplog(model_path or workspace / "deeplog.pth", vocab)
+    model, payload = checkpoint.load_deeplog(model_path or workspace / "deeplog.pth", vocab)
     labels = [load_labels(p) for p in label_files]
     if normal is not None or abnormal is not None:
         if templates is None:
             raise AlogError(normal or abnormal, "session files carry event ids: give their templates file (--templates)")
-        template_list = parse.read_template_file(templates)
+        given_templates = template_list.read_template_file(templates)
         parts, session_labels = [], []
         for path, label in ((normal, 0), (abnormal, 1)):
             if path is not None:
-                seqs = dataset.read_hdfs_sessions(path, template_list, vocab)
+                seqs = dataset.read_hdfs_sessions(path, given_templates, vocab)
                 seqs["session"] = f"{path.name}:" + pd.Series(range(1, len(seqs) + 1)).astype(str) + ":" + seqs["session"]
                 parts.append(seqs)
                 session_labels.append(pd.DataFrame({"id": seqs["session"], "label": label, "kind": ""}))
@@ -421,9 +265,6 @@ def rule_options(rule: str | None, top_k: Any, probability_threshold: Any, ratio
 def load_frame(workspace: Path, *, logs: Sequence[Path] = (), parsed: Path | None = None,
                parser_path: Path | None = None, year: int | None = None) -> pd.DataFrame:
     """Held-out lines keyed by the workspace's parser (raw logs) or read from a parsed.parquet."""
-    from alog_edge.data import parse
-    from alog_edge.fileio import read_parquet
-
     if logs:
         return parse.match(list(logs), parser_path or workspace / "parser.json", year=year)
     if parsed is not None:
@@ -457,11 +298,6 @@ def evaluate_all(workspace: Path, *, deeplog_path: Path | None = None, mscred_pa
     DeepLog and the combined verdict; window labels come from an events file of anomaly intervals.
     `threshold` and `broken_cell_level` (one level for every cell) override the checkpoint's;
     `deeplog_options` (rule_options) DeepLog's rule."""
-    from alog_edge.data import counts
-    from alog_edge.evaluation import timeline
-    from alog_edge.training import train
-    from alog_edge.formats import vocab as vocab_mod
-
     vocab_path = vocab_path or workspace / "vocab.json"
     deeplog_path = deeplog_path or workspace / "deeplog.pth"
     mscred_path = mscred_path or workspace / "mscred.pth"
@@ -472,12 +308,11 @@ def evaluate_all(workspace: Path, *, deeplog_path: Path | None = None, mscred_pa
     tl = None
     if mscred_path.exists():
         vocab = vocab_mod.load(vocab_path)
-        model, payload = train.load_mscred(mscred_path, vocab)
+        model, payload = checkpoint.load_mscred(mscred_path, vocab)
         spec = counts.CountSpec(**payload["counts"])
         alarm = float(payload["threshold"]) if threshold is None else threshold
-        if broken_cell_level is not None:
-            model.broken_cell_level.fill_(broken_cell_level)
-        windows = timeline.score_windows(model, counts.count_series(frame, vocab, spec), spec, alarm)
+        windows = timeline.score_windows(model, counts.count_series(frame, vocab, spec), spec, alarm,
+                                         broken_cell_level=broken_cell_level)
         lines = None
         if dl is not None and dl.lines is not None:
             lines = dl.lines.merge(frame[["line_no", "host", "timestamp"]].drop_duplicates("line_no"), on="line_no")

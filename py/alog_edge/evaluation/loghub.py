@@ -17,7 +17,7 @@ import pandas as pd
 from alog_edge.formats import logformat
 from alog_edge.data import parse
 from alog_edge.errors import AlogError
-from alog_edge.evaluation.evaluate import format_table, grouping_accuracy
+from alog_edge.evaluation.metrics import format_table, grouping_accuracy
 
 # Published Drain grouping accuracy on these samples (LogPAI benchmark).
 PUBLISHED_DRAIN = {"HDFS": 0.998, "BGL": 0.963, "Hadoop": 0.948, "Zookeeper": 0.967,

@@ -12,14 +12,15 @@ import torch
 
 from alog_edge.data import counts as counts_mod
 from alog_edge.errors import AlogError
-from alog_edge.evaluation.evaluate import Metrics, format_table, metrics
+from alog_edge.evaluation.metrics import Metrics, format_table, metrics
 from alog_edge.fileio import AtomicOutputs, require_file
 from alog_edge.models.mscred import MSCRED
 
 
 def score_windows(model: MSCRED, series: list[counts_mod.Series], spec: counts_mod.CountSpec, threshold: float,
-                  stride: int | None = None) -> pd.DataFrame:
-    """One row per window: its group, time span, the slot it judges (its last `gap` buckets), score, verdict."""
+                  stride: int | None = None, broken_cell_level: float | None = None) -> pd.DataFrame:
+    """One row per window: its group, time span, the slot it judges (its last `gap` buckets), score, verdict.
+    `broken_cell_level`: one level for every cell instead of the model's (the model is left as it is)."""
     cfg = model.config
     stride = stride or cfg.gap
     x, where = counts_mod.windows(series, cfg.window_size, stride)
@@ -28,7 +29,12 @@ def score_windows(model: MSCRED, series: list[counts_mod.Series], spec: counts_m
     scores = []
     with torch.no_grad():
         for i in range(0, len(x), 64):
-            scores.append(model(torch.from_numpy(x[i:i + 64]))[1].numpy())
+            batch = torch.from_numpy(x[i:i + 64])
+            if broken_cell_level is None:  # any model with the torch module's call signature (ONNX too)
+                scores.append(model(batch)[1].numpy())
+            else:
+                mats = model.matrices(batch)
+                scores.append(model.score((mats[:, -1] - model.reconstruct(mats)).abs(), broken_cell_level).numpy())
     score = np.concatenate(scores)
     by_group = {s.group: s for s in series}
     bucket = np.timedelta64(int(round((spec.bucket_seconds or 0) * 1e6)), "us")

@@ -19,6 +19,7 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 
+
 def fnv1a64(data: bytes) -> int:
     """FNV-1a 64, as the runtime's ae_fnv1a."""
     h = 0xCBF29CE484222325

@@ -49,24 +49,24 @@ def _rss_kb(field: str) -> int:
 def python_figures(model_dir: Path, log: Path, batch: int = 256, seconds: float = 2.0,
                    threads: int = 1) -> dict[str, Any]:
     """The Python pipeline's figures on one log (run in a process of its own)."""
-    from alog_edge.formats import logformat
-    from alog_edge.data import parse
+    from alog_edge.data import drain, template_list
+    from alog_edge.formats import logformat, parser_json
     from alog_edge.fileio import read_json
     from alog_edge.formats.vocab import load_c_form
 
     started = time.perf_counter()
-    parser = parse.load_parser(model_dir / "parser.json")
-    fmt = parse.format_from_parser(parser)
+    parser = parser_json.load_parser(model_dir / "parser.json")
+    fmt = parser_json.format_from_parser(parser)
     if parser["mode"] == "templates":  # a user template list: event id N = template N
         listed = [t["template"] for t in parser["templates"]]
-        by_event = parse.TemplateListMatcher(listed)
+        by_event = template_list.TemplateListMatcher(listed)
         match_template = lambda content: listed[by_event.match(content) - 1] if by_event.match(content) else None
     else:
-        miner = parse.matcher_from_parser(parser, model_dir / "parser.json")
+        miner = drain.matcher_from_parser(parser, model_dir / "parser.json")
         by_id = {int(t["cluster_id"]): t["template"] for t in parser["templates"]}
 
         def match_template(content: str) -> str | None:
-            cluster = miner.match(content, full_search_strategy=parse.MATCH_STRATEGY)
+            cluster = miner.match(content, full_search_strategy=parser_json.MATCH_STRATEGY)
             return by_id[cluster.cluster_id] if cluster is not None else None
     voc = load_c_form(model_dir / "vocab.json")
     sessions = {kind: _ort_session(model_dir / f"{kind}.onnx", threads)

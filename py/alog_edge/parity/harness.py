@@ -14,7 +14,8 @@ import pandas as pd
 from alog_edge.data import counts, dataset
 from alog_edge.models import deeplog_rule
 from alog_edge.evaluation import evaluate, timeline
-from alog_edge.export import convert as export
+from alog_edge.evaluation import metrics
+from alog_edge.formats import modeldir
 from alog_edge.errors import AlogError
 from alog_edge.formats.vocab import Vocab
 
@@ -63,12 +64,12 @@ def run_python(model_dir: Path, frame: pd.DataFrame, voc: Vocab, *, mscred: bool
                rule_overrides: dict[str, Any] | None = None) -> Verdicts:
     """The same verdicts from Python onnxruntime on the same model directory (a session ends with its last
     line, as `alog-edge run` ends it at end of input); `rule_overrides` as DeepLogRule.overridden."""
-    md = export.load_model_dir(model_dir)
+    md = modeldir.load_model_dir(model_dir)
     keys = pd.DataFrame(columns=KEY_COLUMNS)
     if "deeplog" in md.meta:
         rule = deeplog_rule.from_meta(md.meta["deeplog"]).overridden(**(rule_overrides or {}))
         seqs = dataset.sequences_from_parsed(frame, voc)
-        verdicts = evaluate.deeplog_verdicts(export.OnnxDeepLog(model_dir), [list(k) for k in seqs["keys"]], rule)
+        verdicts = evaluate.deeplog_verdicts(modeldir.OnnxDeepLog(model_dir), [list(k) for k in seqs["keys"]], rule)
         parts = []
         for s, k, ln, v in zip(seqs["session"], seqs["keys"], seqs["line_no"], verdicts):
             parts.append(pd.DataFrame({"session": s, "line_no": np.asarray(ln, np.int64), "end": False,
@@ -99,7 +100,7 @@ class OnnxMSCRED:
         window_size: int
 
     def __init__(self, model_dir: Path, gap: int, window_size: int) -> None:
-        self.model, self.config = export.open_model(model_dir, "mscred"), self._Config(gap, window_size)
+        self.model, self.config = modeldir.open_model(model_dir, "mscred"), self._Config(gap, window_size)
 
     def __call__(self, x: Any) -> tuple[Any, Any]:
         import torch
@@ -143,7 +144,7 @@ def compare(python: Verdicts, c: Verdicts) -> dict[str, Any]:
 def c_report(c: Verdicts, frame: pd.DataFrame, label_files: Sequence[Path] = (),
              events: Path | None = None) -> evaluate.Report:
     """The Python evaluation's report, computed from the C runtime's verdicts."""
-    labels = [evaluate.load_labels(p) for p in label_files]
+    labels = [metrics.load_labels(p) for p in label_files]
     keys = c.keys
     sessions = (keys.assign(key=~keys["end"].astype(bool)).groupby("session", sort=False)
                 .agg(keys=("key", "sum"), verdict=("anomalous", "any")).reset_index())

@@ -223,17 +223,6 @@ def train_deeplog(sequences_path: Path, vocab: Vocab, out_path: Path, model_cfg:
                        threshold, calib_fpr, len(calib))
 
 
-def load_deeplog(path: Path, vocab: Vocab | None = None) -> tuple[DeepLog, dict[str, Any]]:
-    payload = checkpoint.load(path, "deeplog", vocab.sha256 if vocab is not None else None)
-    try:
-        model = DeepLog(DeepLogConfig(**payload["model_args"]))
-        model.load_state_dict(payload["state_dict"])
-    except (TypeError, RuntimeError) as exc:
-        raise AlogError(path, f"model_args do not rebuild the model ({str(exc).splitlines()[0][:120]})") from None
-    model.eval()
-    return model, payload
-
-
 # --- MSCRED ---------------------------------------------------------------------------------
 
 @dataclass
@@ -401,26 +390,3 @@ def train_mscred(counts_path: Path, vocab: Vocab, out_path: Path, model_cfg: "MS
     checkpoint.save(payload, out_path)
     return MSCREDTrainResult(len(history), best, len(x_train), len(x_val), floor, per_cell, alarm,
                              time.perf_counter() - started, sum(p.numel() for p in model.parameters()))
-
-
-def load_mscred(path: Path, vocab: Vocab | None = None) -> tuple["MSCRED", dict[str, Any]]:
-    from alog_edge.models.mscred import MSCRED, MSCREDConfig
-
-    payload = checkpoint.load(path, "mscred", vocab.sha256 if vocab is not None else None)
-    try:
-        args = dict(payload["model_args"])
-        args["scales"], args["channels"] = tuple(args["scales"]), tuple(args["channels"])
-        if args.get("score_scales"):
-            args["score_scales"] = tuple(args["score_scales"])
-        model = MSCRED(MSCREDConfig(**args))
-        state = dict(payload["state_dict"])
-        level = state.get("broken_cell_level")
-        if isinstance(level, torch.Tensor) and level.dim() == 0:  # written before per-cell levels: one for all
-            state["broken_cell_level"] = level.expand_as(model.broken_cell_level).clone()
-        model.load_state_dict(state)
-    except (TypeError, KeyError, ValueError, RuntimeError) as exc:
-        raise AlogError(path, f"model_args do not rebuild the model ({str(exc).splitlines()[0][:120]})") from None
-    if vocab is not None and model.config.feature_dim != vocab.num_classes:
-        raise AlogError(path, f"feature_dim {model.config.feature_dim} disagrees with the vocab ({vocab.num_classes})")
-    model.eval()
-    return model, payload
