@@ -338,7 +338,7 @@ static int emit_match(match_out *mo, int got, const char *line, size_t len,
         d.index = mo->unk;
     } else {
         status = ae_matcher_match_detail(mo->matcher, line, len, &d);
-        if (status == AE_ERR_NOT_FOUND)
+        if (status == AE_BLANK)
             return 1; /* blank */
         if (status == AE_ERR_NO_MEMORY)
             return -1;

@@ -205,7 +205,7 @@ static int take_line(run_state *s, int got, const char *line, size_t len)
 static int take_record(run_state *s, const char *line, size_t len, unsigned long long line_no)
 {
     ae_status status = ae_detector_push(s->det, line, len, line_no);
-    if (status == AE_OK || status == AE_ERR_NOT_FOUND)
+    if (status == AE_OK || status == AE_BLANK)
         return -1;
     if (status == AE_ERR_FORMAT || status == AE_ERR_TOO_LARGE) {
         refuse(s, ae_detector_errmsg(s->det));
@@ -483,7 +483,7 @@ int cmd_run(int argc, char **argv)
 
     char err[1024];
     ae_model_params mp = ae_model_default_params();
-    mp.threads = (int)opt.threads;
+    mp.session.intra_op_threads = (int)opt.threads;
     mp.load_deeplog = opt.deeplog;
     mp.load_mscred = opt.mscred;
     mp.top_k = (int)opt.top_k;
@@ -516,8 +516,14 @@ int cmd_run(int argc, char **argv)
         }
         s.w.q = &q;
     }
-    if (rc < 0 && (opt.multiline || ae_matcher_multiline(ae_model_matcher(model))))
-        s.joiner.matcher = ae_model_matcher(model);
+    ae_matcher *joiner_matcher = NULL; /* the joiner's own: the model's is shared */
+    if (rc < 0 && (opt.multiline || ae_matcher_multiline(ae_model_matcher(model)))) {
+        if (ae_matcher_clone(ae_model_matcher(model), &joiner_matcher) != AE_OK) {
+            fputs("error: out of memory\n", stderr);
+            rc = EXIT_ERROR;
+        }
+        s.joiner.matcher = joiner_matcher;
+    }
     static char out_buffer[1 << 16];
     if (rc < 0 && !opt.follow)
         setvbuf(stdout, out_buffer, _IOFBF, sizeof out_buffer);
@@ -546,6 +552,7 @@ int cmd_run(int argc, char **argv)
     }
     free(s.w.o.data);
     joiner_free(&s.joiner);
+    ae_matcher_free(joiner_matcher);
     ae_detector_free(s.det);
     follow_close(&f);
     if (in != NULL)

@@ -232,11 +232,13 @@ static int score_sessions(const score_opts *opt, ae_model *model, const keys *ev
             v_cap = k.n;
         }
         ae_key_verdict end;
-        ae_status status = ae_deeplog_score(model, k.v, k.n, (size_t)opt->batch, v, &end);
+        char why[512];
+        ae_status status = ae_deeplog_score(model, k.v, k.n, (size_t)opt->batch, v, &end, why,
+                                            sizeof why);
         if (status == AE_ERR_NO_MEMORY)
             goto oom;
         if (status != AE_OK) {
-            fprintf(stderr, "error: %s: %s\n", opt->model_dir, ae_model_errmsg(model));
+            fprintf(stderr, "error: %s: %s\n", opt->model_dir, why);
             goto fail;
         }
         size_t anomalies = 0, first = SIZE_MAX;

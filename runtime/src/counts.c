@@ -147,9 +147,11 @@ static ae_status zero_score(ae_detector *d)
     size_t cells = m->window * m->features;
     float *row = d->ms_x + d->ms_cap * cells;
     memset(row, 0, cells * sizeof *row);
-    ae_status status = ae_mscred_run(d->m, d->ms_run, row, 1, &d->ms_scores[d->ms_cap]);
+    char why[400];
+    ae_status status = ae_mscred_run(d->m, d->ms_run, row, 1, &d->ms_scores[d->ms_cap], why,
+                                     sizeof why);
     if (status != AE_OK)
-        return ae_fail(status, d->errmsg, sizeof d->errmsg, "%s", d->m->errmsg);
+        return ae_fail(status, d->errmsg, sizeof d->errmsg, "%s", why);
     d->zero_score = d->ms_scores[d->ms_cap];
     d->have_zero_score = 1;
     return AE_OK;

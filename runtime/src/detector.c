@@ -31,8 +31,6 @@ ae_detector_params ae_detector_default_params(void)
     p.on_event = NULL;
     p.user = NULL;
     p.batch_size = 256;
-    p.deeplog = 1;
-    p.mscred = 1;
     p.report_all = 0;
     p.max_sessions = 100000;
     p.year = 0;
@@ -50,6 +48,8 @@ void ae_detector_free(ae_detector *d)
         return;
     ae_deeplog_batch_free(&d->dl);
     ae_bound_run_free(d->ms_run);
+    ae_fields_free(d->fields);
+    ae_matcher_free(d->matcher);
     for (size_t i = 0; i < d->n_sessions; i++)
         free(d->sessions[i].name);
     free(d->sessions);
@@ -72,8 +72,8 @@ static int current_year(void)
     return tm.tm_year + 1900;
 }
 
-ae_status ae_detector_new(ae_model *m, const ae_detector_params *params, ae_detector **out,
-                          char *err, size_t err_len)
+ae_status ae_detector_new(const ae_model *m, const ae_detector_params *params,
+                          ae_detector **out, char *err, size_t err_len)
 {
     if (err != NULL && err_len > 0)
         err[0] = '\0';
@@ -91,11 +91,7 @@ ae_status ae_detector_new(ae_model *m, const ae_detector_params *params, ae_dete
                        : p->batch_size == 0 ? "batch_size is 0"
                        : p->max_sessions == 0 ? "max_sessions is 0"
                                               : "year is not in 0..9999");
-    int deeplog = p->deeplog && m->deeplog != NULL, mscred = p->mscred && m->mscred != NULL;
-    if (!deeplog && !mscred)
-        return ae_fail(AE_ERR_INVALID_ARGUMENT, err, err_len,
-                       "ae_detector_new: no model to run (the params leave out every model the "
-                       "model directory loaded)");
+    int deeplog = m->deeplog != NULL, mscred = m->mscred != NULL;
     ae_detector *d = calloc(1, sizeof *d);
     if (d == NULL)
         return ae_fail(AE_ERR_NO_MEMORY, err, err_len, "out of memory");
@@ -108,9 +104,14 @@ ae_status ae_detector_new(ae_model *m, const ae_detector_params *params, ae_dete
     d->mscred = mscred;
     d->lru_head = d->lru_tail = d->free_head = AE_NO_ROW;
     d->idle_ts = INT64_MIN;
-    ae_status status = AE_OK;
-    if (deeplog)
-        status = ae_deeplog_batch_reserve(m, &d->dl, p->batch_size);
+    /* the model is shared: this stream's matcher scratch, field buffers and model runs */
+    ae_status status = ae_matcher_clone(m->matcher, &d->matcher);
+    if (status == AE_OK)
+        status = ae_fields_clone(m->fields, &d->fields);
+    if (status != AE_OK)
+        ae_fail(status, d->errmsg, sizeof d->errmsg, "out of memory");
+    if (status == AE_OK && deeplog)
+        status = ae_deeplog_batch_reserve(m, &d->dl, p->batch_size, d->errmsg, sizeof d->errmsg);
     if (status == AE_OK && mscred) {
         d->ms_cap = p->batch_size < AE_MSCRED_DETECTOR_BATCH ? p->batch_size
                                                              : AE_MSCRED_DETECTOR_BATCH;
@@ -118,12 +119,12 @@ ae_status ae_detector_new(ae_model *m, const ae_detector_params *params, ae_dete
         d->ms_x = malloc((d->ms_cap + 1) * m->window * m->features * sizeof *d->ms_x);
         d->ms_scores = malloc((d->ms_cap + 1) * sizeof *d->ms_scores);
         if (d->ms_x == NULL || d->ms_scores == NULL)
-            status = ae_fail(AE_ERR_NO_MEMORY, m->errmsg, sizeof m->errmsg, "out of memory");
+            status = ae_fail(AE_ERR_NO_MEMORY, d->errmsg, sizeof d->errmsg, "out of memory");
         else
-            status = ae_mscred_bind(m, &d->ms_run);
+            status = ae_mscred_bind(m, &d->ms_run, d->errmsg, sizeof d->errmsg);
     }
     if (status != AE_OK) {
-        ae_fail(status, err, err_len, "%s", m->errmsg);
+        ae_fail(status, err, err_len, "%s", d->errmsg);
         ae_detector_free(d);
         return status;
     }
@@ -195,50 +196,50 @@ static ae_status emit(ae_detector *d)
         const ae_item *it = &d->items[i];
         ae_event ev;
         memset(&ev, 0, sizeof ev);
-        ev.rank = -1;
-        ev.probability = NAN;
-        ev.score = NAN;
-        ev.threshold = NAN;
-        ev.slot_start_us = ev.end_us = INT64_MIN;
-        ev.host = text_at(d, it->host);
         if (!it->mscred) {
-            ev.model = "deeplog";
+            ae_deeplog_event *e = &ev.deeplog;
+            ev.kind = AE_EVENT_DEEPLOG;
             ev.anomalous = it->unseen;
             ev.reason = it->unseen ? AE_REASON_UNSEEN : AE_REASON_NONE;
+            e->rank = -1;
+            e->probability = NAN;
             if (it->row != AE_NO_ROW) {
                 ae_deeplog_judge(d->dl.logits + (size_t)it->row * classes, classes, it->key,
-                                 &ev.rank, &ev.probability);
-                ae_reason why = ae_deeplog_rule_reason(m, ev.rank, ev.probability);
+                                 &e->rank, &e->probability);
+                ae_reason why = ae_deeplog_rule_reason(m, e->rank, e->probability);
                 if (!ev.anomalous && why != AE_REASON_NONE) {
                     ev.anomalous = 1;
                     ev.reason = it->end ? AE_REASON_END : why;
                 }
             }
-            ev.line_no = it->line_no;
-            ev.session = text_at(d, it->session);
-            ev.key = it->key;
-            ev.template_ = it->end ? NULL : ae_vocab_template(m->vocab, it->key);
-            ev.line = it->end ? "" : text_at(d, it->line);
-            ev.line_len = it->end ? 0 : it->line_len;
+            e->line_no = it->line_no;
+            e->session = text_at(d, it->session);
+            e->key = it->key;
+            e->template_ = it->end ? NULL : ae_vocab_template(m->vocab, it->key);
+            e->line = it->end ? "" : text_at(d, it->line);
+            e->line_len = it->end ? 0 : it->line_len;
+            e->host = text_at(d, it->host);
             d->stats.keys_judged++;
             d->stats.deeplog_anomalies += (uint64_t)ev.anomalous;
         } else {
-            ev.model = "mscred";
-            ev.score = it->scored ? it->score : d->ms_scores[it->row];
-            ev.threshold = m->threshold;
-            ev.anomalous = ev.score > m->threshold;
+            ae_mscred_event *e = &ev.mscred;
+            ev.kind = AE_EVENT_MSCRED;
+            e->series = text_at(d, it->host);
+            e->score = it->scored ? it->score : d->ms_scores[it->row];
+            e->threshold = m->threshold;
+            ev.anomalous = e->score > m->threshold;
             ev.reason = ev.anomalous ? AE_REASON_SCORE : AE_REASON_NONE;
-            ev.bucket = it->bucket;
-            ev.slot_start_us = it->slot_start_us;
-            ev.end_us = it->end_us;
-            ev.first_line_no = it->first_line_no;
-            ev.last_line_no = it->last_line_no;
+            e->bucket = it->bucket;
+            e->slot_start_us = it->slot_start_us;
+            e->end_us = it->end_us;
+            e->first_line_no = it->first_line_no;
+            e->last_line_no = it->last_line_no;
             d->stats.windows_scored++;
             d->stats.mscred_alarms += (uint64_t)ev.anomalous;
         }
         if ((ev.anomalous || d->p.report_all) && d->p.on_event(&ev, d->p.user) != 0) {
             clear_queue(d);
-            return ae_fail(AE_ERR_IO, d->errmsg, sizeof d->errmsg,
+            return ae_fail(AE_STOPPED, d->errmsg, sizeof d->errmsg,
                            "stopped by the event callback");
         }
     }
@@ -255,12 +256,14 @@ ae_status ae_detector_drain(ae_detector *d, int force)
     if (d->n_items == 0 || (pending && !full && !force))
         return AE_OK;
     ae_status status = AE_OK;
+    char why[400];
     if (d->dl_rows > 0)
-        status = ae_deeplog_batch_run(d->m, &d->dl, d->dl_rows);
+        status = ae_deeplog_batch_run(d->m, &d->dl, d->dl_rows, why, sizeof why);
     if (status == AE_OK && d->ms_rows > 0)
-        status = ae_mscred_run(d->m, d->ms_run, d->ms_x, d->ms_rows, d->ms_scores);
+        status = ae_mscred_run(d->m, d->ms_run, d->ms_x, d->ms_rows, d->ms_scores, why,
+                               sizeof why);
     if (status != AE_OK) { /* the verdicts waiting for the run are lost: say so */
-        ae_fail(status, d->errmsg, sizeof d->errmsg, "%s (%zu verdicts dropped)", d->m->errmsg,
+        ae_fail(status, d->errmsg, sizeof d->errmsg, "%s (%zu verdicts dropped)", why,
                 d->n_items);
         clear_queue(d);
         return status;
@@ -529,28 +532,28 @@ ae_status ae_detector_push(ae_detector *d, const char *line, size_t len, uint64_
         return ae_fail(AE_ERR_INVALID_ARGUMENT, d->errmsg, sizeof d->errmsg, "line is NULL");
     if (line == NULL)
         line = "";
-    ae_model *m = d->m;
+    const ae_model *m = d->m;
     d->stats.lines++;
     ae_match_detail md;
-    ae_status status = ae_matcher_match_detail(m->matcher, line, len, &md);
+    ae_status status = ae_matcher_match_detail(d->matcher, line, len, &md);
     if (status != AE_OK) {
-        if (status == AE_ERR_NOT_FOUND)
+        if (status == AE_BLANK)
             d->stats.blank++;
         else if (status == AE_ERR_FORMAT || status == AE_ERR_TOO_LARGE)
             d->stats.refused++;
-        return ae_fail(status, d->errmsg, sizeof d->errmsg, "%s", ae_matcher_errmsg(m->matcher));
+        return ae_fail(status, d->errmsg, sizeof d->errmsg, "%s", ae_matcher_errmsg(d->matcher));
     }
     size_t raw = len;
     while (raw > 0 && (line[raw - 1] == '\n' || line[raw - 1] == '\r'))
         raw--;
     size_t key = md.index;
     ae_strspan host_span;
-    const ae_strspan *host = ae_fields_host(m->fields, m->matcher, line, &host_span) ? &host_span
+    const ae_strspan *host = ae_fields_host(d->fields, d->matcher, line, &host_span) ? &host_span
                                                                                      : NULL;
     const ae_strspan *ids = NULL;
     size_t n_ids = 0;
     if (d->deeplog) {
-        status = ae_fields_sessions(m->fields, md.content, md.content_len, &ids, &n_ids,
+        status = ae_fields_sessions(d->fields, md.content, md.content_len, &ids, &n_ids,
                                     d->errmsg, sizeof d->errmsg);
         if (status != AE_OK) {
             if (status == AE_ERR_TOO_LARGE)
@@ -563,7 +566,7 @@ ae_status ae_detector_push(ae_detector *d, const char *line, size_t len, uint64_
     int has_ts = 0;
     int idle = d->deeplog && m->session_idle_us > 0;
     if (((d->mscred && m->bucket_us > 0) || idle) &&
-        (has_ts = ae_fields_timestamp(m->fields, m->matcher, line, d->year, &ts)) < 0)
+        (has_ts = ae_fields_timestamp(d->fields, d->matcher, line, d->year, &ts)) < 0)
         return oom(d);
     if (d->mscred && (status = ae_counts_line(d, host, has_ts && m->bucket_us > 0, ts, key,
                                               line_no)) != AE_OK)

@@ -62,7 +62,9 @@ typedef struct ae_series {
 } ae_series;
 
 struct ae_detector {
-    ae_model *m;
+    const ae_model *m;      /* shared with other detectors and threads: only read */
+    ae_matcher *matcher;    /* a clone of the model's: this stream's scratch */
+    ae_fields *fields;      /* likewise */
     ae_detector_params p;
     int year;
     int deeplog, mscred;    /* the models this detector runs */

@@ -164,6 +164,12 @@ ae_status ae_timefmt_new(const char *format, ae_timefmt **out, char *why, size_t
 int ae_timefmt_parse(ae_timefmt *fmt, const char *text, size_t len, int64_t *us);
 
 /*
+ * A format for another thread: it shares the compiled regex of `fmt`, which must outlive it.
+ * @return AE_OK and *out, or AE_ERR_NO_MEMORY.
+ */
+ae_status ae_timefmt_clone(const ae_timefmt *fmt, ae_timefmt **out);
+
+/*
  * @return nothing; NULL is a no-op.
  */
 void ae_timefmt_free(ae_timefmt *fmt);
@@ -216,6 +222,13 @@ int ae_fields_timestamp(ae_fields *fields, const ae_matcher *matcher, const char
  */
 ae_status ae_fields_sessions(ae_fields *fields, const char *content, size_t len,
                              const ae_strspan **ids, size_t *n, char *why, size_t why_len);
+
+/*
+ * Fields for another thread (per-line buffers of its own; the regexes of `fields`, which must
+ * outlive it). Use it with a clone of the matcher `fields` was loaded with.
+ * @return AE_OK and *out, or AE_ERR_NO_MEMORY.
+ */
+ae_status ae_fields_clone(const ae_fields *fields, ae_fields **out);
 
 /*
  * @return nothing; NULL is a no-op.
@@ -289,17 +302,24 @@ typedef struct ae_bound_run ae_bound_run;
  *         AE_BOUND_MAX_OUTPUTS outputs) or AE_ERR_NO_MEMORY, with the reason in err.
  */
 #define AE_BOUND_MAX_OUTPUTS 4
-ae_status ae_bound_run_new(ae_session *session, const char *input,
+ae_status ae_bound_run_new(const ae_session *session, const char *input,
                            const char *const *outputs, size_t n_outputs, ae_bound_run **out,
                            char *err, size_t err_len);
 
 /*
  * Run: `input` is read in place; each output is written straight into outputs[i].data, whose
  * dims the caller sets to the shape the model produces (a mismatch fails in onnxruntime).
+ * The session is only read: bound runs of one session may run on several threads at once.
  * @return AE_OK; AE_ERR_INVALID_ARGUMENT (wrong dtype, size); AE_ERR_ONNXRUNTIME;
- *         AE_ERR_NO_MEMORY; the detail in ae_session_errmsg of the session.
+ *         AE_ERR_NO_MEMORY; the detail in ae_bound_run_errmsg.
  */
 ae_status ae_bound_run_exec(ae_bound_run *run, const ae_tensor *input, const ae_tensor *outputs);
+
+/*
+ * The message of the run's last failure.
+ * @return a NUL-terminated message valid until the next ae_bound_run_exec; "" if none.
+ */
+const char *ae_bound_run_errmsg(const ae_bound_run *run);
 
 /*
  * @return nothing; NULL is a no-op.

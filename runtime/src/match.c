@@ -334,7 +334,7 @@ static uint32_t templates_search(ae_matcher *m, const char *s, size_t n)
     if (m->n_ac > 1) {
         if (++m->serial == 0) { /* wrapped: forget every stamp */
             for (size_t i = 0; i < m->n_ac; i++)
-                m->ac[i].stamp = 0;
+                m->ac_stamp[i] = 0;
             m->serial = 1;
         }
         uint32_t state = 0;
@@ -350,9 +350,9 @@ static uint32_t templates_search(ae_matcher *m, const char *s, size_t n)
             state = next; /* AE_NONE == the root */
             uint32_t out = m->ac[state].out != AE_NONE ? state : m->ac[state].dict;
             for (; out != AE_NONE; out = m->ac[out].dict) {
-                if (m->ac[out].stamp == m->serial)
+                if (m->ac_stamp[out] == m->serial)
                     break; /* this state and its dictionary chain are collected already */
-                m->ac[out].stamp = m->serial;
+                m->ac_stamp[out] = m->serial;
                 nc = collect(m, m->ac[out].out, nc);
             }
         }
@@ -407,7 +407,7 @@ ae_status ae_matcher_match_detail(ae_matcher *m, const char *line, size_t len,
     while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r')) /* rstrip("\r\n") */
         len--;
     if (ae_line_is_blank(line, len))
-        return line_fail(m, AE_ERR_NOT_FOUND, "blank line");
+        return line_fail(m, AE_BLANK, "blank line");
 
     /* The content: the format's content group, or the whole line. A record of several lines:
      * the format on its first line, then its other lines. */

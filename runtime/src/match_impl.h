@@ -121,7 +121,6 @@ typedef struct ae_acstate {
     uint32_t fail;  /* longest proper suffix state */
     uint32_t dict;  /* nearest state on the fail chain with outputs, or AE_NONE */
     uint32_t out;   /* first template (ordinal + 1) whose anchor ends here, or AE_NONE */
-    uint32_t stamp; /* the line serial that last collected this state's outputs */
 } ae_acstate;
 
 /* A byte trie (the literal prefixes, or the reversed literal suffixes, of templates). */
@@ -136,7 +135,13 @@ typedef struct ae_frame {
     uint32_t node, depth, params;
 } ae_frame;
 
+/*
+ * A matcher: the tables compiled from parser.json (read-only after loading) and the per-line
+ * scratch below. A clone (ae_matcher_clone) copies the table pointers of its owner, which
+ * outlives it, and has scratch of its own: clones of one matcher match on several threads.
+ */
 struct ae_matcher {
+    const ae_matcher *owner; /* a clone: the matcher whose tables it borrows; NULL: its own */
     const ae_vocab *vocab;
     size_t unk;
     int mode;
@@ -181,9 +186,10 @@ struct ae_matcher {
     size_t n_ac, cap_ac;
     uint32_t ac_root[256]; /* transitions of the root state (AE_NONE: stay at the root) */
     ae_imap ac_next;       /* transitions of the other states: key (state << 8) | byte */
-    uint32_t serial;
 
-    /* per-line scratch */
+    /* per-line scratch (with md, mctx, jit_stack and kept_span above) */
+    uint32_t serial;
+    uint32_t *ac_stamp;    /* per state: the line serial that last collected its outputs */
     ae_buf buf[2];
     ae_buf tokbuf;
     ae_buf recbuf; /* the content of a multiline record whose content group is not last */

@@ -202,10 +202,86 @@ static int reserve(void **array, size_t *cap, size_t need, size_t size)
  * Freeing
  */
 
+/* The per-line scratch of a matcher or a clone. */
+static void free_scratch(ae_matcher *m)
+{
+    pcre2_match_data_free(m->md);
+    pcre2_match_context_free(m->mctx);
+    pcre2_jit_stack_free(m->jit_stack);
+    free(m->buf[0].data);
+    free(m->buf[1].data);
+    free(m->tokbuf.data);
+    free(m->recbuf.data);
+    free(m->tokens);
+    free(m->stack);
+    free(m->cands);
+    free(m->ac_stamp);
+}
+
+/* Scratch for a matcher whose tables are built: match data, JIT stack, candidates, stamps.
+ * @return 0, or -1 when out of memory. */
+static int new_scratch(ae_matcher *m)
+{
+    m->mctx = pcre2_match_context_create(NULL);
+    m->jit_stack = pcre2_jit_stack_create(64 * 1024, 16 * 1024 * 1024, NULL);
+    if (m->line_re != NULL && m->md == NULL)
+        m->md = pcre2_match_data_create_from_pattern(m->line_re, NULL);
+    m->cand_cap = m->n_tpls ? m->n_tpls : 1;
+    m->cands = malloc(m->cand_cap * sizeof *m->cands);
+    m->ac_stamp = calloc(m->n_ac ? m->n_ac : 1, sizeof *m->ac_stamp);
+    if (m->mctx == NULL || m->jit_stack == NULL || m->md == NULL || m->cands == NULL ||
+        m->ac_stamp == NULL)
+        return -1;
+    pcre2_jit_stack_assign(m->mctx, NULL, m->jit_stack);
+    pcre2_set_heap_limit(m->mctx, 64 * 1024); /* KiB, for the interpreter */
+    return 0;
+}
+
+ae_status ae_matcher_clone(const ae_matcher *m, ae_matcher **out)
+{
+    if (out == NULL)
+        return AE_ERR_INVALID_ARGUMENT;
+    *out = NULL;
+    if (m == NULL)
+        return AE_ERR_INVALID_ARGUMENT;
+    ae_matcher *c = malloc(sizeof *c);
+    if (c == NULL)
+        return AE_ERR_NO_MEMORY;
+    *c = *m; /* the tables' pointers; the scratch is replaced below */
+    c->owner = m->owner != NULL ? m->owner : m;
+    c->md = NULL;
+    c->mctx = NULL;
+    c->jit_stack = NULL;
+    for (size_t i = 0; i < AE_MATCHER_MAX_KEPT; i++)
+        c->kept_span[i][0] = c->kept_span[i][1] = PCRE2_UNSET;
+    memset(c->buf, 0, sizeof c->buf);
+    memset(&c->tokbuf, 0, sizeof c->tokbuf);
+    memset(&c->recbuf, 0, sizeof c->recbuf);
+    c->tokens = NULL;
+    c->tok_cap = 0;
+    c->stack = NULL;
+    c->stack_cap = 0;
+    c->cands = NULL;
+    c->ac_stamp = NULL;
+    c->serial = 0;
+    c->errmsg[0] = '\0';
+    if (new_scratch(c) != 0) {
+        ae_matcher_free(c);
+        return AE_ERR_NO_MEMORY;
+    }
+    *out = c;
+    return AE_OK;
+}
+
 void ae_matcher_free(ae_matcher *m)
 {
     if (m == NULL)
         return;
+    free_scratch(m);
+    if (m->owner != NULL) { /* a clone: the tables are its owner's */
+        free(m);
+        return;
+    }
     for (size_t i = 0; i < m->n_masks; i++) {
         pcre2_code_free(m->masks[i].re);
         pcre2_code_free(m->masks[i].re_ascii);
@@ -213,9 +289,6 @@ void ae_matcher_free(ae_matcher *m)
     free(m->masks);
     pcre2_code_free(m->line_re);
     pcre2_code_free(m->line_re_ascii);
-    pcre2_match_data_free(m->md);
-    pcre2_match_context_free(m->mctx);
-    pcre2_jit_stack_free(m->jit_stack);
     pcre2_compile_context_free(m->cctx);
     free(m->delims);
     free(m->tpls);
@@ -230,13 +303,6 @@ void ae_matcher_free(ae_matcher *m)
     free(m->rank);
     free(m->ac);
     free(m->ac_next.slots);
-    free(m->buf[0].data);
-    free(m->buf[1].data);
-    free(m->tokbuf.data);
-    free(m->recbuf.data);
-    free(m->tokens);
-    free(m->stack);
-    free(m->cands);
     while (m->arena != NULL) {
         ae_arena_block *next = m->arena->next;
         free(m->arena);
@@ -442,7 +508,7 @@ static uint32_t new_state(ae_matcher *m)
     if (reserve((void **)&m->ac, &m->cap_ac, m->n_ac + 1, sizeof *m->ac) != 0 ||
         m->n_ac >= (UINT32_MAX >> 8))
         return AE_NONE;
-    m->ac[m->n_ac] = (ae_acstate){0, AE_NONE, AE_NONE, 0};
+    m->ac[m->n_ac] = (ae_acstate){0, AE_NONE, AE_NONE};
     return (uint32_t)m->n_ac++;
 }
 
@@ -746,9 +812,7 @@ static ae_status load_templates(loader *L, const cJSON *templates)
         if ((status = templates_link(L)) != AE_OK || (status = templates_rank(L)) != AE_OK)
             return status;
     }
-    m->cand_cap = n ? n : 1;
-    m->cands = malloc(m->cand_cap * sizeof *m->cands);
-    return m->cands == NULL ? oom(L) : AE_OK;
+    return AE_OK;
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -908,8 +972,6 @@ static ae_status build(loader *L, const cJSON *root)
         return lfail(L, AE_ERR_FORMAT, "line_regex has no group named \"%.100s\" "
                      "(content_group)", group);
     m->content_group = (uint32_t)number;
-    if ((m->md = pcre2_match_data_create_from_pattern(m->line_re, NULL)) == NULL)
-        return oom(L);
 
     const cJSON *templates = field(root, "templates");
     if (!cJSON_IsArray(templates))
@@ -979,14 +1041,9 @@ ae_status ae_matcher_load_limited(const char *path, size_t max_bytes, const ae_v
         m->vocab = vocab;
         m->unk = ae_vocab_size(vocab);
         m->cctx = pcre2_compile_context_create(NULL);
-        m->mctx = pcre2_match_context_create(NULL);
-        m->jit_stack = pcre2_jit_stack_create(64 * 1024, 16 * 1024 * 1024, NULL);
-        if (m->cctx == NULL || m->mctx == NULL || m->jit_stack == NULL ||
-            pcre2_set_newline(m->cctx, PCRE2_NEWLINE_LF) != 0) {
+        if (m->cctx == NULL || pcre2_set_newline(m->cctx, PCRE2_NEWLINE_LF) != 0) {
             status = oom(&L);
         } else {
-            pcre2_jit_stack_assign(m->mctx, NULL, m->jit_stack);
-            pcre2_set_heap_limit(m->mctx, 64 * 1024); /* KiB, for the interpreter */
             /* node 0 stands for "none"; state 0 is the root of the automaton */
             if (reserve((void **)&m->nodes, &m->cap_nodes, 1, sizeof *m->nodes) != 0 ||
                 reserve((void **)&m->ac, &m->cap_ac, 1, sizeof *m->ac) != 0) {
@@ -994,9 +1051,11 @@ ae_status ae_matcher_load_limited(const char *path, size_t max_bytes, const ae_v
             } else {
                 m->nodes[0] = (ae_node){AE_NONE, AE_NONE};
                 m->n_nodes = 1;
-                m->ac[0] = (ae_acstate){0, AE_NONE, AE_NONE, 0};
+                m->ac[0] = (ae_acstate){0, AE_NONE, AE_NONE};
                 m->n_ac = 1;
                 status = build(&L, root);
+                if (status == AE_OK && new_scratch(m) != 0)
+                    status = oom(&L);
             }
         }
     }
