@@ -13,7 +13,7 @@
 
 #include "alog_edge.h"
 #include "cli.h"
-#include "internal.h" /* ae_read_file */
+#include "cli_borrowed.h" /* ae_read_file */
 
 static const char BENCH_USAGE[] =
     "usage: alog-edge bench [--seconds S] [--batch N] [--threads N] [--json] <model_dir> <log>\n"
@@ -37,14 +37,6 @@ static const char BENCH_USAGE[] =
     "  -h, --help     print this help and exit\n"
     "\n"
     "Exit status: 0 done; 1 error (one line on stderr); 2 usage error.\n";
-
-static int bench_usage_error(const char *fmt, const char *arg)
-{
-    fputs("error: ", stderr);
-    fprintf(stderr, fmt, arg);
-    fputs(" (see alog-edge bench --help)\n", stderr);
-    return EXIT_USAGE;
-}
 
 static double now_s(void)
 {
@@ -555,31 +547,31 @@ int cmd_bench(int argc, char **argv)
         } else if (strcmp(a, "--seconds") == 0 || strcmp(a, "--batch") == 0 ||
                    strcmp(a, "--threads") == 0) {
             if (i + 1 >= argc)
-                return bench_usage_error("bench: %s needs a value", a);
+                return usage_error("bench", 1, "%s needs a value", a);
             char *end = NULL;
             const char *v = argv[++i];
             if (strcmp(a, "--seconds") == 0) {
                 seconds = strtod(v, &end);
                 if (end == v || *end != '\0' || !(seconds > 0 && seconds <= 3600))
-                    return bench_usage_error("bench: --seconds %s is not in (0, 3600]", v);
+                    return usage_error("bench", 1, "--seconds %s is not in (0, 3600]", v);
             } else {
                 long n = strtol(v, &end, 10);
                 if (end == v || *end != '\0' || n < 1 || n > 65536)
-                    return bench_usage_error("bench: %s is not a whole number in 1..65536", v);
+                    return usage_error("bench", 1, "%s is not a whole number in 1..65536", v);
                 *(strcmp(a, "--batch") == 0 ? &batch : &threads) = n;
             }
         } else if (a[0] == '-' && a[1] != '\0') {
-            return bench_usage_error("bench: unknown option %s", a);
+            return usage_error("bench", 1, "unknown option %s", a);
         } else if (model_dir == NULL) {
             model_dir = a;
         } else if (log_path == NULL) {
             log_path = a;
         } else {
-            return bench_usage_error("bench: unexpected argument %s", a);
+            return usage_error("bench", 1, "unexpected argument %s", a);
         }
     }
     if (log_path == NULL)
-        return bench_usage_error("%s needs the model directory and a log file", "bench");
+        return usage_error("bench", 0, "%s needs the model directory and a log file", "bench");
 
     log_lines log = {0};
     bench_result r;

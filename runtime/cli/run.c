@@ -88,14 +88,6 @@ static void on_signal(int sig)
     stop_requested = 1;
 }
 
-static int run_usage_error(const char *fmt, const char *arg)
-{
-    fputs("error: run: ", stderr);
-    fprintf(stderr, fmt, arg);
-    fputs(" (see alog-edge run --help)\n", stderr);
-    return EXIT_USAGE;
-}
-
 /* ---------------------------------------------------------------------------------------------
  * The run
  */
@@ -384,41 +376,41 @@ static int parse_run_args(int argc, char **argv, run_opts *o)
         } else if (!options_done &&
                    ((v = option_value(argc, argv, &i, "--max-idle", &missing)) || missing)) {
             if (missing || parse_number(v, &o->max_idle) != 0 || o->max_idle <= 0)
-                return run_usage_error("--max-idle needs a number of seconds above 0, got %s",
-                                       missing ? "nothing" : v);
+                return usage_error("run", 1, "--max-idle needs a number of seconds above 0, got %s",
+                                   missing ? "nothing" : v);
         } else if (!options_done &&
                    ((v = option_value(argc, argv, &i, "--batch", &missing)) || missing)) {
             if (missing || parse_count(v, 1, 1u << 20, &o->batch) != 0)
-                return run_usage_error("--batch needs an integer in 1..1048576, got %s",
-                                       missing ? "nothing" : v);
+                return usage_error("run", 1, "--batch needs an integer in 1..1048576, got %s",
+                                   missing ? "nothing" : v);
             o->batch_set = 1;
         } else if (!options_done &&
                    ((v = option_value(argc, argv, &i, "--top-k", &missing)) || missing)) {
             if (missing || parse_count(v, 1, 1u << 30, &o->top_k) != 0)
-                return run_usage_error("--top-k needs a positive integer, got %s",
-                                       missing ? "nothing" : v);
+                return usage_error("run", 1, "--top-k needs a positive integer, got %s",
+                                   missing ? "nothing" : v);
         } else if (!options_done &&
                    ((v = option_value(argc, argv, &i, "--threshold", &missing)) || missing)) {
             if (missing || parse_number(v, &o->threshold) != 0 || o->threshold < 0)
-                return run_usage_error("--threshold needs a number >= 0, got %s",
-                                       missing ? "nothing" : v);
+                return usage_error("run", 1, "--threshold needs a number >= 0, got %s",
+                                   missing ? "nothing" : v);
             o->threshold_set = 1;
         } else if (!options_done &&
                    ((v = option_value(argc, argv, &i, "--threads", &missing)) || missing)) {
             if (missing || parse_count(v, 1, 256, &o->threads) != 0)
-                return run_usage_error("--threads needs an integer in 1..256, got %s",
-                                       missing ? "nothing" : v);
+                return usage_error("run", 1, "--threads needs an integer in 1..256, got %s",
+                                   missing ? "nothing" : v);
         } else if (!options_done &&
                    ((v = option_value(argc, argv, &i, "--year", &missing)) || missing)) {
             if (missing || parse_count(v, 1, 9999, &o->year) != 0)
-                return run_usage_error("--year needs a year in 1..9999, got %s",
-                                       missing ? "nothing" : v);
+                return usage_error("run", 1, "--year needs a year in 1..9999, got %s",
+                                   missing ? "nothing" : v);
         } else if (!options_done &&
                    (dl_option = parse_deeplog_option(argc, argv, &i, "run", 1, &o->dl)) != 0) {
             if (dl_option > 1)
                 return EXIT_USAGE;
         } else if (!options_done && a[0] == '-' && a[1] != '\0') {
-            return run_usage_error("unknown option %s", a);
+            return usage_error("run", 1, "unknown option %s", a);
         } else if (positional == 0) {
             o->model_dir = a;
             positional++;
@@ -426,15 +418,15 @@ static int parse_run_args(int argc, char **argv, run_opts *o)
             o->input = a;
             positional++;
         } else {
-            return run_usage_error("unexpected argument %s", a);
+            return usage_error("run", 1, "unexpected argument %s", a);
         }
     }
     if (o->model_dir == NULL)
-        return run_usage_error("%s", "needs the model directory");
+        return usage_error("run", 1, "%s", "needs the model directory");
     if (!o->deeplog && !o->mscred)
-        return run_usage_error("%s", "--no-deeplog and --no-mscred leave nothing to run");
+        return usage_error("run", 1, "%s", "--no-deeplog and --no-mscred leave nothing to run");
     if (o->max_idle > 0 && !o->follow)
-        return run_usage_error("%s", "--max-idle needs --follow");
+        return usage_error("run", 1, "%s", "--max-idle needs --follow");
     if (o->follow && !o->batch_set)
         o->batch = 1;
     return -1;
