@@ -270,6 +270,65 @@ void ae_strmap_del(ae_strmap *map, const char *key, size_t len, uint64_t hash);
 void ae_strmap_free(ae_strmap *map);
 
 /* ---------------------------------------------------------------------------------------------
+ * The matcher's string arena and id maps (strmap.c, beside ae_strmap): open addressing, linear
+ * probing, no deletion.
+ */
+
+/* "none" for the uint32 ids below: node and state 0 are the roots, template ordinals are
+ * stored + 1. */
+#define AE_NONE 0u
+
+/* Strings copied out of the JSON tree, in blocks freed together. */
+typedef struct ae_arena_block {
+    struct ae_arena_block *next;
+    size_t used, cap;
+    char data[];
+} ae_arena_block;
+
+/* (parent id, bytes) -> child id: the drain trie's exact children. */
+typedef struct ae_kmap_slot {
+    uint64_t hash;
+    const char *key;
+    uint32_t key_len;
+    uint32_t parent;
+    uint32_t child; /* AE_NONE: empty slot */
+} ae_kmap_slot;
+
+typedef struct ae_kmap {
+    ae_kmap_slot *slots;
+    size_t mask, count;
+} ae_kmap;
+
+/* uint64 -> uint32: drain roots by token count, Aho-Corasick transitions. */
+typedef struct ae_imap_slot {
+    uint64_t key;
+    uint32_t value;
+    uint32_t used;
+} ae_imap_slot;
+
+typedef struct ae_imap {
+    ae_imap_slot *slots;
+    size_t mask, count;
+} ae_imap;
+
+/* Copy bytes with a NUL after them into the arena. @return the copy, or NULL out of memory. */
+const char *ae_arena_copy(ae_arena_block **arena, const char *s, size_t len);
+/* @return nothing; frees every block. */
+void ae_arena_free(ae_arena_block **arena);
+
+/* @return the child of (parent, key), or AE_NONE. */
+uint32_t ae_kmap_get(const ae_kmap *map, uint32_t parent, const char *key, size_t len);
+/* Insert (the key must be absent and outlive the map). @return 0, or -1 out of memory. */
+int ae_kmap_put(ae_kmap *map, uint32_t parent, const char *key, size_t len, uint32_t child);
+/* @return the value of key, or AE_NONE. */
+uint32_t ae_imap_get(const ae_imap *map, uint64_t key);
+/* Insert an absent key. @return 0, or -1 out of memory. */
+int ae_imap_put(ae_imap *map, uint64_t key, uint32_t value);
+
+/* Grow an array of `size`-byte elements to hold at least `need`. @return 0, or -1. */
+int ae_reserve(void **array, size_t *cap, size_t need, size_t size);
+
+/* ---------------------------------------------------------------------------------------------
  * onnxruntime runs over caller-owned buffers (ortsession.c)
  */
 

@@ -17,10 +17,6 @@
 
 enum { AE_MODE_DRAIN = 1, AE_MODE_TEMPLATES = 2 };
 
-/* "none" for the uint32 ids below: node and state 0 are the roots, template ordinals are
- * stored + 1. */
-#define AE_NONE 0u
-
 typedef struct ae_span {
     const char *p;
     size_t len;
@@ -30,13 +26,6 @@ typedef struct ae_buf {
     char *data;
     size_t len, cap;
 } ae_buf;
-
-/* Strings copied out of the JSON tree, in blocks freed together. */
-typedef struct ae_arena_block {
-    struct ae_arena_block *next;
-    size_t used, cap;
-    char data[];
-} ae_arena_block;
 
 /* What PCRE2 proves about every match of a pattern (match_prefilter.c). */
 typedef struct ae_prefilter {
@@ -82,32 +71,6 @@ typedef struct ae_tpl {
     size_t literal;      /* code points of literal text: the priority */
     uint32_t next_out;   /* next template (ordinal + 1) with the same index key */
 } ae_tpl;
-
-/* (parent id, bytes) -> child id: the drain trie's exact children. */
-typedef struct ae_kmap_slot {
-    uint64_t hash;
-    const char *key;
-    uint32_t key_len;
-    uint32_t parent;
-    uint32_t child; /* AE_NONE: empty slot */
-} ae_kmap_slot;
-
-typedef struct ae_kmap {
-    ae_kmap_slot *slots;
-    size_t mask, count;
-} ae_kmap;
-
-/* uint64 -> uint32: drain roots by token count, Aho-Corasick transitions. */
-typedef struct ae_imap_slot {
-    uint64_t key;
-    uint32_t value;
-    uint32_t used;
-} ae_imap_slot;
-
-typedef struct ae_imap {
-    ae_imap_slot *slots;
-    size_t mask, count;
-} ae_imap;
 
 /* A node of the drain trie: the child for the wildcard "<*>" and the earliest template that
  * ends here (ordinal + 1). */
@@ -216,11 +179,40 @@ void ae_literals_of(const char *pattern, size_t len, ae_literal_reqs *out);
 /* @return 1 when s holds every requirement (always, for none). */
 int ae_literals_present(const ae_literal_reqs *reqs, const char *s, size_t n);
 
-/* kmap / imap (parser.c). */
-uint32_t ae_kmap_get(const ae_kmap *map, uint32_t parent, const char *key, size_t len);
-uint32_t ae_imap_get(const ae_imap *map, uint64_t key);
+/* Scratch for a matcher whose tables are built: match data, JIT stack, candidates, stamps
+ * (matcher.c). @return 0, or -1 when out of memory. */
+int ae_matcher_new_scratch(ae_matcher *m);
 
-/* The trie's transition from `state` on `byte`, or AE_NONE (parser.c). */
+struct cJSON;
+
+/* parser.json's loading: the file, the error buffer and the matcher being built. */
+typedef struct ae_loader {
+    const char *path;
+    char *err;
+    size_t err_len;
+    ae_matcher *m;
+} ae_loader;
+
+/* "<path>: <message>" into the loader's buffer. @return status. */
+ae_status ae_load_fail(ae_loader *L, ae_status status, const char *fmt, ...) AE_PRINTF(3, 4);
+/* @return AE_ERR_NO_MEMORY, with "<path>: out of memory". */
+ae_status ae_load_oom(ae_loader *L);
+
+/* Mode "drain" (index_drain.c): add template t with its tokens (a JSON array) to the trie of
+ * its token count. @return AE_OK, AE_ERR_FORMAT or AE_ERR_NO_MEMORY with the loader's message. */
+ae_status ae_drain_insert(ae_loader *L, uint32_t t, const struct cJSON *tokens, const char *where);
+/* Drain3's match over the trie of k tokens (the matcher's tokens).
+ * @return the template ordinal + 1, or AE_NONE (*status AE_ERR_NO_MEMORY when out of memory). */
+uint32_t ae_drain_search(ae_matcher *m, size_t k, ae_status *status);
+
+/* Mode "templates" (index_templates.c): index template t by its literal parts. @return AE_OK
+ * or AE_ERR_NO_MEMORY. */
+ae_status ae_templates_insert(ae_loader *L, uint32_t t);
+/* After the last insert: the automaton's links and the priority order. @return as above. */
+ae_status ae_templates_finish(ae_loader *L);
+/* The trie's transition from `state` on `byte`, or AE_NONE. */
 uint32_t ae_trie_next(const ae_trie *trie, uint32_t state, unsigned char byte);
+/* The template a content matches. @return the template ordinal + 1, or AE_NONE. */
+uint32_t ae_templates_search(ae_matcher *m, const char *s, size_t n);
 
 #endif /* ALOG_EDGE_MATCH_IMPL_H */
