@@ -44,11 +44,9 @@ struct ae_model {
     int64_t session_idle_us; /* 0: sessions never idle out */
     unsigned char *seen; /* [N + 1]: 1 for a key seen in training */
     size_t n_seen;
-    ae_deeplog_batch batch; /* for ae_deeplog_score */
 
     /* MSCRED */
     ae_session *mscred;
-    ae_bound_run *mscred_run; /* for ae_mscred_score */
     size_t window;       /* buckets per window */
     size_t stride;       /* the model's gap */
     size_t features;     /* N + 1 */
@@ -58,18 +56,18 @@ struct ae_model {
     int64_t bucket_us;   /* > 0: time buckets */
     size_t bucket_lines; /* > 0: line buckets */
     int per_host;
-
-    char errmsg[512];
 };
 
 /* DeepLog's logits for `rows` windows of h keys (x, row-major) into batch->logits; the batch
- * buffers must hold them (ae_deeplog_batch_reserve).
- * @return AE_OK, AE_ERR_ONNXRUNTIME or AE_ERR_NO_MEMORY with the detail in model->errmsg. */
-ae_status ae_deeplog_batch_run(ae_model *model, ae_deeplog_batch *batch, size_t rows);
+ * buffers must hold them (ae_deeplog_batch_reserve). The model is only read.
+ * @return AE_OK, AE_ERR_ONNXRUNTIME or AE_ERR_NO_MEMORY with the detail in err. */
+ae_status ae_deeplog_batch_run(const ae_model *model, ae_deeplog_batch *batch, size_t rows,
+                               char *err, size_t err_len);
 
 /* Grow a batch's buffers to `rows` rows (and make its bound run).
- * @return AE_OK or AE_ERR_NO_MEMORY / AE_ERR_INVALID_ARGUMENT with model->errmsg set. */
-ae_status ae_deeplog_batch_reserve(ae_model *model, ae_deeplog_batch *batch, size_t rows);
+ * @return AE_OK or AE_ERR_NO_MEMORY / AE_ERR_INVALID_ARGUMENT with the detail in err. */
+ae_status ae_deeplog_batch_reserve(const ae_model *model, ae_deeplog_batch *batch, size_t rows,
+                                   char *err, size_t err_len);
 
 /* @return nothing; frees the buffers and the bound run (before the model's session). */
 void ae_deeplog_batch_free(ae_deeplog_batch *batch);
@@ -84,12 +82,12 @@ void ae_deeplog_judge(const float *logits, size_t classes, size_t key, int64_t *
 ae_reason ae_deeplog_rule_reason(const ae_model *model, int64_t rank, float probability);
 
 /* MSCRED's anomaly_score of `n` windows through `run`.
- * @return AE_OK or AE_ERR_ONNXRUNTIME / AE_ERR_NO_MEMORY with model->errmsg set. */
-ae_status ae_mscred_run(ae_model *model, ae_bound_run *run, const float *counts, size_t n,
-                        float *scores);
+ * @return AE_OK or AE_ERR_ONNXRUNTIME / AE_ERR_NO_MEMORY with the detail in err. */
+ae_status ae_mscred_run(const ae_model *model, ae_bound_run *run, const float *counts, size_t n,
+                        float *scores, char *err, size_t err_len);
 
 /* A bound run of the model's MSCRED (anomaly_score only).
- * @return AE_OK and *out, or an error with model->errmsg set. */
-ae_status ae_mscred_bind(ae_model *model, ae_bound_run **out);
+ * @return AE_OK and *out, or an error with the detail in err. */
+ae_status ae_mscred_bind(const ae_model *model, ae_bound_run **out, char *err, size_t err_len);
 
 #endif /* ALOG_EDGE_MODEL_IMPL_H */
