@@ -69,7 +69,7 @@ static const char *arena_copy(ae_matcher *m, const char *s, size_t len)
 
 static uint64_t kmap_hash(uint32_t parent, const char *key, size_t len)
 {
-    uint64_t h = ae_fnv1a(key, len) ^ ((uint64_t)parent * 0x9E3779B97F4A7C15u);
+    uint64_t h = ae_hash_bytes(key, len) ^ ((uint64_t)parent * 0x9E3779B97F4A7C15u);
     return h ^ (h >> 29);
 }
 
@@ -852,6 +852,7 @@ static ae_status build(loader *L, const cJSON *root)
         m->n_masks = i + 1;
         ae_prefilter_init(mask->re, &mask->pf);
         ae_literals_of(pattern, strlen(pattern), &mask->literals);
+        ae_factors_of(pattern, strlen(pattern), &mask->factors);
         ae_prefilter_init(mask->re_ascii != NULL ? mask->re_ascii : mask->re, &mask->pf_ascii);
         char *repl = malloc(lp + lw + ls + 1);
         if (repl == NULL)
