@@ -306,8 +306,12 @@ def matcher_only_rows(binary: Path, model: Path, log: Path, py_rate: float) -> l
 
 def bench_all(binary: Path, cases: list[BenchCase], batch: int = 256, seconds: float = 2.0) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
+    from . import flops
+
     for case in cases:
-        rows += compare(case.name, run_c(binary, case, batch, seconds), run_python(case, batch, seconds))
+        c = run_c(binary, case, batch, seconds)
+        rows += compare(case.name, c, run_python(case, batch, seconds))
+        rows += flops.bound_rows(case.name, case.model_dir, c.get("deeplog_windows_per_s"), batch)
     return rows
 
 
