@@ -270,6 +270,7 @@ static int run_bench(const char *model_dir, const log_lines *log, double seconds
         fprintf(stderr, "error: %s\n", err);
         return -1;
     }
+    ae_ort_release_load_pages(); /* as `run` does after loading */
     r->load_ms = (now_s() - t0) * 1e3;
     r->load_cpu_ms = (cpu_s() - c0) * 1e3;
     bench_counts first = {0, 0};

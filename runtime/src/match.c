@@ -73,12 +73,10 @@ static ae_status regex_error(ae_matcher *m, int rc, const char *what)
 static int run_regex(ae_matcher *m, const pcre2_code *re, const char *s, size_t len,
                      size_t start, uint32_t options)
 {
-    size_t jit_size = 0;
-    int rc;
-    /* JIT-compiled code straight to the JIT (pcre2_match only adds checks made already). */
-    if (pcre2_pattern_info(re, PCRE2_INFO_JITSIZE, &jit_size) == 0 && jit_size > 0)
-        rc = pcre2_jit_match(re, (PCRE2_SPTR)s, len, start, options, m->md, m->mctx);
-    else
+    /* JIT-compiled code straight to the JIT (pcre2_match only adds checks made already); a
+     * pattern the JIT did not compile says so without trying. */
+    int rc = pcre2_jit_match(re, (PCRE2_SPTR)s, len, start, options, m->md, m->mctx);
+    if (rc == PCRE2_ERROR_JIT_BADOPTION)
         rc = pcre2_match(re, (PCRE2_SPTR)s, len, start, options | PCRE2_NO_UTF_CHECK, m->md,
                          m->mctx);
     if (rc == PCRE2_ERROR_JIT_STACKLIMIT)

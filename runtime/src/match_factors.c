@@ -481,6 +481,13 @@ void ae_factors_of(const char *pattern, size_t len, ae_factor_reqs *out)
         r.len = 0;
         sequence(&R, len, alt, &r, 0);
         emit(alt, &r);
+        /* Only factors with a byte of their own are kept: memchr finds them fast, while a
+         * factor of classes alone ("D", "HHHHHHHH") costs a scan that most texts pass. */
+        unsigned kept = 0;
+        for (unsigned k = 0; k < alt->n; k++)
+            if (alt->f[k].anchor_byte >= 0)
+                alt->f[kept++] = alt->f[k];
+        alt->n = kept;
         if (R.bail || alt->n == 0)
             return; /* an alternative without factors: any text may match */
         for (unsigned a = 1; a < alt->n; a++) /* the most selective first */

@@ -241,6 +241,10 @@ void ae_factors_of(const char *pattern, size_t len, ae_factor_reqs *out);
 /* @return 1 when the ASCII text s may hold a match (always, for none). */
 int ae_factors_present(const ae_factor_reqs *reqs, const char *s, size_t n);
 
+/* The line format with its final "(?P<name>.*?)$" made greedy (match_regex.c): the same matches.
+ * @return a malloc'ed pattern, or NULL when it does not end so (or out of memory). */
+char *ae_pyre_greedy_tail(const char *pattern);
+
 /* kmap / imap (parser.c). */
 uint32_t ae_kmap_get(const ae_kmap *map, uint32_t parent, const char *key, size_t len);
 uint32_t ae_imap_get(const ae_imap *map, uint64_t key);
