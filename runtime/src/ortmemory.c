@@ -34,9 +34,11 @@ void ae_ort_release_load_pages(void)
             candidate = strstr(line, "/libonnxruntime.so") != NULL && perms[1] != 'w';
             continue;
         }
-        unsigned long written;
-        if (candidate && sscanf(line, "Anonymous: %lu kB", &written) == 1) {
-            if (written == 0)
+        unsigned long kb;
+        if (candidate && sscanf(line, "Rss: %lu kB", &kb) == 1) {
+            candidate = kb > 0; /* qemu-user's emulated smaps says 0 for everything: trust nothing */
+        } else if (candidate && sscanf(line, "Anonymous: %lu kB", &kb) == 1) {
+            if (kb == 0)
                 (void)madvise((void *)start, end - start, MADV_DONTNEED);
             candidate = 0;
         }
