@@ -251,14 +251,15 @@ def evaluate(c, workspace=None, logs=None, parsed=None, normal=None, abnormal=No
             "(without it: one batch)", "json": "print the summary as one JSON object", "workspace": W,
             "session_idle": "seconds without a line after which the device ends a DeepLog session (default: never)",
             "closing_template": "a template (as in vocab.json) that ends its DeepLog session on the device; "
-            "repeatable"}, iterable=["closing_template"],
+            "repeatable", "quantize": "int8: DeepLog's weights in int8, kept only when its verdicts agree with "
+            "float32 on every window of --sequences (default none)"}, iterable=["closing_template"],
       flags={"seq_len": WINDOW, "feature_dim": Int(2, 1 << 24), "window_size": WINDOW, "opset": Int(9, 25),
-             "session_idle": Float(gt=0, high=1e9)})
+             "session_idle": Float(gt=0, high=1e9), "quantize": choice("none", "int8")})
 @user_errors
 def convert(c, workspace=None, deeplog_model=None, mscred_model=None, vocab=None, parser=None,
             sequences=None, counts=None, output_dir="models/onnx", seq_len=None, feature_dim=None,
             window_size=None, opset=11, portable=False, validate=False, json_=False, session_idle=None,
-            closing_template=None):
+            closing_template=None, quantize="none"):
     """Export the models to ONNX: the model directory with meta.json, C-form vocab, parser.json, golden.json."""
     print(pipeline.convert(**flags(locals(), workspace=ws(c, workspace))))
 

@@ -12,6 +12,7 @@
 
 #include "alog_edge.h"
 #include "cli.h"
+#include "internal.h" /* ae_ort_release_load_pages */
 
 static const char RUN_USAGE[] =
     "usage: alog-edge run [--follow] [--max-idle SECONDS] [--batch N] [--all] [--no-deeplog]\n"
@@ -490,6 +491,8 @@ int cmd_run(int argc, char **argv)
     if (ae_model_load(opt.model_dir, &mp, &model, err, sizeof err) != AE_OK) {
         fprintf(stderr, "error: %s\n", err);
         rc = EXIT_ERROR;
+    } else {
+        ae_ort_release_load_pages(); /* a long run: loading's code out of the RSS (ortmemory.c) */
     }
     ae_detector_params dp = ae_detector_default_params();
     dp.on_event = write_event;

@@ -341,6 +341,9 @@ typedef struct ae_session_tuning {
     int preoptimized; /* the graph was optimised at convert time: no optimisation at load */
 } ae_session_tuning;
 
+/* Drops the clean pages of onnxruntime's library from this process (ortmemory.c). */
+void ae_ort_release_load_pages(void);
+
 /*
  * ae_session_open with tuning.
  * @return as ae_session_open.

@@ -73,12 +73,10 @@ static ae_status regex_error(ae_matcher *m, int rc, const char *what)
 static int run_regex(ae_matcher *m, const pcre2_code *re, const char *s, size_t len,
                      size_t start, uint32_t options)
 {
-    size_t jit_size = 0;
-    int rc;
-    /* JIT-compiled code straight to the JIT (pcre2_match only adds checks made already). */
-    if (pcre2_pattern_info(re, PCRE2_INFO_JITSIZE, &jit_size) == 0 && jit_size > 0)
-        rc = pcre2_jit_match(re, (PCRE2_SPTR)s, len, start, options, m->md, m->mctx);
-    else
+    /* JIT-compiled code straight to the JIT (pcre2_match only adds checks made already); a
+     * pattern the JIT did not compile says so without trying. */
+    int rc = pcre2_jit_match(re, (PCRE2_SPTR)s, len, start, options, m->md, m->mctx);
+    if (rc == PCRE2_ERROR_JIT_BADOPTION)
         rc = pcre2_match(re, (PCRE2_SPTR)s, len, start, options | PCRE2_NO_UTF_CHECK, m->md,
                          m->mctx);
     if (rc == PCRE2_ERROR_JIT_STACKLIMIT)
@@ -129,6 +127,15 @@ static ae_status mask_once(ae_matcher *m, const pcre2_code *re, const ae_mask *m
     return AE_OK;
 }
 
+/* ae_py_space_at with ASCII answered inline (\t-\r, \x1c-\x20: str.isspace()). */
+static inline size_t space_at(const char *s, size_t n)
+{
+    unsigned char c = (unsigned char)s[0];
+    if (c < 0x80)
+        return (size_t)((c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x20));
+    return ae_py_space_at(s, n);
+}
+
 /* Drain3's get_content_as_tokens: strip, every extra delimiter -> " ", split. */
 static ae_status tokenize(ae_matcher *m, const char *s, size_t len, size_t *n_tokens)
 {
@@ -160,12 +167,12 @@ static ae_status tokenize(ae_matcher *m, const char *s, size_t len, size_t *n_to
     }
     size_t count = 0, i = 0, w;
     while (i < n) {
-        if ((w = ae_py_space_at(text + i, n - i)) > 0) {
+        if ((w = space_at(text + i, n - i)) > 0) {
             i += w;
             continue;
         }
         size_t start = i;
-        while (i < n && ae_py_space_at(text + i, n - i) == 0)
+        while (i < n && space_at(text + i, n - i) == 0)
             i++;
         if (count == m->tok_cap) {
             size_t cap = m->tok_cap ? 2 * m->tok_cap : 64;
@@ -213,7 +220,8 @@ ae_status ae_matcher_match_detail(ae_matcher *m, const char *line, size_t len,
         return line_fail(m, AE_ERR_FORMAT, "contains NUL bytes (byte %zu)",
                          (size_t)(nul - line) + 1);
     size_t bad = 0;
-    if (!ae_utf8_valid((const unsigned char *)line, len, &bad))
+    int ascii = ae_ascii_only(line, len); /* ASCII is valid UTF-8 */
+    if (!ascii && !ae_utf8_valid((const unsigned char *)line, len, &bad))
         return line_fail(m, AE_ERR_FORMAT, "not valid UTF-8 (byte %zu)", bad + 1);
     while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r')) /* rstrip("\r\n") */
         len--;
@@ -224,8 +232,6 @@ ae_status ae_matcher_match_detail(ae_matcher *m, const char *line, size_t len,
      * the format on its first line, then its other lines. */
     const char *nl = memchr(line, '\n', len);
     size_t first = nl != NULL ? (size_t)(nl - line) : len;
-    uint64_t bytes[4];
-    int ascii = ae_bytes_scan(line, len, bytes); /* the content's bytes are among the line's */
     const pcre2_code *line_re = ascii && m->line_re_ascii != NULL ? m->line_re_ascii : m->line_re;
     int rc = run_regex(m, line_re, line, first, 0, 0);
     if (rc == PCRE2_ERROR_NOMATCH) {
@@ -267,12 +273,15 @@ ae_status ae_matcher_match_detail(ae_matcher *m, const char *line, size_t len,
         const char *s = d->content;
         size_t n = d->content_len;
         size_t turn = 0;
+        uint64_t bytes[4];
+        ascii = ae_bytes_scan(s, n, bytes); /* the masks see the content only */
         for (size_t i = 0; i < m->n_masks; i++) {
             const ae_mask *mask = &m->masks[i];
             const pcre2_code *re = ascii && mask->re_ascii != NULL ? mask->re_ascii : mask->re;
             /* What PCRE2 would reject without trying, skipped before the call. */
             if (!ae_prefilter_may_match(re == mask->re ? &mask->pf : &mask->pf_ascii, bytes, n) ||
-                !ae_literals_present(&mask->literals, s, n))
+                !ae_literals_present(&mask->literals, s, n) ||
+                (ascii && !ae_factors_present(&mask->factors, s, n)))
                 continue;
             ae_buf *out = &m->buf[turn];
             int replaced;

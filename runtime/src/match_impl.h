@@ -52,11 +52,33 @@ typedef struct ae_literal_reqs {
     unsigned n;
 } ae_literal_reqs;
 
+/* Sequences of ASCII classes every match holds (match_factors.c): met when one alternative has
+ * all its factors; no alternatives: always. */
+#define AE_FACTOR_LEN 12
+#define AE_FACTORS 4
+#define AE_FACTOR_ALTS 4
+typedef struct ae_factor {
+    unsigned char len, anchor; /* anchor: the rarest class, searched first */
+    int anchor_byte;           /* its byte when it has one only, else -1 */
+    uint64_t cls[AE_FACTOR_LEN][2];
+} ae_factor;
+
+typedef struct ae_factor_alt {
+    unsigned n;
+    ae_factor f[AE_FACTORS];
+} ae_factor_alt;
+
+typedef struct ae_factor_reqs {
+    unsigned n_alts;
+    ae_factor_alt alt[AE_FACTOR_ALTS];
+} ae_factor_reqs;
+
 typedef struct ae_mask {
     pcre2_code *re;       /* UTF + UCP: Python's str semantics */
     pcre2_code *re_ascii; /* UTF without UCP: the same answers on ASCII-only text, faster */
     ae_prefilter pf, pf_ascii;
     ae_literal_reqs literals;
+    ae_factor_reqs factors; /* checked on ASCII text only */
     ae_span repl;         /* mask_prefix + mask_with + mask_suffix */
     int repl_ascii;
 } ae_mask;
@@ -173,11 +195,24 @@ int ae_prefilter_may_match(const ae_prefilter *pf, const uint64_t *bytes, size_t
 /* The set of bytes of s (256 bits). @return 1 when they are all ASCII. */
 int ae_bytes_scan(const char *s, size_t len, uint64_t *bytes);
 void ae_bytes_add(uint64_t *bytes, const char *s, size_t len);
+/* @return 1 when every byte of s is ASCII. */
+int ae_ascii_only(const char *s, size_t len);
+/* A hash of bytes read a word at a time (in-memory tables only: not stable across builds). */
+uint64_t ae_hash_bytes(const void *data, size_t len);
 
 /* The literals of a Python pattern (none when it cannot tell). */
 void ae_literals_of(const char *pattern, size_t len, ae_literal_reqs *out);
 /* @return 1 when s holds every requirement (always, for none). */
 int ae_literals_present(const ae_literal_reqs *reqs, const char *s, size_t n);
+
+/* The class factors of a Python pattern (none when it cannot tell). */
+void ae_factors_of(const char *pattern, size_t len, ae_factor_reqs *out);
+/* @return 1 when the ASCII text s may hold a match (always, for none). */
+int ae_factors_present(const ae_factor_reqs *reqs, const char *s, size_t n);
+
+/* The line format with its final "(?P<name>.*?)$" made greedy (match_regex.c): the same matches.
+ * @return a malloc'ed pattern, or NULL when it does not end so (or out of memory). */
+char *ae_pyre_greedy_tail(const char *pattern);
 
 /* Scratch for a matcher whose tables are built: match data, JIT stack, candidates, stamps
  * (matcher.c). @return 0, or -1 when out of memory. */

@@ -365,6 +365,7 @@ static ae_status build(ae_loader *L, const cJSON *root)
         m->n_masks = i + 1;
         ae_prefilter_init(mask->re, &mask->pf);
         ae_literals_of(pattern, strlen(pattern), &mask->literals);
+        ae_factors_of(pattern, strlen(pattern), &mask->factors);
         ae_prefilter_init(mask->re_ascii != NULL ? mask->re_ascii : mask->re, &mask->pf_ascii);
         char *repl = malloc(lp + lw + ls + 1);
         if (repl == NULL)
@@ -416,6 +417,15 @@ static ae_status build(ae_loader *L, const cJSON *root)
     if ((status = compile(L, "line_regex", line_regex, PCRE2_ANCHORED, &m->line_re,
                           &m->line_re_ascii)) != AE_OK)
         return status;
+    char *greedy = ae_pyre_greedy_tail(line_regex); /* valid: only its tail differs */
+    pcre2_code *fast = NULL, *fast_ascii = NULL;
+    if (greedy != NULL && compile(L, "line_regex", greedy, PCRE2_ANCHORED, &fast, &fast_ascii) == AE_OK) {
+        pcre2_code_free(m->line_re);
+        pcre2_code_free(m->line_re_ascii);
+        m->line_re = fast;
+        m->line_re_ascii = fast_ascii;
+    }
+    free(greedy);
     int number = pcre2_substring_number_from_name(m->line_re, (PCRE2_SPTR)group);
     if (number <= 0)
         return lfail(L, AE_ERR_FORMAT, "line_regex has no group named \"%.100s\" "

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "match_impl.h"
 
 uint64_t ae_strmap_hash(const char *key, size_t len)
 {
@@ -135,7 +136,7 @@ void ae_arena_free(ae_arena_block **arena)
 
 static uint64_t kmap_hash(uint32_t parent, const char *key, size_t len)
 {
-    uint64_t h = ae_fnv1a(key, len) ^ ((uint64_t)parent * 0x9E3779B97F4A7C15u);
+    uint64_t h = ae_hash_bytes(key, len) ^ ((uint64_t)parent * 0x9E3779B97F4A7C15u);
     return h ^ (h >> 29);
 }
 

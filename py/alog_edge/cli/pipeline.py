@@ -154,7 +154,7 @@ def evaluate(workspace: Path, logs: Sequence[str] | None, parsed: str | None, no
 def convert(workspace: Path, deeplog_model: str | None, mscred_model: str | None, vocab: str | None,
             parser: str | None, sequences: str | None, counts: str | None, output_dir: str, seq_len: int | None,
             feature_dim: int | None, window_size: int | None, opset: int, portable: bool, validate: bool,
-            json_: bool, session_idle: float | None, closing_template: Sequence[str] | None) -> str:
+            json_: bool, session_idle: float | None, closing_template: Sequence[str] | None, quantize: str) -> str:
     from alog_edge.export import convert as export
     named = bool(deeplog_model or mscred_model)  # naming one model converts only the named ones
     res = export.convert(export.ConvertRequest(
@@ -165,7 +165,8 @@ def convert(workspace: Path, deeplog_model: str | None, mscred_model: str | None
         sequences=opt(sequences) or present(workspace / "sequences.parquet"),
         counts=opt(counts) or present(workspace / "counts.parquet"),
         seq_len=seq_len, feature_dim=feature_dim, window_size=window_size, opset=opset, portable=bool(portable),
-        validate=bool(validate), session_idle=session_idle, closing_templates=tuple(closing_template or ())))
+        validate=bool(validate), session_idle=session_idle, closing_templates=tuple(closing_template or ()),
+        quantize=quantize))
     return json.dumps(export.summary(res)) if json_ else export.format_summary(res)
 
 

@@ -54,6 +54,7 @@ class ConvertRequest:
     validate: bool = False
     session_idle: float | None = None   # seconds without a line that end a DeepLog session on the device
     closing_templates: Sequence[str] = ()  # templates (vocab strings) that end their session on the device
+    quantize: str = "none"              # "int8": DeepLog in int8 when its verdicts agree (quantize.py)
 
 
 @dataclass
@@ -218,6 +219,9 @@ def convert(req: ConvertRequest) -> ConvertResult:
             log.info("convert: exporting %s (opset %d%s)", job.spec.kind, req.opset,
                      ", portable" if req.portable else "")
             report = export_model(job, staging, req.opset, req.portable)
+            if req.quantize != "none" and job.spec.kind == "deeplog":  # before golden.json: it records this file
+                from .quantize import quantize_deeplog
+                quantize_deeplog(staging / job.spec.file_name, req.sequences)
             reports.append(report)
             golden += golden_entries(staging / job.spec.file_name, job.spec, job.golden)
         if golden:

@@ -85,6 +85,7 @@ def ort_session(path: Path) -> Any:
 
     options = ort.SessionOptions()
     options.log_severity_level = 4  # fatal only: its errors come back as exceptions, its log lines would precede ours
+    options.intra_op_num_threads = 1  # as the device runs (an int8 LSTM's results depend on the thread count)
     try:
         return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises its own types for a file it cannot load
