@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 from alog_edge.delivery import flash, flash_soak as soak, ssh, sshdevice
@@ -44,13 +45,13 @@ def model_dirs(work: Path, datasets: Path, hidden: int = 128) -> list[Path]:
     return dirs
 
 
-def bundles(work: Path, models: list[Path], repo: Path) -> tuple[list, Path]:
-    """Two signed x86_64 bundles of the model directories; returns them (opened) and the public key."""
+def bundles(work: Path, models: list[Path], repo: Path, key_dir: Path) -> tuple[list, Path]:
+    """Two signed x86_64 bundles of the model directories, signed by a new key in `key_dir` (a temporary
+    folder: secret keys never live in the repository or its workspace); returns them (opened) and the public key."""
     from alog_edge import native
     from alog_edge.delivery import bundle, keys
-    key = work / "keys" / "soak.key"
+    key = key_dir / "soak.key"
     if not key.exists():
-        key.parent.mkdir(parents=True, exist_ok=True)
         keys.generate(key)
     runtime = native.build_runtime(repo, "x86_64", quiet=True)
     built = [bundle.build(bundle.BundleRequest("x86_64", key=key, models=m, runtime=runtime,
@@ -71,7 +72,12 @@ def run_soak(work: Path, faults: list[str], runs: int, seed: int, repo: Path, de
     """`runs` of each fault on `devices` local devices (sshd and dropbear alternating), faulted in parallel."""
     work.mkdir(parents=True, exist_ok=True)
     logging.getLogger("alog_edge.delivery.ssh").setLevel(logging.WARNING)  # resumes are counted, not told
-    opened, pub = bundles(work, model_dirs(work, datasets_dir(repo)), repo)
+    with tempfile.TemporaryDirectory(prefix="alog-edge-soak-key.") as tmp:
+        return _soak_devices(work, faults, runs, seed, repo, devices, *bundles(work, model_dirs(work, datasets_dir(repo)), repo, Path(tmp)))
+
+
+def _soak_devices(work: Path, faults: list[str], runs: int, seed: int, repo: Path, devices: int, opened: list,
+                  pub: Path) -> soak.SoakReport:
     devices_dir = work / "devices"
     if devices_dir.exists():
         for d in sshdevice._devices_in(devices_dir):
@@ -94,10 +100,15 @@ def run_soak(work: Path, faults: list[str], runs: int, seed: int, repo: Path, de
 def fleet_bench(work: Path, count: int, parallel: int, repo: Path) -> str:
     """First install of one device alone, then of `count` devices (sshd and dropbear alternating) with
     `parallel` at once; returns both times, their ratio and the fleet's recap."""
+    work.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="alog-edge-fleet-key.") as tmp:
+        opened, pub = bundles(work, model_dirs(work, datasets_dir(repo)), repo, Path(tmp))
+        return _fleet_times(work, count, parallel, opened, pub)
+
+
+def _fleet_times(work: Path, count: int, parallel: int, opened: list, pub: Path) -> str:
     from alog_edge.delivery import fleet
     import time
-    work.mkdir(parents=True, exist_ok=True)
-    opened, pub = bundles(work, model_dirs(work, datasets_dir(repo)), repo)
     devices_dir = work / "fleet-devices"
     shutil.rmtree(devices_dir, ignore_errors=True)
     devices = sshdevice.start_fleet(devices_dir, ["sshd", "dropbear"][:1] + ["sshd", "dropbear"] * (count // 2)
@@ -118,3 +129,14 @@ def fleet_bench(work: Path, count: int, parallel: int, repo: Path) -> str:
         for d in devices:
             sshdevice.stop(d)
         shutil.rmtree(devices_dir, ignore_errors=True)
+
+
+def serial_flash_soak(work: Path, faults: int, baud: int, seed: int, repo: Path):
+    """Whole flashes over the paced serial line (model-only updates back and forth between two bundles)
+    while random faults hit it, uploads and install.sh alike, until `faults` faults."""
+    from alog_edge.delivery import serial_bench
+    work = work.resolve()  # the test device's paths are absolute
+    work.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="alog-edge-soak-key.") as tmp:
+        opened, pub = bundles(work, model_dirs(work, datasets_dir(repo)), repo, Path(tmp))
+        return serial_bench.flash_soak(opened, pub, faults=faults, baud=baud, seed=seed, root=work)

@@ -144,6 +144,7 @@ class FaultInjector:
         self.device, self.gap, self.rng, self.limit, self.result = device, gap, random.Random(seed), limit, result
         self.stop = threading.Event()
         self.armed = threading.Event()  # faults only while a transfer runs (its reconnects included)
+        self.phase = "transfer"  # what the flash is doing when a fault fires (FlashSoakResult.by_phase)
         self.thread = threading.Thread(target=self._loop, daemon=True, name="fault-injector")
 
     def fire(self) -> None:
@@ -156,6 +157,8 @@ class FaultInjector:
         if answer == "ok":
             self.result.faults += 1
             self.result.by_kind[kind] = self.result.by_kind.get(kind, 0) + 1
+            if hasattr(self.result, "by_phase"):
+                self.result.by_phase[self.phase] = self.result.by_phase.get(self.phase, 0) + 1
 
     def _loop(self) -> None:
         while not self.stop.wait(self.rng.uniform(0.2, 2 * self.gap)):
@@ -249,6 +252,7 @@ class FlashSoakResult:
     line_drops: int = 0
     seconds: float = 0.0
     by_kind: dict = field(default_factory=dict)
+    by_phase: dict = field(default_factory=dict)  # transfer (uploads, probes, login) / install (install.sh)
 
     @property
     def ok(self) -> bool:
@@ -259,7 +263,8 @@ class FlashSoakResult:
 
     def report(self) -> str:
         kinds = ", ".join(f"{k} {v}" for k, v in sorted(self.by_kind.items()))
-        lines = [f"faults injected: {self.faults} ({kinds}) over {self.runs} flashes",
+        phases = ", ".join(f"{v} {k}" for k, v in sorted(self.by_phase.items()))
+        lines = [f"faults injected: {self.faults} ({kinds}; {phases or 'none'}) over {self.runs} flashes",
                  f"flashes completed {self.completed}, stopped with one line {len(self.stopped)}; afterwards "
                  f"current = old {self.old}, new {self.new}, broken {len(self.broken)}",
                  f"line drops {self.line_drops}, resumed uploads {self.resumes}, most whole chunks resent after a "
@@ -305,12 +310,14 @@ def _flash_soak(dev: SerialTestDevice, bundles: list, public_key: Path, runs: in
             tr = None
             try:
                 tr = SerialTransport(dev.url, baud, user=user, workdir=workdir, reconnects=20)
+                _watch_phase(tr, injector)
                 flash.flash(tr, bundles[target], str(prefix))
                 result.completed += 1
             except AlogError as exc:
                 result.stopped.append(f"error: {exc}")
             finally:
                 injector.armed.clear()
+                injector.phase = "transfer"
                 if tr is not None:
                     _collect(result, tr)
             try:
@@ -324,3 +331,16 @@ def _flash_soak(dev: SerialTestDevice, bundles: list, public_key: Path, runs: in
             pbar.refresh()
     result.seconds = time.monotonic() - t0
     return result
+
+
+def _watch_phase(tr: SerialTransport, injector: FaultInjector) -> None:
+    """Tell the injector while the device's install.sh runs, so faults count by phase."""
+    run = tr.run
+
+    def watched(command: str, timeout: float):
+        injector.phase = "install" if " install --staged " in command else "transfer"
+        try:
+            return run(command, timeout)
+        finally:
+            injector.phase = "transfer"
+    tr.run = watched  # type: ignore[method-assign]
