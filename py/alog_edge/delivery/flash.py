@@ -283,16 +283,20 @@ def flash(transport: Transport, bundle_path, prefix: str, trust_key: Path | None
     # the trusted installer of the current release; on a first install the bundle's own, verified above
     installer = f"{prefix}/current/install.sh" if current is not None else f"{incoming}/install.sh"
     # leftovers of interrupted uploads are not part of the release
+    # and the device's status in the same command (a round trip and a shell less)
     cmd = (f"find {shlex.quote(incoming)} -name '*.part' -exec rm -f {{}} + && "
            f"sh {shlex.quote(installer)} install --staged {shlex.quote(incoming)} --prefix {shlex.quote(prefix)}"
-           + (" --force" if force else ""))
+           + (" --force" if force else "") + f" && echo {STATUS_MARK} && {_status_command(prefix)}")
     log.debug("%s: %s", transport.label, cmd)
     before = time.monotonic()
     rc, out, err = transport.run(cmd, install_timeout)
     res.install_seconds = time.monotonic() - before
-    if rc != 0:
+    _, marked, status_out = out.partition(STATUS_MARK.encode() + b"\n")
+    if not marked:
         raise AlogError(transport.label, f"install failed: {_last_line(err) or f'exit status {rc}'}")
-    status = device_status(transport, prefix)
+    if rc != 0:
+        raise AlogError(transport.label, f"installed, but status failed: {_last_line(err) or f'exit status {rc}'}")
+    status = _parse_status(transport, status_out)
     res.version_after = status.get("current")
     res.selftest = _selftest_result(status, res.version_after)
     res.result, res.seconds = "ok", time.monotonic() - start
@@ -340,9 +344,19 @@ def _uploaded(transport: Transport, incoming: str, dirs: list[str]) -> tuple[dic
     return found, parts
 
 
-def device_status(transport: Transport, prefix: str) -> dict:
+STATUS_MARK = "ALOG-EDGE-STATUS"
+
+
+def _status_command(prefix: str) -> str:
     q = shlex.quote(prefix)
-    out = _check(transport, f"sh {q}/current/install.sh status --prefix {q}", "status failed")
+    return f"sh {q}/current/install.sh status --prefix {q}"
+
+
+def device_status(transport: Transport, prefix: str) -> dict:
+    return _parse_status(transport, _check(transport, _status_command(prefix), "status failed"))
+
+
+def _parse_status(transport: Transport, out: bytes) -> dict:
     try:
         status = json.loads(out)
     except ValueError:

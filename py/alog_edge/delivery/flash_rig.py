@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import logging
 import os
+import resource
 import shutil
 import tempfile
+import time
 from pathlib import Path
 
 from alog_edge.delivery import flash, flash_soak as soak, ssh, sshdevice
@@ -108,7 +110,6 @@ def fleet_bench(work: Path, count: int, parallel: int, repo: Path) -> str:
 
 def _fleet_times(work: Path, count: int, parallel: int, opened: list, pub: Path) -> str:
     from alog_edge.delivery import fleet
-    import time
     devices_dir = work / "fleet-devices"
     shutil.rmtree(devices_dir, ignore_errors=True)
     devices = sshdevice.start_fleet(devices_dir, ["sshd", "dropbear"][:1] + ["sshd", "dropbear"] * (count // 2)
@@ -117,18 +118,30 @@ def _fleet_times(work: Path, count: int, parallel: int, opened: list, pub: Path)
         opts = ssh.SshOptions(known_hosts=devices_dir / "known_hosts", identity=devices[0].identity)
         specs = ssh.read_hosts_file(devices_dir / "hosts")
 
-        def timed(hosts: list, n: int) -> tuple[float, list]:
+        def timed(hosts: list, n: int, flashed: list) -> tuple[float, float, list]:
+            """Seconds, and CPU seconds of this process and of the device servers with their commands (rusage
+            of reaped children: the services install.sh starts run detached and are not counted)."""
+            cpu = _cpu_seconds()
             start = time.monotonic()
             results = fleet.flash_fleet(fleet.FleetRequest(opened[0].path, hosts, opts, trust_key=pub, parallel=n))
-            return time.monotonic() - start, results
-        one, _ = timed(specs[:1], 1)
-        many, results = timed(specs[1:], parallel)
-        return "\n".join([flash.recap(results), f"one device: {one:.1f}s; {count} devices with --parallel {parallel}: "
-                          f"{many:.1f}s ({many / one:.1f}x one device)"])
+            seconds = time.monotonic() - start
+            for d in flashed:
+                sshdevice.stop(d)
+            return seconds, _cpu_seconds() - cpu, results
+        one, one_cpu, _ = timed(specs[:1], 1, devices[:1])
+        many, many_cpu, results = timed(specs[1:], parallel, devices[1:])
+        return "\n".join([flash.recap(results), f"one device: {one:.1f}s ({one_cpu:.2f} CPU-s); {count} devices with "
+                          f"--parallel {parallel}: {many:.1f}s ({many / one:.1f}x one device; "
+                          f"{many_cpu / count:.2f} CPU-s per device, {os.cpu_count()} cores)"])
     finally:
         for d in devices:
             sshdevice.stop(d)
         shutil.rmtree(devices_dir, ignore_errors=True)
+
+
+def _cpu_seconds() -> float:
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def serial_flash_soak(work: Path, faults: int, baud: int, seed: int, repo: Path):
@@ -139,4 +152,4 @@ def serial_flash_soak(work: Path, faults: int, baud: int, seed: int, repo: Path)
     work.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="alog-edge-soak-key.") as tmp:
         opened, pub = bundles(work, model_dirs(work, datasets_dir(repo)), repo, Path(tmp))
-        return serial_bench.flash_soak(opened, pub, faults=faults, baud=baud, seed=seed, root=work)
+        return serial_bench.flash_soak(opened, pub, faults=faults, baud=baud, seed=seed, root=work, final_flash=True)

@@ -253,10 +253,14 @@ class FlashSoakResult:
     seconds: float = 0.0
     by_kind: dict = field(default_factory=dict)
     by_phase: dict = field(default_factory=dict)  # transfer (uploads, probes, login) / install (install.sh)
+    after_stop: int = 0            # flashes that followed a stopped one (under faults too)
+    after_stop_completed: int = 0
+    final: str = ""                # a last flash without faults: "completed" or its one line
 
     @property
     def ok(self) -> bool:
-        return not self.broken and self.max_resent_chunks <= 1 and all("\n" not in s for s in self.stopped)
+        return not self.broken and self.max_resent_chunks <= 1 and all("\n" not in s for s in self.stopped) \
+            and self.final in ("", "completed")
 
     def as_dict(self) -> dict:
         return {**asdict(self), "ok": self.ok}
@@ -267,6 +271,8 @@ class FlashSoakResult:
         lines = [f"faults injected: {self.faults} ({kinds}; {phases or 'none'}) over {self.runs} flashes",
                  f"flashes completed {self.completed}, stopped with one line {len(self.stopped)}; afterwards "
                  f"current = old {self.old}, new {self.new}, broken {len(self.broken)}",
+                 f"after a stopped flash the next one completed {self.after_stop_completed} of {self.after_stop}"
+                 + (f"; a last flash without faults: {self.final}" if self.final else ""),
                  f"line drops {self.line_drops}, resumed uploads {self.resumes}, most whole chunks resent after a "
                  f"resume: {self.max_resent_chunks}", f"time: {self.seconds:.0f} s",
                  "result: " + ("ok" if self.ok else "FAILED")]
@@ -275,14 +281,15 @@ class FlashSoakResult:
 
 def flash_soak(bundles: list, public_key: Path, runs: int | None = None, faults: int | None = None,
                baud: int = 115200, seed: int = 1, gap: float = 2.0, root: Path | None = None,
-               bar: bool = True, device: SerialTestDevice | None = None, user: str | None = None) -> FlashSoakResult:
+               bar: bool = True, device: SerialTestDevice | None = None, user: str | None = None,
+               final_flash: bool = False) -> FlashSoakResult:
     """Flash two bundles in turn onto a serial test device while random faults hit the line (uploads, install.sh
     and status alike), for `runs` flashes or until `faults` faults; after each flash the device's `current`
     must be the old or the new release, complete and passing selftest. `device`: one that already runs one of
     the bundles (else a new one gets bundles[0] first, on a fast line without faults)."""
     with tempfile.TemporaryDirectory(prefix="alog-serial-flash-soak-", dir=root) as tmp:
         if device is not None:
-            return _flash_soak(device, bundles, public_key, runs, faults, baud, seed, gap, bar, user)
+            return _flash_soak(device, bundles, public_key, runs, faults, baud, seed, gap, bar, user, final_flash)
         with SerialTestDevice(Path(tmp) / "device", FACTORY_BAUD, seed=seed) as dev:
             tr = SerialTransport(dev.url, FACTORY_BAUD, compress="gz", workdir=str(dev.root / "agent"))
             try:
@@ -290,16 +297,18 @@ def flash_soak(bundles: list, public_key: Path, runs: int | None = None, faults:
             finally:
                 tr.close()
             dev.fault(f"baud {baud}")
-            return _flash_soak(dev, bundles, public_key, runs, faults, baud, seed, gap, bar)
+            return _flash_soak(dev, bundles, public_key, runs, faults, baud, seed, gap, bar, None, final_flash)
 
 
 def _flash_soak(dev: SerialTestDevice, bundles: list, public_key: Path, runs: int | None, faults: int | None,
-                baud: int, seed: int, gap: float, bar: bool, user: str | None = None) -> FlashSoakResult:
+                baud: int, seed: int, gap: float, bar: bool, user: str | None = None,
+                final_flash: bool = False) -> FlashSoakResult:
     from .flash_soak import check_device
     result = FlashSoakResult()
     versions = {b.version: i for i, b in enumerate(bundles)}
     prefix, workdir = dev.root / "opt" / "alog-edge", str(dev.root / "agent")
     current = versions[check_device(prefix, set(versions))]
+    last_stopped = False
     t0 = time.monotonic()
     with FaultInjector(dev, gap, seed, faults or 10 ** 9, result) as injector, \
             tqdm(total=runs or faults, desc="flashes" if runs else "faults", disable=not bar) as pbar:
@@ -308,13 +317,17 @@ def _flash_soak(dev: SerialTestDevice, bundles: list, public_key: Path, runs: in
             result.runs += 1
             injector.armed.set()
             tr = None
+            follows_stop, last_stopped = last_stopped, False
+            result.after_stop += follows_stop
             try:
                 tr = SerialTransport(dev.url, baud, user=user, workdir=workdir, reconnects=20)
                 _watch_phase(tr, injector)
                 flash.flash(tr, bundles[target], str(prefix))
                 result.completed += 1
+                result.after_stop_completed += follows_stop
             except AlogError as exc:
                 result.stopped.append(f"error: {exc}")
+                last_stopped = True
             finally:
                 injector.armed.clear()
                 injector.phase = "transfer"
@@ -329,8 +342,29 @@ def _flash_soak(dev: SerialTestDevice, bundles: list, public_key: Path, runs: in
                 break
             pbar.n = result.runs if runs else min(result.faults, faults)
             pbar.refresh()
+    if final_flash and not result.broken:
+        result.final = _final_flash(dev, bundles, 1 - current, baud, user, prefix, workdir, set(versions))
     result.seconds = time.monotonic() - t0
     return result
+
+
+def _final_flash(dev: SerialTestDevice, bundles: list, target: int, baud: int, user: str | None, prefix: Path,
+                 workdir: str, versions: set) -> str:
+    """After the faults, the next flash (none on the line now) must complete and leave the new release."""
+    from .flash_soak import check_device
+    tr = None
+    try:
+        tr = SerialTransport(dev.url, baud, user=user, workdir=workdir, reconnects=20)
+        flash.flash(tr, bundles[target], str(prefix))
+        return "completed" if check_device(prefix, versions) == bundles[target].version else "did not switch"
+    except AlogError as exc:
+        return f"error: {exc}"
+    finally:
+        if tr is not None:
+            try:
+                tr.close()
+            except AlogError:
+                pass
 
 
 def _watch_phase(tr: SerialTransport, injector: FaultInjector) -> None:
