@@ -568,13 +568,14 @@ def _missing(flag: str):
             "devices": "ssh: devices faulted in parallel (default 4, sshd and dropbear alternating)", "workspace": W,
             "baud": "serial: line rate of the paced relay (default 115200)",
             "flashes": "serial: whole flashes (model-only updates back and forth: uploads, install.sh, status) "
-            "until --runs faults, instead of bare transfers"},
+            "until --runs faults, instead of bare transfers", "install_only": "serial --flashes: faults only "
+            "while install.sh runs (its command, answers, status), every 0.6 s on average"},
       flags={"transport": choice("local", "ssh", "serial"), "runs": Int(1, 10**6), "seed": SEED, "devices": Int(1, 64),
              "baud": BAUD})
 @user_errors
 def soak(c, transport="local", runs=None, seed=1, no_steps=False, bundle_a=None, bundle_b=None, key=None,
          workspace="workspace", json_=False, tamper=False, faults="cut,kill-server,kill-install", devices=4,
-         baud=115200, flashes=False):
+         baud=115200, flashes=False, install_only=False):
     """Kill install.sh (SIGKILL) at every step and at random instants (ssh: also cut the line, kill the server);
     after each, current is complete."""
     from alog_edge.delivery import soak as s
@@ -582,7 +583,7 @@ def soak(c, transport="local", runs=None, seed=1, no_steps=False, bundle_a=None,
     if transport == "serial":
         from alog_edge.delivery import flash_rig, serial_bench
         result = flash_rig.serial_flash_soak(ws(workspace) / "soak-serial", int(runs or 200), int(baud), int(seed),
-                                             REPO) if flashes else serial_bench.soak(int(runs or 200), int(baud),
+                                             REPO, install_only) if flashes or install_only else serial_bench.soak(int(runs or 200), int(baud),
                                                                                       int(seed))
         print(json.dumps(result.as_dict()) if json_ else result.report())
         if not result.ok:

@@ -144,12 +144,14 @@ def _cpu_seconds() -> float:
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
-def serial_flash_soak(work: Path, faults: int, baud: int, seed: int, repo: Path):
+def serial_flash_soak(work: Path, faults: int, baud: int, seed: int, repo: Path, install_only: bool = False):
     """Whole flashes over the paced serial line (model-only updates back and forth between two bundles)
-    while random faults hit it, uploads and install.sh alike, until `faults` faults."""
+    while random faults hit it, uploads and install.sh alike (`install_only`: install.sh alone, a fault every
+    0.6 s on average), until `faults` faults."""
     from alog_edge.delivery import serial_bench
     work = work.resolve()  # the test device's paths are absolute
     work.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="alog-edge-soak-key.") as tmp:
         opened, pub = bundles(work, model_dirs(work, datasets_dir(repo)), repo, Path(tmp))
-        return serial_bench.flash_soak(opened, pub, faults=faults, baud=baud, seed=seed, root=work, final_flash=True)
+        return serial_bench.flash_soak(opened, pub, faults=faults, baud=baud, seed=seed, root=work, final_flash=True,
+                                       install_only=install_only, **({"gap": 0.6} if install_only else {}))

@@ -282,14 +282,16 @@ class FlashSoakResult:
 def flash_soak(bundles: list, public_key: Path, runs: int | None = None, faults: int | None = None,
                baud: int = 115200, seed: int = 1, gap: float = 2.0, root: Path | None = None,
                bar: bool = True, device: SerialTestDevice | None = None, user: str | None = None,
-               final_flash: bool = False) -> FlashSoakResult:
+               final_flash: bool = False, install_only: bool = False) -> FlashSoakResult:
     """Flash two bundles in turn onto a serial test device while random faults hit the line (uploads, install.sh
     and status alike), for `runs` flashes or until `faults` faults; after each flash the device's `current`
     must be the old or the new release, complete and passing selftest. `device`: one that already runs one of
-    the bundles (else a new one gets bundles[0] first, on a fast line without faults)."""
+    the bundles (else a new one gets bundles[0] first, on a fast line without faults). `install_only`: faults
+    only while the device's install.sh runs (its command, answers and status), `gap` apart on average."""
     with tempfile.TemporaryDirectory(prefix="alog-serial-flash-soak-", dir=root) as tmp:
         if device is not None:
-            return _flash_soak(device, bundles, public_key, runs, faults, baud, seed, gap, bar, user, final_flash)
+            return _flash_soak(device, bundles, public_key, runs, faults, baud, seed, gap, bar, user, final_flash,
+                               install_only)
         with SerialTestDevice(Path(tmp) / "device", FACTORY_BAUD, seed=seed) as dev:
             tr = SerialTransport(dev.url, FACTORY_BAUD, compress="gz", workdir=str(dev.root / "agent"))
             try:
@@ -297,12 +299,13 @@ def flash_soak(bundles: list, public_key: Path, runs: int | None = None, faults:
             finally:
                 tr.close()
             dev.fault(f"baud {baud}")
-            return _flash_soak(dev, bundles, public_key, runs, faults, baud, seed, gap, bar, None, final_flash)
+            return _flash_soak(dev, bundles, public_key, runs, faults, baud, seed, gap, bar, None, final_flash,
+                               install_only)
 
 
 def _flash_soak(dev: SerialTestDevice, bundles: list, public_key: Path, runs: int | None, faults: int | None,
                 baud: int, seed: int, gap: float, bar: bool, user: str | None = None,
-                final_flash: bool = False) -> FlashSoakResult:
+                final_flash: bool = False, install_only: bool = False) -> FlashSoakResult:
     from .flash_soak import check_device
     result = FlashSoakResult()
     versions = {b.version: i for i, b in enumerate(bundles)}
@@ -315,13 +318,14 @@ def _flash_soak(dev: SerialTestDevice, bundles: list, public_key: Path, runs: in
         while (runs is None or result.runs < runs) and (faults is None or result.faults < faults):
             target = 1 - current
             result.runs += 1
-            injector.armed.set()
+            if not install_only:
+                injector.armed.set()
             tr = None
             follows_stop, last_stopped = last_stopped, False
             result.after_stop += follows_stop
             try:
                 tr = SerialTransport(dev.url, baud, user=user, workdir=workdir, reconnects=20)
-                _watch_phase(tr, injector)
+                _watch_phase(tr, injector, arm=install_only)
                 flash.flash(tr, bundles[target], str(prefix))
                 result.completed += 1
                 result.after_stop_completed += follows_stop
@@ -367,14 +371,19 @@ def _final_flash(dev: SerialTestDevice, bundles: list, target: int, baud: int, u
                 pass
 
 
-def _watch_phase(tr: SerialTransport, injector: FaultInjector) -> None:
-    """Tell the injector while the device's install.sh runs, so faults count by phase."""
+def _watch_phase(tr: SerialTransport, injector: FaultInjector, arm: bool = False) -> None:
+    """Tell the injector while the device's install.sh runs, so faults count by phase (`arm`: and fire then only)."""
     run = tr.run
 
     def watched(command: str, timeout: float):
-        injector.phase = "install" if " install --staged " in command else "transfer"
+        installing = " install --staged " in command
+        injector.phase = "install" if installing else "transfer"
+        if arm and installing:
+            injector.armed.set()
         try:
             return run(command, timeout)
         finally:
             injector.phase = "transfer"
+            if arm:
+                injector.armed.clear()
     tr.run = watched  # type: ignore[method-assign]
