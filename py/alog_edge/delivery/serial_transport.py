@@ -86,7 +86,7 @@ class SerialTransport:
             tok = f"p{secrets.token_hex(3)}"
             line = self.line
             line.flush_replies()
-            line.write(f"\nO {tok} {self.workdir}/probe\nT\n".encode())
+            line.write(link.open_header(tok, f"{self.workdir}/probe") + b"T\n")
             digest = hashlib.sha256(PROBE).hexdigest()
             line.write(f"C 0 {len(PROBE)} {len(PROBE)} r {digest}\n".encode() + PROBE)
             end = time.monotonic() + 5.0 + 2 * len(PROBE) / self.rate
