@@ -435,13 +435,16 @@ def install(c, bundle=None, prefix=None, trust_key=None, force=False, rollback=F
             "tamper": "instead: install bundle-b with one flipped byte in every region (needs both bundles)",
             "faults": "ssh: comma list of cut, kill-server, kill-install (default all)",
             "devices": "ssh: devices faulted in parallel (default 4, sshd and dropbear alternating)", "workspace": R,
-            "baud": "serial: line rate of the paced relay (default 115200)"},
+            "baud": "serial: line rate of the paced relay (default 115200)",
+            "flashes": "serial: whole flashes (model-only updates back and forth: uploads, install.sh, status) "
+            "until --runs faults, instead of bare transfers", "install_only": "serial --flashes: faults only "
+            "while install.sh runs (its command, answers, status), every 0.6 s on average"},
       flags={"transport": choice("local", "ssh", "serial"), "runs": Int(1, 10**6), "seed": SEED, "devices": Int(1, 64),
              "baud": BAUD})
 @user_errors
 def soak(c, transport="local", runs=None, seed=1, no_steps=False, bundle_a=None, bundle_b=None, key=None,
          workspace=None, json_=False, tamper=False, faults="cut,kill-server,kill-install", devices=4,
-         baud=115200):
+         baud=115200, flashes=False, install_only=False):
     """Kill install.sh (SIGKILL) at every step and at random instants (ssh: also cut the line, kill the server);
     after each, current is complete."""
     done(*devices.soak(**flags(locals(), repo=REPO, root=root(c, workspace))))

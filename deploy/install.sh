@@ -425,9 +425,11 @@ assemble_staged() {
     while read -r path size mode sha; do
         case "/$path/" in */../*|*/./*|*//*) die 5 "$STAGED/MANIFEST.json: unsafe path $path" ;; esac
         dest=$PARTIAL/$path
-        mkdir -p "${dest%/*}" || die 1 "${dest%/*}: cannot create it"
+        [ -d "${dest%/*}" ] || mkdir -p "${dest%/*}" || die 1 "${dest%/*}: cannot create it"
         if [ -f "$STAGED/$path" ] && [ ! -L "$STAGED/$path" ]; then
-            cp "$STAGED/$path" "$dest" || die 1 "cannot copy $STAGED/$path into $PARTIAL"
+            # a hard link: the staged folder goes once installed (a copy where links fail)
+            ln "$STAGED/$path" "$dest" 2>/dev/null || cp "$STAGED/$path" "$dest" ||
+                die 1 "cannot copy $STAGED/$path into $PARTIAL"
         elif grep -q -x -F "$path $sha" "$have"; then
             ln "$PREFIX/current/$path" "$dest" 2>/dev/null || cp "$PREFIX/current/$path" "$dest" ||
                 die 1 "cannot link $PREFIX/current/$path into $PARTIAL"

@@ -51,11 +51,15 @@ def install(root: Path, bundle: str | None, prefix: str | None, trust_key: str |
 
 def soak(repo: Path, root: Path, transport: str, runs: int | None, seed: int, no_steps: bool, bundle_a: str | None,
          bundle_b: str | None, key: str | None, json_: bool, tamper: bool, faults: str, devices: int,
-         baud: int) -> tuple[str, int]:
+         baud: int, flashes: bool, install_only: bool) -> tuple[str, int]:
     result: Any
     if transport == "serial":
-        from alog_edge.delivery import serial_bench
-        result = serial_bench.soak(int(runs or 200), int(baud), int(seed))
+        from alog_edge.delivery import flash_rig, serial_bench
+        if flashes or install_only:
+            result = flash_rig.serial_flash_soak(root / "soak-serial", int(runs or 200), int(baud), int(seed), repo,
+                                                 install_only)
+        else:
+            result = serial_bench.soak(int(runs or 200), int(baud), int(seed))
         return (json.dumps(result.as_dict()) if json_ else result.report()), 0 if result.ok else 1
     if transport == "ssh":
         from alog_edge.delivery import flash_rig

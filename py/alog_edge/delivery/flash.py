@@ -151,18 +151,6 @@ def _truncate(transport: Transport, quoted: str, n: int) -> int:
     return n
 
 
-def finish_upload(transport: Transport, data: bytes, remote: str) -> None:
-    """Check the whole sha256 of remote.part on the device, then rename it to remote (one command)."""
-    part, q = shlex.quote(remote + ".part"), shlex.quote(remote)
-    digest = hashlib.sha256(data).hexdigest()
-    rc, _, err = transport.run(f'set -- $(sha256sum {part}) && [ "$1" = {digest} ] && mv -f {part} {q} '
-                               f'|| {{ rm -f {part}; exit 9; }}', COMMAND_TIMEOUT)
-    if rc == 9:
-        raise AlogError(transport.label, f"{remote}: the uploaded file's sha256 differs; removed it")
-    if rc != 0:
-        raise AlogError(transport.label, f"cannot finish {remote}: {_last_line(err) or f'exit status {rc}'}")
-
-
 def _check(transport: Transport, command: str, what: str, timeout: float = COMMAND_TIMEOUT) -> bytes:
     rc, out, err = transport.run(command, timeout)
     if rc != 0:
@@ -273,33 +261,42 @@ def flash(transport: Transport, bundle_path, prefix: str, trust_key: Path | None
 
     incoming = f"{prefix}/incoming/{bundle.version}-{bundle.target}"
     dirs = sorted({str(Path(incoming, p).parent) for p in contents} | {incoming, f"{prefix}/keys"})
-    there = _uploaded(transport, incoming, dirs)  # complete files of an earlier, interrupted flash are kept
+    # complete files of an earlier, interrupted flash are kept; its partial ones are resumed
+    there, parts = _uploaded(transport, incoming, dirs)
     if trust_key is not None:
         key_file, key_bytes = f"{prefix}/keys/{bundle.key_id}.pub", Path(trust_key).read_bytes()
-        if transport.read_file(key_file) != key_bytes:
-            _send(transport, res, f"keys/{bundle.key_id}.pub", key_bytes, key_file, None, count=False)
-    uploads = [*contents.items(), *signed.items()]
-    uploads = [(p, d) for p, d in uploads if there.get(p) != hashlib.sha256(d).hexdigest()]
-    progress = bar(sum(len(d) for _, d in uploads), transport.label) if bar else None
+        if transport.read_file(key_file) != key_bytes:  # send_file: its sha256 checked on the device
+            sent = transport.send_file(key_bytes, key_file, lambda n: None)
+            res.bytes_sent += sent
+            res.files.append({"path": f"keys/{bundle.key_id}.pub", "size": len(key_bytes), "sent": sent})
+    digests = {e.path: e.sha256 for e in plan.send}  # the contents were checked against them
+    digests.update({name: hashlib.sha256(data).hexdigest() for name, data in signed.items()})
+    # (path in the report, data, its sha256, remote path)
+    uploads = [(p, d, digests[p], f"{incoming}/{p}") for p, d in [*contents.items(), *signed.items()]
+               if there.get(p) != digests[p]]
+    progress = bar(sum(len(u[1]) for u in uploads), transport.label) if bar else None
     try:
-        for path, data in uploads:
-            _send(transport, res, path, data, f"{incoming}/{path}", progress)
+        _send_all(transport, res, uploads, progress, parts)
     finally:
         if progress is not None:
             progress.close()
     # the trusted installer of the current release; on a first install the bundle's own, verified above
     installer = f"{prefix}/current/install.sh" if current is not None else f"{incoming}/install.sh"
     # leftovers of interrupted uploads are not part of the release
+    # and the device's status in the same command (a round trip and a shell less)
     cmd = (f"find {shlex.quote(incoming)} -name '*.part' -exec rm -f {{}} + && "
            f"sh {shlex.quote(installer)} install --staged {shlex.quote(incoming)} --prefix {shlex.quote(prefix)}"
-           + (" --force" if force else ""))
+           + (" --force" if force else "") + f" && echo {STATUS_MARK} && {_status_command(prefix)}")
     log.debug("%s: %s", transport.label, cmd)
     before = time.monotonic()
     rc, out, err = transport.run(cmd, install_timeout)
     res.install_seconds = time.monotonic() - before
-    if rc != 0:
+    _, marked, status_out = out.partition(STATUS_MARK.encode() + b"\n")
+    if not marked:
         raise AlogError(transport.label, f"install failed: {_last_line(err) or f'exit status {rc}'}")
-    status = device_status(transport, prefix)
+    if rc != 0:
+        raise AlogError(transport.label, f"installed, but status failed: {_last_line(err) or f'exit status {rc}'}")
+    status = _parse_status(transport, status_out)
     res.version_after = status.get("current")
     res.selftest = _selftest_result(status, res.version_after)
     res.result, res.seconds = "ok", time.monotonic() - start
@@ -309,36 +306,57 @@ def flash(transport: Transport, bundle_path, prefix: str, trust_key: Path | None
     return res
 
 
-def _send(transport: Transport, res: FlashResult, path: str, data: bytes, remote: str, progress,
-          count: bool = True) -> None:
+def _send_all(transport: Transport, res: FlashResult, uploads: list, progress, parts: dict[str, int]) -> None:
+    """Upload every file; a transport with `send_files` takes them at once (it finishes them in one command)."""
     def tick(n: int) -> None:
         if progress is not None:
             progress.update(n)
     before = time.monotonic()
-    sent = transport.send_file(data, remote, tick)
-    log.debug("%s: %s: %d bytes on the wire in %.2fs", transport.label, path, sent, time.monotonic() - before)
-    res.bytes_sent += sent
-    if count:
+    batch = getattr(transport, "send_files", None)
+    if batch is not None:
+        sent = batch([(data, remote, digest) for _, data, digest, remote in uploads], tick, parts)
+    else:
+        sent = [transport.send_file(data, remote, tick) for _, data, _, remote in uploads]
+    log.debug("%s: %d files, %d bytes on the wire in %.2fs", transport.label, len(uploads), sum(sent),
+              time.monotonic() - before)
+    for (path, data, _, _), n in zip(uploads, sent):
+        res.bytes_sent += n
         res.files_sent += 1
-    res.files.append({"path": path, "size": len(data), "sent": sent})
+        res.files.append({"path": path, "size": len(data), "sent": n})
 
 
-def _uploaded(transport: Transport, incoming: str, dirs: list[str]) -> dict[str, str]:
-    """Create the upload folders; returns the sha256 of the complete files already there, by relative path."""
+def _uploaded(transport: Transport, incoming: str, dirs: list[str]) -> tuple[dict[str, str], dict[str, int]]:
+    """Create the upload folders; returns the sha256 of the complete files already there (by relative path)
+    and the size of every partial upload there (`*.part`, by remote path)."""
     q = shlex.quote(incoming)
     out = _check(transport, "mkdir -p " + " ".join(map(shlex.quote, dirs)) +
-                 f" && cd {q} && find . -type f ! -name '*.part' -exec sha256sum {{}} +", f"cannot create {incoming}")
-    found = {}
+                 f" && cd {q} && find . -type f ! -name '*.part' -exec sha256sum {{}} + && "
+                 "find . -type f -name '*.part' -exec ls -ln {} +", f"cannot create {incoming}")
+    found, parts = {}, {}
     for line in out.decode(errors="replace").splitlines():
         digest, _, path = line.partition("  ")
         if path.startswith("./"):
             found[path[2:]] = digest
-    return found
+            continue
+        words = line.split()
+        if len(words) >= 9 and words[4].isdigit() and words[-1].startswith("./"):  # ls -ln: size is field 5
+            parts[f"{incoming}/{words[-1][2:]}"] = int(words[4])
+    return found, parts
+
+
+STATUS_MARK = "ALOG-EDGE-STATUS"
+
+
+def _status_command(prefix: str) -> str:
+    q = shlex.quote(prefix)
+    return f"sh {q}/current/install.sh status --prefix {q}"
 
 
 def device_status(transport: Transport, prefix: str) -> dict:
-    q = shlex.quote(prefix)
-    out = _check(transport, f"sh {q}/current/install.sh status --prefix {q}", "status failed")
+    return _parse_status(transport, _check(transport, _status_command(prefix), "status failed"))
+
+
+def _parse_status(transport: Transport, out: bytes) -> dict:
     try:
         status = json.loads(out)
     except ValueError:

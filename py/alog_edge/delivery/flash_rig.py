@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import logging
 import os
+import resource
 import shutil
+import tempfile
+import time
 from pathlib import Path
 
 from alog_edge.delivery import flash, flash_soak as soak, ssh, sshdevice
@@ -47,13 +50,13 @@ def model_dirs(work: Path, datasets: Path, hidden: int = 128) -> list[Path]:
     return dirs
 
 
-def bundles(work: Path, models: list[Path], repo: Path) -> tuple[list, Path]:
-    """Two signed x86_64 bundles of the model directories; returns them (opened) and the public key."""
+def bundles(work: Path, models: list[Path], repo: Path, key_dir: Path) -> tuple[list, Path]:
+    """Two signed x86_64 bundles of the model directories, signed by a new key in `key_dir` (a temporary
+    folder: secret keys never live in the repository or its workspace); returns them (opened) and the public key."""
     from alog_edge.toolchain import build as native
     from alog_edge.delivery import bundle, keys
-    key = work / "keys" / "soak.key"
+    key = key_dir / "soak.key"
     if not key.exists():
-        key.parent.mkdir(parents=True, exist_ok=True)
         keys.generate(key)
     runtime = native.build_runtime(repo, "x86_64", quiet=True)
     built = [bundle.build(bundle.BundleRequest("x86_64", key=key, models=m, runtime=runtime,
@@ -74,7 +77,12 @@ def run_soak(work: Path, faults: list[str], runs: int, seed: int, repo: Path, de
     """`runs` of each fault on `devices` local devices (sshd and dropbear alternating), faulted in parallel."""
     work.mkdir(parents=True, exist_ok=True)
     logging.getLogger("alog_edge.delivery.ssh").setLevel(logging.WARNING)  # resumes are counted, not told
-    opened, pub = bundles(work, model_dirs(work, datasets_dir(repo)), repo)
+    with tempfile.TemporaryDirectory(prefix="alog-edge-soak-key.") as tmp:
+        return _soak_devices(work, faults, runs, seed, repo, devices, *bundles(work, model_dirs(work, datasets_dir(repo)), repo, Path(tmp)))
+
+
+def _soak_devices(work: Path, faults: list[str], runs: int, seed: int, repo: Path, devices: int, opened: list,
+                  pub: Path) -> soak.SoakReport:
     devices_dir = work / "devices"
     if devices_dir.exists():
         for d in sshdevice._devices_in(devices_dir):
@@ -97,10 +105,14 @@ def run_soak(work: Path, faults: list[str], runs: int, seed: int, repo: Path, de
 def fleet_bench(work: Path, count: int, parallel: int, repo: Path) -> str:
     """First install of one device alone, then of `count` devices (sshd and dropbear alternating) with
     `parallel` at once; returns both times, their ratio and the fleet's recap."""
-    from alog_edge.delivery import fleet
-    import time
     work.mkdir(parents=True, exist_ok=True)
-    opened, pub = bundles(work, model_dirs(work, datasets_dir(repo)), repo)
+    with tempfile.TemporaryDirectory(prefix="alog-edge-fleet-key.") as tmp:
+        opened, pub = bundles(work, model_dirs(work, datasets_dir(repo)), repo, Path(tmp))
+        return _fleet_times(work, count, parallel, opened, pub)
+
+
+def _fleet_times(work: Path, count: int, parallel: int, opened: list, pub: Path) -> str:
+    from alog_edge.delivery import fleet
     devices_dir = work / "fleet-devices"
     shutil.rmtree(devices_dir, ignore_errors=True)
     devices = sshdevice.start_fleet(devices_dir, ["sshd", "dropbear"][:1] + ["sshd", "dropbear"] * (count // 2)
@@ -109,15 +121,41 @@ def fleet_bench(work: Path, count: int, parallel: int, repo: Path) -> str:
         opts = ssh.SshOptions(known_hosts=devices_dir / "known_hosts", identity=devices[0].identity)
         specs = ssh.read_hosts_file(devices_dir / "hosts")
 
-        def timed(hosts: list, n: int) -> tuple[float, list]:
+        def timed(hosts: list, n: int, flashed: list) -> tuple[float, float, list]:
+            """Seconds, and CPU seconds of this process and of the device servers with their commands (rusage
+            of reaped children: the services install.sh starts run detached and are not counted)."""
+            cpu = _cpu_seconds()
             start = time.monotonic()
             results = fleet.flash_fleet(fleet.FleetRequest(opened[0].path, hosts, opts, trust_key=pub, parallel=n))
-            return time.monotonic() - start, results
-        one, _ = timed(specs[:1], 1)
-        many, results = timed(specs[1:], parallel)
-        return "\n".join([flash.recap(results), f"one device: {one:.1f}s; {count} devices with --parallel {parallel}: "
-                          f"{many:.1f}s ({many / one:.1f}x one device)"])
+            seconds = time.monotonic() - start
+            for d in flashed:
+                sshdevice.stop(d)
+            return seconds, _cpu_seconds() - cpu, results
+        one, one_cpu, _ = timed(specs[:1], 1, devices[:1])
+        many, many_cpu, results = timed(specs[1:], parallel, devices[1:])
+        # rusage misses what runs detached (the services, commands whose server died first): a lower bound
+        return "\n".join([flash.recap(results), f"one device: {one:.1f}s (at least {one_cpu:.2f} CPU-s); {count} "
+                          f"devices with --parallel {parallel}: {many:.1f}s ({many / one:.1f}x one device; at least "
+                          f"{many_cpu / count:.2f} CPU-s per device on {os.cpu_count()} cores)"])
     finally:
         for d in devices:
             sshdevice.stop(d)
         shutil.rmtree(devices_dir, ignore_errors=True)
+
+
+def _cpu_seconds() -> float:
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def serial_flash_soak(work: Path, faults: int, baud: int, seed: int, repo: Path, install_only: bool = False):
+    """Whole flashes over the paced serial line (model-only updates back and forth between two bundles)
+    while random faults hit it, uploads and install.sh alike (`install_only`: install.sh alone, a fault every
+    0.6 s on average), until `faults` faults."""
+    from alog_edge.delivery import serial_bench
+    work = work.resolve()  # the test device's paths are absolute
+    work.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="alog-edge-soak-key.") as tmp:
+        opened, pub = bundles(work, model_dirs(work, datasets_dir(repo)), repo, Path(tmp))
+        return serial_bench.flash_soak(opened, pub, faults=faults, baud=baud, seed=seed, root=work, final_flash=True,
+                                       install_only=install_only, **({"gap": 0.6} if install_only else {}))

@@ -87,7 +87,10 @@ while :; do
     "") ;;
     C) chunk "$@" ;;
     P) say K "$2" "$2" ;;
-    O) [ $# -eq 3 ] || { bad; continue; }
+    O) [ $# -eq 4 ] && [ ${#4} -eq 16 ] || { bad; continue; }
+       # the path is checked like a payload: a flipped bit must not open another file
+       set -- "$@" $(printf '%s %s' "$2" "$3" | sha256sum)
+       case "$5" in "$4"*) ;; *) bad; continue ;; esac
        tok=$2 path=$3 part=$3.part fin=-
        mkdir -p "$(dirname "$path")" && sz=$(size_of "$part") && say S "$tok" "$sz" "$sz" || say E open-failed ;;
     S) say S "$tok" "$sz" "$sz" ;;

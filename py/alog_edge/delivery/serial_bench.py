@@ -144,6 +144,7 @@ class FaultInjector:
         self.device, self.gap, self.rng, self.limit, self.result = device, gap, random.Random(seed), limit, result
         self.stop = threading.Event()
         self.armed = threading.Event()  # faults only while a transfer runs (its reconnects included)
+        self.phase = "transfer"  # what the flash is doing when a fault fires (FlashSoakResult.by_phase)
         self.thread = threading.Thread(target=self._loop, daemon=True, name="fault-injector")
 
     def fire(self) -> None:
@@ -156,6 +157,8 @@ class FaultInjector:
         if answer == "ok":
             self.result.faults += 1
             self.result.by_kind[kind] = self.result.by_kind.get(kind, 0) + 1
+            if hasattr(self.result, "by_phase"):
+                self.result.by_phase[self.phase] = self.result.by_phase.get(self.phase, 0) + 1
 
     def _loop(self) -> None:
         while not self.stop.wait(self.rng.uniform(0.2, 2 * self.gap)):
@@ -249,19 +252,27 @@ class FlashSoakResult:
     line_drops: int = 0
     seconds: float = 0.0
     by_kind: dict = field(default_factory=dict)
+    by_phase: dict = field(default_factory=dict)  # transfer (uploads, probes, login) / install (install.sh)
+    after_stop: int = 0            # flashes that followed a stopped one (under faults too)
+    after_stop_completed: int = 0
+    final: str = ""                # a last flash without faults: "completed" or its one line
 
     @property
     def ok(self) -> bool:
-        return not self.broken and self.max_resent_chunks <= 1 and all("\n" not in s for s in self.stopped)
+        return not self.broken and self.max_resent_chunks <= 1 and all("\n" not in s for s in self.stopped) \
+            and self.final in ("", "completed")
 
     def as_dict(self) -> dict:
         return {**asdict(self), "ok": self.ok}
 
     def report(self) -> str:
         kinds = ", ".join(f"{k} {v}" for k, v in sorted(self.by_kind.items()))
-        lines = [f"faults injected: {self.faults} ({kinds}) over {self.runs} flashes",
+        phases = ", ".join(f"{v} {k}" for k, v in sorted(self.by_phase.items()))
+        lines = [f"faults injected: {self.faults} ({kinds}; {phases or 'none'}) over {self.runs} flashes",
                  f"flashes completed {self.completed}, stopped with one line {len(self.stopped)}; afterwards "
                  f"current = old {self.old}, new {self.new}, broken {len(self.broken)}",
+                 f"after a stopped flash the next one completed {self.after_stop_completed} of {self.after_stop}"
+                 + (f"; a last flash without faults: {self.final}" if self.final else ""),
                  f"line drops {self.line_drops}, resumed uploads {self.resumes}, most whole chunks resent after a "
                  f"resume: {self.max_resent_chunks}", f"time: {self.seconds:.0f} s",
                  "result: " + ("ok" if self.ok else "FAILED")]
@@ -270,14 +281,17 @@ class FlashSoakResult:
 
 def flash_soak(bundles: list, public_key: Path, runs: int | None = None, faults: int | None = None,
                baud: int = 115200, seed: int = 1, gap: float = 2.0, root: Path | None = None,
-               bar: bool = True, device: SerialTestDevice | None = None, user: str | None = None) -> FlashSoakResult:
+               bar: bool = True, device: SerialTestDevice | None = None, user: str | None = None,
+               final_flash: bool = False, install_only: bool = False) -> FlashSoakResult:
     """Flash two bundles in turn onto a serial test device while random faults hit the line (uploads, install.sh
     and status alike), for `runs` flashes or until `faults` faults; after each flash the device's `current`
     must be the old or the new release, complete and passing selftest. `device`: one that already runs one of
-    the bundles (else a new one gets bundles[0] first, on a fast line without faults)."""
+    the bundles (else a new one gets bundles[0] first, on a fast line without faults). `install_only`: faults
+    only while the device's install.sh runs (its command, answers and status), `gap` apart on average."""
     with tempfile.TemporaryDirectory(prefix="alog-serial-flash-soak-", dir=root) as tmp:
         if device is not None:
-            return _flash_soak(device, bundles, public_key, runs, faults, baud, seed, gap, bar, user)
+            return _flash_soak(device, bundles, public_key, runs, faults, baud, seed, gap, bar, user, final_flash,
+                               install_only)
         with SerialTestDevice(Path(tmp) / "device", FACTORY_BAUD, seed=seed) as dev:
             tr = SerialTransport(dev.url, FACTORY_BAUD, compress="gz", workdir=str(dev.root / "agent"))
             try:
@@ -285,32 +299,42 @@ def flash_soak(bundles: list, public_key: Path, runs: int | None = None, faults:
             finally:
                 tr.close()
             dev.fault(f"baud {baud}")
-            return _flash_soak(dev, bundles, public_key, runs, faults, baud, seed, gap, bar)
+            return _flash_soak(dev, bundles, public_key, runs, faults, baud, seed, gap, bar, None, final_flash,
+                               install_only)
 
 
 def _flash_soak(dev: SerialTestDevice, bundles: list, public_key: Path, runs: int | None, faults: int | None,
-                baud: int, seed: int, gap: float, bar: bool, user: str | None = None) -> FlashSoakResult:
+                baud: int, seed: int, gap: float, bar: bool, user: str | None = None,
+                final_flash: bool = False, install_only: bool = False) -> FlashSoakResult:
     from .flash_soak import check_device
     result = FlashSoakResult()
     versions = {b.version: i for i, b in enumerate(bundles)}
     prefix, workdir = dev.root / "opt" / "alog-edge", str(dev.root / "agent")
     current = versions[check_device(prefix, set(versions))]
+    last_stopped = False
     t0 = time.monotonic()
     with FaultInjector(dev, gap, seed, faults or 10 ** 9, result) as injector, \
             tqdm(total=runs or faults, desc="flashes" if runs else "faults", disable=not bar) as pbar:
         while (runs is None or result.runs < runs) and (faults is None or result.faults < faults):
             target = 1 - current
             result.runs += 1
-            injector.armed.set()
+            if not install_only:
+                injector.armed.set()
             tr = None
+            follows_stop, last_stopped = last_stopped, False
+            result.after_stop += follows_stop
             try:
                 tr = SerialTransport(dev.url, baud, user=user, workdir=workdir, reconnects=20)
+                _watch_phase(tr, injector, arm=install_only)
                 flash.flash(tr, bundles[target], str(prefix))
                 result.completed += 1
+                result.after_stop_completed += follows_stop
             except AlogError as exc:
                 result.stopped.append(f"error: {exc}")
+                last_stopped = True
             finally:
                 injector.armed.clear()
+                injector.phase = "transfer"
                 if tr is not None:
                     _collect(result, tr)
             try:
@@ -322,5 +346,44 @@ def _flash_soak(dev: SerialTestDevice, bundles: list, public_key: Path, runs: in
                 break
             pbar.n = result.runs if runs else min(result.faults, faults)
             pbar.refresh()
+    if final_flash and not result.broken:
+        result.final = _final_flash(dev, bundles, 1 - current, baud, user, prefix, workdir, set(versions))
     result.seconds = time.monotonic() - t0
     return result
+
+
+def _final_flash(dev: SerialTestDevice, bundles: list, target: int, baud: int, user: str | None, prefix: Path,
+                 workdir: str, versions: set) -> str:
+    """After the faults, the next flash (none on the line now) must complete and leave the new release."""
+    from .flash_soak import check_device
+    tr = None
+    try:
+        tr = SerialTransport(dev.url, baud, user=user, workdir=workdir, reconnects=20)
+        flash.flash(tr, bundles[target], str(prefix))
+        return "completed" if check_device(prefix, versions) == bundles[target].version else "did not switch"
+    except AlogError as exc:
+        return f"error: {exc}"
+    finally:
+        if tr is not None:
+            try:
+                tr.close()
+            except AlogError:
+                pass
+
+
+def _watch_phase(tr: SerialTransport, injector: FaultInjector, arm: bool = False) -> None:
+    """Tell the injector while the device's install.sh runs, so faults count by phase (`arm`: and fire then only)."""
+    run = tr.run
+
+    def watched(command: str, timeout: float):
+        installing = " install --staged " in command
+        injector.phase = "install" if installing else "transfer"
+        if arm and installing:
+            injector.armed.set()
+        try:
+            return run(command, timeout)
+        finally:
+            injector.phase = "transfer"
+            if arm:
+                injector.armed.clear()
+    tr.run = watched  # type: ignore[method-assign]

@@ -159,6 +159,13 @@ class Line:
         self.thread.join(timeout=2)
 
 
+def open_header(tok: str, path: str) -> bytes:
+    """The agent's O line: which file the next chunks go to, with the first 16 hex digits of the sha256 of
+    "tok path" (the agent refuses a header whose path a fault changed)."""
+    check = hashlib.sha256(f"{tok} {path}".encode()).hexdigest()[:16]
+    return f"\nO {tok} {path} {check}\n".encode()
+
+
 def _short(exc: BaseException) -> str:
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 

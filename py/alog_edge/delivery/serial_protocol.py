@@ -17,7 +17,7 @@ import zlib
 from dataclasses import dataclass, field
 
 from ..errors import AlogError
-from .serial_link import Line, LinkLost, Reply
+from .serial_link import Line, LinkLost, Reply, open_header
 
 log = logging.getLogger(__name__)
 
@@ -206,7 +206,7 @@ class Sender:
     def send(self, line: Line) -> None:
         tok = f"t{next(_tokens)}"
         line.flush_replies()
-        line.write(f"\nO {tok} {self.remote}\n".encode())
+        line.write(open_header(tok, self.remote))
         r = self._expect(line, tok, "S", 10.0)
         start = r.number(1) if r else None
         if start is None:

@@ -24,6 +24,9 @@ PASSWORD_ENV = "ALOG_EDGE_SERIAL_PASSWORD"
 PROBE = bytes(range(256)) * 2
 
 
+RECONNECT_SECONDS = 60.0
+
+
 class SerialTransport:
     label: str
 
@@ -83,7 +86,7 @@ class SerialTransport:
             tok = f"p{secrets.token_hex(3)}"
             line = self.line
             line.flush_replies()
-            line.write(f"\nO {tok} {self.workdir}/probe\nT\n".encode())
+            line.write(link.open_header(tok, f"{self.workdir}/probe") + b"T\n")
             digest = hashlib.sha256(PROBE).hexdigest()
             line.write(f"C 0 {len(PROBE)} {len(PROBE)} r {digest}\n".encode() + PROBE)
             end = time.monotonic() + 5.0 + 2 * len(PROBE) / self.rate
@@ -121,9 +124,15 @@ class SerialTransport:
         raise AssertionError("unreachable")
 
     def _reconnect(self, what: str, first: bool = False) -> None:
+        """Connect again, backing off (0.2 s doubling to 5 s) for up to RECONNECT_SECONDS: a burst of faults
+        can spoil several logins in a row, and a line that recovers should not end the flash."""
         last: Exception | None = None
-        for attempt in range(8):
-            time.sleep(0 if first and not attempt else 1.0 if isinstance(last, AlogError) else 0.2)
+        deadline = time.monotonic() + RECONNECT_SECONDS
+        for attempt in range(1000):
+            if attempt >= 8 and time.monotonic() > deadline:
+                break
+            pause = 0.0 if first and not attempt else min(5.0, 0.2 * 2 ** max(0, attempt - 1))
+            time.sleep(max(pause, 1.0) if isinstance(last, AlogError) else pause)
             try:
                 self._connect()
                 return

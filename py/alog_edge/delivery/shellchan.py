@@ -15,8 +15,9 @@ from alog_edge.errors import AlogError
 
 # The framing: the command travels base64-encoded, so no quoting in it can derail the shell.
 _SETUP = 'T=$(mktemp -d) || exit 1; trap \'rm -rf "$T"\' EXIT\n'
+# Each process costs a device a fork and an exec: one wc counts both outputs.
 _STEP = ('( eval "$(printf %s {b64} | base64 -d)" ) >"$T/o" 2>"$T/e" </dev/null; '
-         'printf \'\\n{token} %s %s %s\\n\' $? $(wc -c <"$T/o") $(wc -c <"$T/e"); cat "$T/o" "$T/e"\n')
+         'r=$?; set -- $(wc -c "$T/o" "$T/e"); printf \'\\n{token} %s %s %s\\n\' $r $1 $3; cat "$T/o" "$T/e"\n')
 
 
 class ShellChannel:

@@ -87,12 +87,12 @@ def read_hosts_file(path: Path) -> list[HostSpec]:
     return hosts
 
 
-def packed_form(data: bytes) -> bytes | None:
+def packed_form(data: bytes, digest: str | None = None) -> bytes | None:
     """gzip (level 1, no name or time: the same bytes every time, so a partial upload stays a prefix) of a
-    file that compresses well, else None. Computed once per content for a whole fleet."""
+    file that compresses well, else None. Computed once per content (`digest`: its sha256) for a whole fleet."""
     if len(data) < PACK_MIN_BYTES:
         return None
-    key = hashlib.sha256(data).hexdigest()
+    key = digest or hashlib.sha256(data).hexdigest()
     with _packed_lock:
         if key not in _packed_cache:
             packed = gzip.compress(data, compresslevel=1, mtime=0)
@@ -133,6 +133,24 @@ def record_host_key(path: Path, name: str, key: paramiko.PKey) -> None:
         os.replace(tmp, path)
 
 
+# AES-GCM first: one AES-NI + carry-less multiply pass, where CTR adds a separate HMAC pass (OpenSSH offers it;
+# dropbear builds without it agree on aes128-ctr + hmac-sha2-256, paramiko's default). Compression stays off:
+# files that pay travel gzip-packed, packed once per fleet.
+PREFERRED_CIPHERS = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com")
+
+
+def _transport(sock, **kwargs) -> paramiko.Transport:
+    """paramiko's Transport with the cipher order above and TCP_NODELAY: every command is a small request
+    awaiting its answer, which Nagle's algorithm would hold back for the last one's (delayed) ACK."""
+    if isinstance(sock, socket.socket):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    t = paramiko.Transport(sock, **kwargs)
+    opts = t.get_security_options()
+    have = list(opts.ciphers)
+    opts.ciphers = [c for c in PREFERRED_CIPHERS if c in have] + [c for c in have if c not in PREFERRED_CIPHERS]
+    return t
+
+
 @dataclass
 class SshOptions:
     known_hosts: Path = Path("~/.ssh/known_hosts").expanduser()
@@ -152,6 +170,7 @@ class SshTransport:
         self._sftp_missing = False
         self.uploads_by_exec = 0
         kwargs: dict = {"allow_agent": True, "look_for_keys": options.identity is None,
+                        "transport_factory": _transport,
                         "banner_timeout": options.connect_timeout, "auth_timeout": options.connect_timeout}
         if options.identity is not None:
             if not Path(options.identity).is_file():
@@ -243,29 +262,42 @@ class SshTransport:
         return out
 
     def send_file(self, data: bytes, remote: str, progress: Callable[[int], None]) -> int:
-        """Upload into remote.part (gzip-packed into remote.gz.part where that pays, unpacked by the device's
-        gunzip), resuming a verified prefix of what an interrupted upload left; check the sha256 on the device
-        and rename. Returns the bytes put on the wire."""
-        packed = packed_form(data)
-        if packed is None:
-            sent = self._upload(data, remote + ".part", remote, progress)
-        else:
-            scale = len(data) / len(packed)
-            sent = self._upload(packed, remote + ".gz.part", remote, lambda n: progress(round(n * scale)))
-            gz, part = shlex.quote(remote + ".gz.part"), shlex.quote(remote + ".part")
-            rc, _, err = self.run(f"gunzip -c {gz} > {part}", flash.COMMAND_TIMEOUT)
+        """One file (Transport.send_file): like send_files, and its whole sha256 checked on the device."""
+        return self.send_files([(data, remote, None)], progress, None, check_sha256=True)[0]
+
+    def send_files(self, files: list[tuple[bytes, str, str | None]], progress: Callable[[int], None],
+                   parts: dict[str, int] | None, check_sha256: bool = False) -> list[int]:
+        """Upload each (data, remote, its sha256 when known) into remote.part (gzip-packed into remote.gz.part
+        where that pays),
+        resuming the verified prefix of a partial upload: `parts` gives their sizes (remote part path -> bytes;
+        None: ask the device). Then one command unpacks the packed ones (gunzip checks their CRC and length),
+        checks every size and renames them into place. Returns the bytes put on the wire per file.
+        The device's installer checks every file's sha256 before it installs anything, so the whole-file
+        sha256 is not computed here too (`check_sha256` does, for a file nothing checks later)."""
+        sent, finish = [], []
+        for data, remote, digest in files:
+            packed = packed_form(data, digest)
+            if packed is None:
+                sent.append(self._upload(data, remote + ".part", remote, progress, parts))
+            else:
+                scale = len(data) / len(packed)
+                sent.append(self._upload(packed, remote + ".gz.part", remote, lambda n: progress(round(n * scale)),
+                                         parts))
+            finish.append(_finish_line(data, remote, packed is not None, check_sha256))
+        if finish:
+            rc, out, err = self.run("\n".join(finish), flash.COMMAND_TIMEOUT + len(finish))
+            if rc == 9:
+                raise AlogError(self.label, f"{flash._last_line(out)}: the upload does not check out "
+                                            f"({flash._last_line(err) or 'its size or sha256 differs'}); removed it")
             if rc != 0:
-                self.run(f"rm -f {gz} {part}", flash.COMMAND_TIMEOUT)
-                raise AlogError(self.label, f"{remote}: gunzip failed: {err.decode(errors='replace').strip()}")
-        flash.finish_upload(self, data, remote)
-        if packed is not None:
-            self.run(f"rm -f {shlex.quote(remote + '.gz.part')}", flash.COMMAND_TIMEOUT)
+                raise AlogError(self.label, f"cannot finish the uploads: {flash._last_line(err) or f'exit status {rc}'}")
         return sent
 
-    def _upload(self, payload: bytes, part: str, name: str, progress: Callable[[int], None]) -> int:
+    def _upload(self, payload: bytes, part: str, name: str, progress: Callable[[int], None],
+                parts: dict[str, int] | None) -> int:
         sftp = self._sftp_client()
-        size = None
-        if sftp is not None:
+        size = None if parts is None else parts.get(part, 0)
+        if sftp is not None and size is None:
             try:
                 size = sftp.stat(part).st_size or 0
             except FileNotFoundError:
@@ -282,7 +314,7 @@ class SshTransport:
                     f.write(payload[i:i + WRITE_SIZE])
                     progress(min(WRITE_SIZE, len(payload) - i))
         else:
-            self._cat_append(payload[offset:], part, progress)
+            self._cat_write(payload[offset:], part, progress, append=offset > 0)
         return len(payload) - offset
 
     @property
@@ -304,12 +336,12 @@ class SshTransport:
                 chan.status_event.wait(flash.COMMAND_TIMEOUT)
         return self._sftp
 
-    def _cat_append(self, data: bytes, part: str, progress: Callable[[int], None]) -> None:
+    def _cat_write(self, data: bytes, part: str, progress: Callable[[int], None], append: bool) -> None:
         self.uploads_by_exec += 1
         chan = self._session(flash.COMMAND_TIMEOUT)
         try:
             chan.settimeout(flash.COMMAND_TIMEOUT)
-            chan.exec_command(f"cat >> {shlex.quote(part)}")
+            chan.exec_command(f"cat {'>>' if append else '>'} {shlex.quote(part)}")
             for i in range(0, len(data), WRITE_SIZE):
                 chan.sendall(data[i:i + WRITE_SIZE])
                 progress(min(WRITE_SIZE, len(data) - i))
@@ -330,6 +362,18 @@ class SshTransport:
         except (OSError, EOFError, paramiko.SSHException):
             pass
         self.conn.close()
+
+
+def _finish_line(data: bytes, remote: str, packed: bool, check_sha256: bool) -> str:
+    """One line of the finishing command: unpack, check the size (and the sha256), rename; on any
+    difference remove the upload and exit 9 naming it."""
+    part, q, gz = shlex.quote(remote + ".part"), shlex.quote(remote), shlex.quote(remote + ".gz.part")
+    steps = [f"gunzip -c {gz} > {part} && rm -f {gz}"] if packed else []
+    steps.append(f'set -- $(ls -ln {part}) && [ "$5" = {len(data)} ]')
+    if check_sha256:
+        steps.append(f'set -- $(sha256sum {part}) && [ "$1" = {hashlib.sha256(data).hexdigest()} ]')
+    steps.append(f"mv -f {part} {q}")
+    return f"{{ {' && '.join(steps)}; }} || {{ rm -f {part} {gz}; echo {q}; exit 9; }}"
 
 
 def _drain(chan: paramiko.Channel, deadline: float, label: str) -> tuple[bytes, bytes]:

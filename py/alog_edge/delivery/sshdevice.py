@@ -91,7 +91,7 @@ def _run(*cmd: str) -> str:
 
 
 def _check_tools(kind: str) -> None:
-    need = [BUSYBOX] + ([SSHD, SFTP_SERVER] if kind == "sshd" else [DROPBEAR, NSS_WRAPPER])
+    need = [BUSYBOX, NSS_WRAPPER] + ([SSHD, SFTP_SERVER] if kind == "sshd" else [DROPBEAR])
     for tool in need:
         if not tool.exists():
             raise AlogError(tool, "missing: run `invoke setup` (openssh-server, dropbear-bin, busybox, "
@@ -173,6 +173,7 @@ def _start_sshd(root: Path, port: int, shell: Path, authorized: Path, user: str)
         "MaxStartups 100:30:200", "MaxSessions 64", "LogLevel ERROR", "PrintMotd no", ""]))
     if os.geteuid() == 0:
         Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # sshd's privilege separation directory
+    _write_passwd(root, user)
     return " ".join(Path(f"{host_key}.pub").read_text().split()[:2]), _spawn(root, "sshd", port)
 
 
@@ -181,22 +182,32 @@ def _start_dropbear(root: Path, port: int, shell: Path, user: str):
     _run("dropbearkey", "-t", "ed25519", "-f", str(host_key))
     pub = next(line for line in _run("dropbearkey", "-y", "-f", str(host_key)).splitlines()
                if line.startswith("ssh-"))
-    # dropbear reads authorized_keys from the user's home in passwd: nss_wrapper gives it the device's home
-    ent = pwd.getpwuid(os.getuid())
-    (root / "etc" / "passwd").write_text(f"{user}:x:{ent.pw_uid}:{ent.pw_gid}:test device:{root}/home:/bin/sh\n")
-    (root / "etc" / "group").write_text(f"{user}:x:{ent.pw_gid}:\n")
+    _write_passwd(root, user)
     return " ".join(pub.split()[:2]), _spawn(root, "dropbear", port)
 
 
+def _write_passwd(root: Path, user: str) -> None:
+    """The device's own passwd for nss_wrapper: dropbear reads authorized_keys from the user's home, and both
+    servers start the user's shell (a real account's, e.g. bash with its rc files, is not the device's)."""
+    ent = pwd.getpwuid(os.getuid())
+    lines = [f"{user}:x:{ent.pw_uid}:{ent.pw_gid}:test device:{root}/home:/bin/sh"]
+    try:
+        priv = pwd.getpwnam("sshd")  # OpenSSH's privilege separation user
+        lines.append(f"sshd:x:{priv.pw_uid}:{priv.pw_gid}::{priv.pw_dir}:/usr/sbin/nologin")
+    except KeyError:
+        pass
+    (root / "etc" / "passwd").write_text("\n".join(lines) + "\n")
+    (root / "etc" / "group").write_text(f"{user}:x:{ent.pw_gid}:\n")
+
+
 def _spawn(root: Path, kind: str, port: int) -> subprocess.Popen:
-    env = None
     if kind == "sshd":
         argv = [str(SSHD), "-D", "-e", "-f", str(root / "etc" / "sshd_config")]
     else:
         argv = [str(DROPBEAR), "-F", "-E", "-s", "-m", "-r", str(root / "etc" / "dropbear_ed25519_host_key"),
                 "-p", f"127.0.0.1:{port}", "-P", str(root / "run" / "dropbear.pid"), "-c", str(root / "shell")]
-        env = dict(os.environ, LD_PRELOAD=str(NSS_WRAPPER), NSS_WRAPPER_PASSWD=str(root / "etc" / "passwd"),
-                   NSS_WRAPPER_GROUP=str(root / "etc" / "group"))
+    env = dict(os.environ, LD_PRELOAD=str(NSS_WRAPPER), NSS_WRAPPER_PASSWD=str(root / "etc" / "passwd"),
+               NSS_WRAPPER_GROUP=str(root / "etc" / "group"))
     with open(root / "run" / "server.log", "ab") as log_file:
         return subprocess.Popen(argv, stdout=log_file, stderr=log_file, stdin=subprocess.DEVNULL, env=env,
                                 start_new_session=True)
