@@ -137,16 +137,21 @@ def fix_vocab(c, vocab, parsed, out=None):
             "val_split": "share of sessions held out", "patience": "epochs without improvement before stopping",
             "hidden": "LSTM units", "layers": "LSTM layers", "embedding": "embedding size", "workspace": W,
             "rule": "decision rule kept in the checkpoint: probability (default) or top_k (the paper's)",
-            "target_fpr": "share of held-out normal sessions the probability threshold may flag (default 0.005)",
+            "target_fpr": "share of held-out normal sessions the probability threshold may flag (default 0: none)",
+            "threshold_margin": "the probability threshold is this x the calibrated one (default 0.3)",
+            "key_set_support": "training sessions a key set needs to count as normal (default 1)",
+            "no_key_sets": "no key-set check (a session whose set of keys no training session had)",
             "calibration_split": "share of sessions held out to calibrate on (default 0.15)",
             "no_session_keys": "no start/end keys: the first h keys and the end are not predicted (the paper)"},
       flags={"seq_len": WINDOW, "top_k": Int(1, 1 << 24), "epochs": EPOCHS, "batch_size": BATCH, "lr": LR,
              "seed": SEED, "val_split": SHARE, "patience": EPOCHS, "hidden": Int(1, 4096), "layers": Int(1, 16),
-             "embedding": Int(1, 4096), "rule": RULE, "target_fpr": SHARE, "calibration_split": SHARE})
+             "embedding": Int(1, 4096), "rule": RULE, "target_fpr": Float(0, lt=1), "calibration_split": SHARE,
+             "threshold_margin": Float(gt=0, high=1e6), "key_set_support": Int(1, 1 << 40)})
 @user_errors
 def train_deeplog(c, workspace="workspace", sequences=None, vocab=None, out=None, seq_len=10, top_k=9, epochs=40,
                   batch_size=128, lr=2e-3, seed=42, val_split=0.1, patience=3, hidden=64, layers=2, embedding=32,
-                  rule="probability", target_fpr=0.005, calibration_split=0.15, no_session_keys=False):
+                  rule="probability", target_fpr=0.0, calibration_split=0.15, no_session_keys=False,
+                  threshold_margin=0.3, key_set_support=1, no_key_sets=False):
     """Train DeepLog (2x64 LSTM, h=10, g=9 by default) and write its checkpoint."""
     from alog_edge import train, vocab as v
     from alog_edge.models.deeplog import DeepLogConfig
@@ -161,7 +166,8 @@ def train_deeplog(c, workspace="workspace", sequences=None, vocab=None, out=None
                               train.TrainConfig(int(epochs), int(batch_size), float(lr), int(seed), float(val_split),
                                                 int(patience)),
                               train.DeepLogRuleConfig(rule, float(target_fpr), float(calibration_split),
-                                                      not no_session_keys))
+                                                      not no_session_keys, not no_key_sets, int(key_set_support),
+                                                      float(threshold_margin)))
     print(f"deeplog: {res.epochs_run} epochs in {res.seconds:.0f}s on {res.train_windows} windows, "
           f"val loss {res.best_val_loss:.4f}, val top-{top_k} accuracy {res.val_top_k_accuracy:.4f}, "
           f"{res.parameters} parameters; rule {rule}, probability threshold {res.probability_threshold:.3g} "

@@ -16,6 +16,7 @@ from .deeplog_rule import RULE_PROBABILITY, DeepLogRule
 from .models.deeplog import DeepLog
 
 REASON_NONE, REASON_UNSEEN, REASON_TOP_K, REASON_PROBABILITY, REASON_END = "", "unseen", "top_k", "probability", "end"
+REASON_KEY_SET = "key_set"
 
 
 @dataclass
@@ -29,6 +30,7 @@ class KeyVerdicts:
     end_anomalous: bool = False   # the model did not expect the session to end there
     end_rank: int = -1
     end_probability: float = float("nan")
+    end_reason: str = ""          # "end" (the model's rule) or "key_set" when end_anomalous
 
     @property
     def session_anomalous(self) -> bool:
@@ -92,7 +94,21 @@ def deeplog_verdicts(model: DeepLog, sessions: Sequence[Sequence[int]], rule: De
             res.rank[pos], res.probability[pos] = rank, prob
             if not res.anomalous[pos] and flag:
                 res.anomalous[pos], res.reason[pos] = True, why
+    for res in results:
+        res.end_reason = REASON_END if res.end_anomalous else REASON_NONE
+    if rule.key_sets is not None:
+        for keys, res in zip(sessions, results):
+            apply_key_sets(res, rule.key_sets.judge(keys))
     return results
+
+
+def apply_key_sets(res: KeyVerdicts, judged: tuple[np.ndarray, bool]) -> None:
+    """The key-set check after the model's: it marks only what is not anomalous already."""
+    flags, end = judged
+    for i in np.flatnonzero(flags & ~res.anomalous):
+        res.anomalous[i], res.reason[i] = True, REASON_KEY_SET
+    if end and not res.end_anomalous:
+        res.end_anomalous, res.end_reason = True, REASON_KEY_SET
 
 
 # --- labels ---------------------------------------------------------------------------------
@@ -294,7 +310,7 @@ def score_deeplog(model: DeepLog, payload: dict[str, Any], seqs: pd.DataFrame,
                 reason = list(v.reason)
                 anomalous = v.anomalous.astype(int)
                 if v.end_anomalous and not anomalous[-1]:
-                    anomalous[-1], reason[-1] = 1, REASON_END
+                    anomalous[-1], reason[-1] = 1, v.end_reason
                 rows.append(pd.DataFrame({"line_no": np.asarray(line_nos, np.int64), "verdict": anomalous,
                                           "reason": reason, "rank": v.rank, "probability": v.probability}))
     lines = None

@@ -54,6 +54,7 @@ void ae_detector_free(ae_detector *d)
         free(d->sessions[i].name);
     free(d->sessions);
     free(d->rings);
+    free(d->key_bits);
     ae_strmap_free(&d->session_map);
     ae_counts_free(d);
     free(d->ms_x);
@@ -214,6 +215,10 @@ static ae_status emit(ae_detector *d)
                     ev.reason = it->end ? AE_REASON_END : why;
                 }
             }
+            if (!ev.anomalous && it->key_set) {
+                ev.anomalous = 1;
+                ev.reason = AE_REASON_KEY_SET;
+            }
             ev.line_no = it->line_no;
             ev.session = text_at(d, it->session);
             ev.key = it->key;
@@ -338,11 +343,15 @@ static ae_status session_of(ae_detector *d, const char *name, size_t len, uint32
                 d->sessions = grown;
             uint32_t *rings = grown == NULL ? NULL
                                             : realloc(d->rings, cap * 2 * d->m->h * sizeof *rings);
-            if (rings == NULL) {
+            if (rings != NULL)
+                d->rings = rings;
+            uint64_t *bits = rings == NULL ? NULL
+                             : realloc(d->key_bits, cap * d->m->key_sets.words * sizeof *bits + 1);
+            if (bits == NULL) {
                 free(copy);
                 return oom(d);
             }
-            d->rings = rings;
+            d->key_bits = bits;
             d->cap_sessions = cap;
         }
         i = (uint32_t)d->n_sessions;
@@ -354,6 +363,7 @@ static ae_status session_of(ae_detector *d, const char *name, size_t len, uint32
     s->count = 0;
     s->last_line_no = 0;
     s->last_ts = INT64_MIN;
+    memset(d->key_bits + (size_t)i * d->m->key_sets.words, 0, d->m->key_sets.words * sizeof *d->key_bits);
     if (d->m->start_key != SIZE_MAX) { /* a full window of start keys: the first key is predicted */
         uint32_t *ring = d->rings + (size_t)i * 2 * d->m->h;
         for (size_t j = 0; j < 2 * d->m->h; j++)
@@ -405,6 +415,7 @@ static ae_status end_session(ae_detector *d, uint32_t i)
         it->line_no = s->last_line_no;
         it->session = session;
         it->row = (uint32_t)d->dl_rows;
+        it->key_set = (unsigned char)ae_key_set_end(m, d->key_bits + (size_t)i * m->key_sets.words);
         const uint32_t *ring = d->rings + (size_t)i * 2 * m->h;
         size_t at = (size_t)(s->count % m->h);
         int64_t *x = d->dl.x + d->dl_rows * m->h;
@@ -465,6 +476,7 @@ static ae_status queue_key(ae_detector *d, queued_line *q, const char *name, siz
         return oom(d);
     it->key = q->key;
     it->unseen = q->key == m->n || !m->seen[q->key];
+    it->key_set = (unsigned char)ae_key_set_add(m, d->key_bits + (size_t)i * m->key_sets.words, q->key);
     it->line_no = q->line_no;
     it->line = q->text_at;
     it->line_len = q->len;

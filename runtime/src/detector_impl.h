@@ -16,6 +16,7 @@ typedef struct ae_item {
     unsigned char unseen;   /* DeepLog: the key was never seen in training */
     unsigned char scored;   /* MSCRED: score known already (an all-zero window) */
     unsigned char end;      /* DeepLog: the verdict on a session's end (key = the end key) */
+    unsigned char key_set;  /* DeepLog: the key-set check flags it (deeplog_keysets.c) */
     uint32_t row;           /* the batch row of its model input, or AE_NO_ROW */
     uint64_t line_no;
     size_t key;
@@ -72,6 +73,7 @@ struct ae_detector {
     /* DeepLog sessions */
     ae_dsession *sessions;
     uint32_t *rings;        /* per session 2h keys: each key at i and i + h (windows contiguous) */
+    uint64_t *key_bits;     /* per session its keys so far (key_sets.words words), for key sets */
     size_t n_sessions, cap_sessions;
     uint32_t lru_head, lru_tail;
     uint32_t free_head;     /* slots of ended sessions (AE_NO_ROW: none) */
