@@ -3,8 +3,8 @@
 Normal sessions of a system draw their keys from a few workflows (HDFS: 11 key sets over 5,583 training
 sessions), while many anomalies add a key to a workflow or stop before its last step. The check is made
 as keys arrive, so a stream needs only the set of keys seen so far per session:
-- a key new to its session is anomalous when the session's keys no longer fit inside any known set
-  (reason `key_set`: the session took a combination of keys no training session had);
+- the key that makes the session's keys no longer fit inside any known set is anomalous (reason
+  `key_set`: the session took a combination of keys no training session had; the keys after it are not);
 - the end is anomalous when the session's keys fit inside a known set without being one (reason
   `key_set`: it stopped short of every workflow it could belong to).
 Together: a session is flagged exactly when its final key set is not a known one.
@@ -30,7 +30,7 @@ class KeySets:
         return any(keys <= known for known in self.sets)
 
     def judge(self, keys: Sequence[int]) -> tuple[np.ndarray, bool]:
-        """Per key: flagged as it arrives; and whether the end is flagged (see the module doc)."""
+        """Per key: flagged as it arrives (only the one that breaks the fit); whether the end is flagged."""
         flags = np.zeros(len(keys), dtype=bool)
         have: set[int] = set()
         fitting = True
@@ -39,8 +39,7 @@ class KeySets:
                 continue
             have.add(key)
             if fitting and not self.fits(have):
-                fitting = False
-            flags[i] = not fitting
+                fitting, flags[i] = False, True
         end = bool(have) and fitting and frozenset(have) not in set(self.sets)
         return flags, end
 

@@ -1,8 +1,8 @@
 /*
  * deeplog_keysets.c - DeepLog's key-set check (py/alog_edge/deeplog_keysets.py): a session whose
- * set of keys no normal training session had is anomalous. A key new to its session is flagged
- * when the session's keys fit inside no known set; the end is flagged when they fit inside one
- * without being one. Sets are bitsets of N + 1 keys (the unknown key fits no set).
+ * set of keys no normal training session had is anomalous. The key after which the session's
+ * keys fit inside no known set is flagged (not the keys after it); the end is flagged when they
+ * fit inside one without being one. Sets are bitsets of N + 1 keys (the unknown key fits no set).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -79,8 +79,9 @@ int ae_key_set_add(const ae_model *m, uint64_t *have, size_t key)
     uint64_t bit = (uint64_t)1 << (key % 64);
     if (!m->key_sets.on || (have[key / 64] & bit) != 0)
         return 0;
+    int before = fits(&m->key_sets, have, 0);
     have[key / 64] |= bit;
-    return !fits(&m->key_sets, have, 0);
+    return before && !fits(&m->key_sets, have, 0);
 }
 
 int ae_key_set_end(const ae_model *m, const uint64_t *have)

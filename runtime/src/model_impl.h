@@ -100,7 +100,7 @@ ae_status ae_key_sets_load(ae_model *model, const struct cJSON *meta, char *why,
 void ae_key_sets_free(ae_key_sets *key_sets);
 
 /* Add `key` to a session's bitset `have` (key_sets.words words).
- * @return 1 when the key is new to the session and its keys now fit inside no known set. */
+ * @return 1 when the session's keys fitted inside a known set and with this key fit inside none. */
 int ae_key_set_add(const ae_model *model, uint64_t *have, size_t key);
 
 /* @return 1 when a session ending with keys `have` fits inside a known set without being one. */

@@ -47,7 +47,7 @@ AE_TEST(keysets_a_new_combination_is_flagged_at_the_key_that_makes_it_and_once)
     CHECK(!ae_key_set_add(&m, have, 65)); /* the second word: inside {1, 2, 65} */
     CHECK(ae_key_set_add(&m, have, 3));   /* {1, 3, 65} fits no set */
     CHECK(!ae_key_set_add(&m, have, 3));  /* a repeated key is not new to its session */
-    CHECK(ae_key_set_add(&m, have, 4));   /* a further new key: still no set */
+    CHECK(!ae_key_set_add(&m, have, 4));  /* a further new key: reported already */
     CHECK(!ae_key_set_end(&m, have));     /* already reported at its keys */
     uint64_t unknown[2] = {0, 0};
     CHECK(ae_key_set_add(&m, unknown, 70)); /* the unknown key fits no set */
