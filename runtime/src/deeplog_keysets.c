@@ -74,12 +74,21 @@ static int fits(const ae_key_sets *ks, const uint64_t *have, int exact)
     return 0;
 }
 
+static int empty(const ae_key_sets *ks, const uint64_t *have)
+{
+    for (size_t w = 0; w < ks->words; w++)
+        if (have[w] != 0)
+            return 0;
+    return 1;
+}
+
 int ae_key_set_add(const ae_model *m, uint64_t *have, size_t key)
 {
     uint64_t bit = (uint64_t)1 << (key % 64);
     if (!m->key_sets.on || (have[key / 64] & bit) != 0)
         return 0;
-    int before = fits(&m->key_sets, have, 0);
+    /* no key yet fits (even no set at all): the first key can break the fit */
+    int before = empty(&m->key_sets, have) || fits(&m->key_sets, have, 0);
     have[key / 64] |= bit;
     return before && !fits(&m->key_sets, have, 0);
 }
@@ -87,10 +96,5 @@ int ae_key_set_add(const ae_model *m, uint64_t *have, size_t key)
 int ae_key_set_end(const ae_model *m, const uint64_t *have)
 {
     const ae_key_sets *ks = &m->key_sets;
-    if (!ks->on)
-        return 0;
-    int empty = 1;
-    for (size_t w = 0; w < ks->words; w++)
-        empty &= have[w] == 0;
-    return !empty && fits(ks, have, 0) && !fits(ks, have, 1);
+    return ks->on && !empty(ks, have) && fits(ks, have, 0) && !fits(ks, have, 1);
 }
