@@ -254,14 +254,15 @@ def train_mscred(c, workspace="workspace", counts=None, vocab=None, out=None, sc
     "rule": "DeepLog rule instead of the checkpoint's: probability or top_k",
     "top_k": "DeepLog g for the top_k rule", "probability_threshold": "DeepLog probability threshold (selects "
     "the probability rule)", "ratio": "N:M normal:abnormal: also print the precision/recall/F1 the measured "
-    "session FPR and TPR give at that mix (the DeepLog paper's HDFS test: 553366:16838)"},
+    "session FPR and TPR give at that mix (the DeepLog paper's HDFS test: 553366:16838)",
+    "no_key_sets": "DeepLog without the checkpoint's key-set check"},
     flags={"threshold": LEVEL, "broken_cell_level": LEVEL, "year": YEAR, "rule": RULE, "top_k": Int(1, 1 << 24),
            "probability_threshold": Float(0, 1)})
 @user_errors
 def evaluate(c, workspace="workspace", logs=None, parsed=None, normal=None, abnormal=None, templates=None,
              labels=None, events=None, model=None, mscred_model=None, vocab=None, parser=None, json_=False, out=None,
              plot=None, scores=None, threshold=None, broken_cell_level=None, year=None, rule=None, top_k=None,
-             probability_threshold=None, ratio=None):
+             probability_threshold=None, ratio=None, no_key_sets=False):
     """Score held-out data: DeepLog per session and line, MSCRED per time window, and both combined."""
     from alog_edge import evaluate as e
     check_outputs(opt(out), opt(plot), opt(scores))
@@ -269,7 +270,7 @@ def evaluate(c, workspace="workspace", logs=None, parsed=None, normal=None, abno
     if normal or abnormal:
         ev = e.evaluate_deeplog(ws(workspace), model_path=opt(model), vocab_path=opt(vocab), normal=opt(normal),
                                 abnormal=opt(abnormal), templates=opt(templates), label_files=label_files,
-                                **e.rule_options(rule, top_k, probability_threshold, ratio))
+                                **e.rule_options(rule, top_k, probability_threshold, ratio, no_key_sets))
         result = e.Report(ev, None)
     else:
         result = e.evaluate_all(ws(workspace), deeplog_path=opt(model), mscred_path=opt(mscred_model),
@@ -277,7 +278,7 @@ def evaluate(c, workspace="workspace", logs=None, parsed=None, normal=None, abno
                                 parser_path=opt(parser), label_files=label_files, events=opt(events),
                                 year=year, plot_path=opt(plot), scores_path=opt(scores), threshold=threshold,
                                 broken_cell_level=broken_cell_level,
-                                **e.rule_options(rule, top_k, probability_threshold, ratio))
+                                **e.rule_options(rule, top_k, probability_threshold, ratio, no_key_sets))
     if out and result.deeplog is not None:
         e.write_session_csv(result.deeplog, Path(out))
     print(json.dumps(result.summary()) if json_ else result.text())

@@ -382,7 +382,8 @@ def evaluate_deeplog(workspace: Path, *, model_path: Path | None = None, vocab_p
                      normal: Path | None = None, abnormal: Path | None = None, templates: Path | None = None,
                      label_files: Sequence[Path] = (), year: int | None = None,
                      frame: pd.DataFrame | None = None, rule: str | None = None, top_k: int | None = None,
-                     probability_threshold: float | None = None, ratio: tuple[int, int] | None = None) -> Evaluation:
+                     probability_threshold: float | None = None, ratio: tuple[int, int] | None = None,
+                     key_sets: bool | None = None) -> Evaluation:
     """Score held-out data given as raw logs (matched with the workspace's parser), a parsed.parquet,
     an already matched frame, or DeepLog HDFS session files (--normal/--abnormal, labelled by file).
     `rule`, `top_k` and `probability_threshold` override the checkpoint's rule; `ratio` (normal, abnormal)
@@ -409,13 +410,14 @@ def evaluate_deeplog(workspace: Path, *, model_path: Path | None = None, vocab_p
         if frame is None:
             frame = load_frame(workspace, logs=logs, parsed=parsed, parser_path=parser_path, year=year)
         seqs = dataset.sequences_from_parsed(frame, vocab)
-    chosen = deeplog_rule.from_payload(payload).overridden(rule, top_k, probability_threshold)
+    chosen = deeplog_rule.from_payload(payload).overridden(rule, top_k, probability_threshold, key_sets)
     ev = score_deeplog(model, payload, seqs, labels, chosen)
     ev.ratio = ratio
     return ev
 
 
-def rule_options(rule: str | None, top_k: Any, probability_threshold: Any, ratio: str | None) -> dict[str, Any]:
+def rule_options(rule: str | None, top_k: Any, probability_threshold: Any, ratio: str | None,
+                 no_key_sets: bool = False) -> dict[str, Any]:
     """evaluate_deeplog's rule overrides from command-line strings (one error line for a bad one)."""
     def number(flag: str, value: Any, kind: type) -> Any:
         if value is None:
@@ -429,7 +431,7 @@ def rule_options(rule: str | None, top_k: Any, probability_threshold: Any, ratio
         raise AlogError("--rule", f"must be one of {', '.join(deeplog_rule.RULES)}, not {rule!r}")
     return {"rule": rule, "top_k": number("--top-k", top_k, int),
             "probability_threshold": number("--probability-threshold", probability_threshold, float),
-            "ratio": parse_ratio(ratio) if ratio else None}
+            "ratio": parse_ratio(ratio) if ratio else None, "key_sets": False if no_key_sets else None}
 
 
 def load_frame(workspace: Path, *, logs: Sequence[Path] = (), parsed: Path | None = None,
