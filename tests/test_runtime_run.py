@@ -208,6 +208,7 @@ def test_run_reports_every_verdict_python_onnxruntime_gives_on_hdfs_2k(binary, h
     assert result["same"], result
     assert result["keys"] >= 2000 and result["windows"] > 0
     assert py.keys["anomalous"].any() and not py.keys["anomalous"].all()
+    assert (py.keys["reason"] == "key_set").any(), "the key-set check is part of the compared rule"
 
 
 def split_verdicts(model_dir: Path, frame: pd.DataFrame, voc, ends_after) -> dict:
