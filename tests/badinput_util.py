@@ -129,7 +129,10 @@ def build_tiny(ws: Path, datasets: Path) -> Path:
     """Parse Zookeeper_2k, train both models for an epoch with tiny settings, convert: a real model directory."""
     import pandas as pd
 
-    from alog_edge import counts, dataset, export, logformat, parse, train, vocab
+    from alog_edge.data import counts, dataset, parse
+    from alog_edge.export import convert as export
+    from alog_edge.formats import logformat, vocab
+    from alog_edge.training import train
     from alog_edge.models.deeplog import DeepLogConfig
     from alog_edge.models.mscred import MSCREDConfig
 

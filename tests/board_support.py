@@ -7,7 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from alog_edge import counts, dataset, demo, demo_data, export, logformat, parse, train, vocab
+from alog_edge.data import counts, dataset, demo_data, parse
+from alog_edge import demo
+from alog_edge.export import convert as export
+from alog_edge.formats import logformat, vocab
+from alog_edge.training import train
 from alog_edge.models.deeplog import DeepLogConfig
 from alog_edge.models.mscred import MSCREDConfig
 

@@ -10,7 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from alog_edge import dataset, export, logformat, native, parse, train, vocab
+from alog_edge.data import dataset, parse
+from alog_edge.export import convert as export
+from alog_edge.formats import logformat, vocab
+from alog_edge.toolchain import build as native
+from alog_edge.training import train
 from alog_edge.delivery import bundle, keys, soak
 from alog_edge.models.deeplog import DeepLogConfig
 

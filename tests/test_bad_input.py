@@ -72,7 +72,7 @@ def must_not_run(body):
 
 def test_every_numeric_flag_of_every_task_declares_its_range(inproc):
     """A flag whose default is a number gets a type from its default; its range must be declared."""
-    from alog_edge.taskspec import FlagTask
+    from alog_edge.cli.taskspec import FlagTask
     missing = []
     for name in task_names(inproc):
         task = inproc.task(name)
@@ -447,7 +447,7 @@ def test_convert_refuses_a_checkpoint_the_device_would_refuse_and_keeps_the_old_
 
 
 def test_an_unexpected_exception_is_one_line_naming_its_trace_file(inproc, ws, tmp_path, monkeypatch):
-    from alog_edge import dataset
+    from alog_edge.data import dataset
     monkeypatch.setenv("ALOG_EDGE_TRACE_DIR", str(tmp_path / "traces"))
 
     def bug(*args, **kwargs):

@@ -1,6 +1,6 @@
 """Bad input on the device side (the real alog-edge binary on real onnxruntime), and the one rule set
 convert and the device share: the same mutated meta.json/golden.json files go to
-alog_edge.modeldir_check and to the binary, and both must give the same verdict."""
+alog_edge.formats.modeldir_check and to the binary, and both must give the same verdict."""
 from __future__ import annotations
 
 import copy
@@ -16,7 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from alog_edge import export, modeldir_check, native
+from alog_edge.export import convert as export
+from alog_edge.formats import modeldir_check
+from alog_edge.toolchain import build as native
 from alog_edge.errors import AlogError
 from badinput_util import TRY_SECONDS
 from conftest import REPO

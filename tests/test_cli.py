@@ -1,8 +1,10 @@
 """The tasks as a user runs them: bad input ends in one line naming the file, exit 1, nothing written."""
+import inspect
 import json
 
 import pytest
 
+from badinput_util import InProcess
 from conftest import invoke
 
 
@@ -69,12 +71,25 @@ def test_the_whole_hdfs_flow_through_the_tasks(tmp_path, datasets):
     assert rows[0] == "session,label,verdict" and len(rows) == 5584
 
 
-def test_every_task_documents_its_flags():
-    listing = invoke("--list")
-    assert listing.returncode == 0
+def test_every_listed_task_says_what_it_does_and_documents_every_flag():
+    """Every task `invoke --list` prints has a docstring and a help text for each of its flags."""
+    listing = invoke("--list", "--list-format", "json")
+    assert listing.returncode == 0, listing.stderr
+    names = [t["name"] for t in json.loads(listing.stdout)["tasks"]]
     for name in ("setup", "demo", "demo-data", "parse", "parse-accuracy", "build-deeplog", "fix-vocab",
-                 "train-deeplog", "evaluate", "test"):
-        assert f"  {name} " in listing.stdout, name
+                 "train-deeplog", "build-mscred", "train-mscred", "evaluate", "convert", "match", "test"):
+        assert name in names, name
+    namespace = InProcess().namespace
+    undocumented = []
+    for name in names:
+        task = namespace[name]
+        assert (task.__doc__ or "").strip(), name
+        flags = [p for p in inspect.signature(task.body).parameters if p != "c"]
+        for f in flags:  # FlagTask appends a flag's range as "[...]": that alone is no help
+            text = next((task.help[k] for k in (f, f.replace("_", "-"), f.rstrip("_")) if k in task.help), "")
+            if not text.strip() or text.strip().startswith("["):
+                undocumented.append(f"{name} --{f}")
+    assert not undocumented, undocumented
     helptext = invoke("--help", "parse").stdout
     for flag in ("--logs", "--format", "--log-format", "--templates", "--workspace", "--year"):
         assert flag in helptext, flag

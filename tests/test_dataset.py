@@ -2,7 +2,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from alog_edge import dataset, vocab
+from alog_edge.data import dataset
+from alog_edge.formats import vocab
 from alog_edge.errors import AlogError
 
 

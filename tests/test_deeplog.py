@@ -4,7 +4,12 @@ import numpy as np
 import pytest
 import torch
 
-from alog_edge import deeplog_keysets, checkpoint, dataset, deeplog_rule, evaluate, parse, logformat, train, vocab
+from alog_edge.formats import checkpoint, logformat, vocab
+from alog_edge.data import dataset, parse
+from alog_edge.models import deeplog_keysets, deeplog_rule
+from alog_edge.evaluation import evaluate
+from alog_edge.evaluation import metrics
+from alog_edge.training import train
 from alog_edge.errors import AlogError
 from alog_edge.models.deeplog import DeepLog, DeepLogConfig
 
@@ -44,7 +49,7 @@ def test_the_checkpoint_rebuilds_the_model_from_the_file_alone(hdfs_model):
     assert payload["vocab_sha256"] == voc.sha256 and payload["unk_index"] == 33
     model = DeepLog(DeepLogConfig(**payload["model_args"]))
     model.load_state_dict(payload["state_dict"])
-    loaded, _ = train.load_deeplog(ws / "deeplog.pth", voc)
+    loaded, _ = checkpoint.load_deeplog(ws / "deeplog.pth", voc)
     x = torch.randint(0, 36, (3, 10))
     assert torch.equal(model.eval()(x), loaded(x))
 
@@ -54,7 +59,7 @@ def test_a_checkpoint_with_another_vocab_is_refused(hdfs_model, tmp_path):
     other = tmp_path / "vocab.json"
     other.write_text(json.dumps({"x": 0}))
     with pytest.raises(AlogError, match="different vocab"):
-        train.load_deeplog(ws / "deeplog.pth", vocab.load(other))
+        checkpoint.load_deeplog(ws / "deeplog.pth", vocab.load(other))
 
 
 def test_a_file_that_is_not_a_checkpoint_is_named(tmp_path):
@@ -66,7 +71,7 @@ def test_a_file_that_is_not_a_checkpoint_is_named(tmp_path):
 
 def test_verdicts_follow_deeplogs_rule(hdfs_model):
     ws, voc, _ = hdfs_model
-    model, payload = train.load_deeplog(ws / "deeplog.pth", voc)
+    model, payload = checkpoint.load_deeplog(ws / "deeplog.pth", voc)
     seqs = dataset.read_sequences(ws / "sequences.parquet")
     normal = [int(k) for k in seqs["keys"][0]]
     with torch.no_grad():
@@ -135,12 +140,12 @@ def test_the_threshold_is_calibrated_to_the_target_share_of_normal_sessions():
 
 
 def test_a_ratio_projects_the_rates_onto_another_mix():
-    m = evaluate.Metrics(tp=990, fp=2, fn=10, tn=998)
-    r = evaluate.at_ratio(m, evaluate.parse_ratio("553366:16838"))
+    m = metrics.Metrics(tp=990, fp=2, fn=10, tn=998)
+    r = metrics.at_ratio(m, metrics.parse_ratio("553366:16838"))
     assert r.fp == pytest.approx(0.002 * 553366) and r.tp == pytest.approx(0.99 * 16838)
     assert r.precision == pytest.approx(r.tp / (r.tp + r.fp)) and 0.9 < r.f1 < m.f1
     with pytest.raises(AlogError, match="--ratio"):
-        evaluate.parse_ratio("553366")
+        metrics.parse_ratio("553366")
 
 
 def test_training_is_reproducible_with_a_seed(tmp_path, datasets):
@@ -171,6 +176,6 @@ def test_hdfs_2k_blocks_are_scored_against_their_labels(hdfs_model, tmp_path, da
 
 
 def test_metrics_count_what_they_claim():
-    m = evaluate.metrics(np.array([1, 1, 0, 0, 1]), np.array([1, 0, 1, 0, 1]))
+    m = metrics.metrics(np.array([1, 1, 0, 0, 1]), np.array([1, 0, 1, 0, 1]))
     assert (m.tp, m.fp, m.fn, m.tn) == (2, 1, 1, 1)
     assert m.precision == pytest.approx(2 / 3) and m.recall == pytest.approx(2 / 3) and m.f1 == pytest.approx(2 / 3)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from alog_edge.demo_data import DemoFiles, generate
+from alog_edge.data.demo_data import DemoFiles, generate
 
 LINE_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z edge-\d\d [a-z-]+\[\d+\]: (INFO|WARN|ERROR|DEBUG) .+$")
 PARTS_RE = re.compile(r"^(\S+) (edge-\d\d) ([a-z-]+)\[(\d+)\]: (\w+) (.+)$")

@@ -13,7 +13,16 @@ import pytest
 import torch
 from torch import nn
 
-from alog_edge import checkpoint, dataset, deeplog_rule, export, logformat, parse, train, vocab
+from alog_edge.formats import checkpoint, logformat, vocab
+from alog_edge.data import dataset, parse
+from alog_edge.models import deeplog_rule
+from alog_edge.export import convert as export
+from alog_edge.export import inputs
+from alog_edge import fileio
+from alog_edge.export import jobs
+from alog_edge.formats import modeldir
+from alog_edge.export import onnx_export
+from alog_edge.training import train
 from alog_edge.errors import AlogError
 from alog_edge.models.deeplog import DeepLogConfig
 
@@ -52,7 +61,7 @@ def converted(trained, tmp_path_factory):
 
 
 def torch_model(ws: Path, voc) -> nn.Module:
-    model, _ = train.load_deeplog(ws / "deeplog.pth", voc)
+    model, _ = checkpoint.load_deeplog(ws / "deeplog.pth", voc)
     return model
 
 
@@ -63,7 +72,7 @@ def dims(path: Path) -> list[list[str | int]]:
 
 
 def ort_vs_torch(path: Path, model: nn.Module, x: np.ndarray) -> float:
-    got = export.OnnxModel(path).run(x)["predictions"]
+    got = modeldir.OnnxModel(path).run(x)["predictions"]
     with torch.no_grad():
         want = model(torch.from_numpy(x)).numpy()
     assert got.shape == want.shape
@@ -119,7 +128,7 @@ def test_portable_keeps_outputs_and_dynamic_axes(trained, converted, tmp_path):
     assert meta["portable"] is True and meta["nodes"] == {"plain": report.nodes_plain,
                                                           "portable": report.nodes_portable}
     assert len(onnx.load(str(out / "deeplog.onnx")).graph.node) == report.nodes_portable
-    portable_model, plain_model = export.OnnxModel(out / "deeplog.onnx"), export.OnnxModel(plain_dir / "deeplog.onnx")
+    portable_model, plain_model = modeldir.OnnxModel(out / "deeplog.onnx"), modeldir.OnnxModel(plain_dir / "deeplog.onnx")
     rng = np.random.default_rng(4)
     for batch, length in [(1, 1), (3, 10), (64, 20)]:
         x = rng.integers(0, voc.num_classes, (batch, length), dtype=np.int64)
@@ -131,13 +140,13 @@ def test_validate_catches_a_model_that_no_longer_matches_the_onnx_file(trained, 
     ws, voc = trained
     out, _ = converted
     model = torch_model(ws, voc)
-    seqs = export.real_deeplog_windows(ws / "sequences.parquet", 10, voc)
-    cases = export.deeplog_validation_cases(voc.num_classes, 10, seqs, full=True)
-    assert export.validate_onnx(out / "deeplog.onnx", model, export.DEEPLOG, cases).max_abs_diff <= 1e-5
+    seqs = inputs.real_deeplog_windows(ws / "sequences.parquet", 10, voc)
+    cases = inputs.deeplog_validation_cases(voc.num_classes, 10, seqs, full=True)
+    assert onnx_export.validate_onnx(out / "deeplog.onnx", model, modeldir.DEEPLOG, cases).max_abs_diff <= 1e-5
     with torch.no_grad():
         model.head.bias[3] += 1e-3  # a divergence far too small to see by eye
     with pytest.raises(AlogError, match="differs from torch by .* in predictions"):
-        export.validate_onnx(out / "deeplog.onnx", model, export.DEEPLOG, cases)
+        onnx_export.validate_onnx(out / "deeplog.onnx", model, modeldir.DEEPLOG, cases)
 
 
 class FrozenBranch(nn.Module):
@@ -160,12 +169,12 @@ def test_validate_catches_a_trace_that_froze_a_shape(trained, tmp_path):
     model = FrozenBranch(voc.num_classes).eval()
     payload = {"model_args": {"num_classes": voc.num_classes, "window": 10}, "top_k": 9, "seen_keys": [1, 2],
                "unk_index": voc.unk_index}
-    quick = export.deeplog_job(model, payload, ws / "deeplog.pth", voc, None, None, full=False)
-    export.export_model(quick, tmp_path, 11, portable=False)  # one batch at seq_len cannot see it
-    full = export.deeplog_job(model, payload, ws / "deeplog.pth", voc, None, None, full=True)
+    quick = jobs.deeplog_job(model, payload, ws / "deeplog.pth", voc, None, None, full=False)
+    onnx_export.export_model(quick, tmp_path, 11, portable=False)  # one batch at seq_len cannot see it
+    full = jobs.deeplog_job(model, payload, ws / "deeplog.pth", voc, None, None, full=True)
     (tmp_path / "full").mkdir()
     with pytest.raises(AlogError, match=r"differs from torch .* on random b1 l1 \[1, 1\]"):
-        export.export_model(full, tmp_path / "full", 11, portable=False)
+        onnx_export.export_model(full, tmp_path / "full", 11, portable=False)
 
 
 def test_a_checkpoint_that_gives_nan_fails_and_leaves_the_old_directory(trained, tmp_path):
@@ -186,7 +195,7 @@ def test_a_checkpoint_that_gives_nan_fails_and_leaves_the_old_directory(trained,
 def test_golden_outputs_reproduce_with_onnxruntime(converted, trained):
     out, _ = converted
     _, voc = trained
-    results = export.check_golden(out)
+    results = modeldir.check_golden(out)
     golden = json.loads((out / "golden.json").read_text())
     assert golden["tolerance"] == 1e-5 and len(results) == len(golden["cases"]) >= 4
     inputs = [np.asarray(c["inputs"]["input_sequence"]["data"]).reshape(c["inputs"]["input_sequence"]["shape"])
@@ -204,7 +213,7 @@ def test_golden_outputs_reproduce_with_onnxruntime(converted, trained):
     (out / "golden.json").write_text(json.dumps(golden))
     try:
         with pytest.raises(AlogError, match="real windows: predictions differs"):
-            export.check_golden(out)
+            modeldir.check_golden(out)
     finally:
         (out / "golden.json").write_bytes(original)
 
@@ -224,36 +233,36 @@ def test_meta_json_tells_the_runtime_everything(converted, trained):
                                     "predictions": {"0": "batch_size"}}
     assert meta["input_names"] == ["input_sequence"] and meta["output_names"] == ["predictions"]
     assert meta["opset_version"] == 11 and meta["portable"] is False and meta["notes"]
-    assert meta["sha256"] == export.sha256_file(out / "deeplog.onnx")
+    assert meta["sha256"] == fileio.sha256_file(out / "deeplog.onnx")
     assert meta["vocab_sha256"] == voc.sha256 == payload["vocab_sha256"]
     assert meta["exporter"] == f"torch.onnx.export(dynamo=False) torch {torch.__version__}"
     assert meta["inputs"][0]["type"] == "tensor(int64)" and meta["outputs"][0]["type"] == "tensor(float)"
 
 
 def test_the_python_runners_score_like_torch(converted, trained):
-    from alog_edge import evaluate
+    from alog_edge.evaluation import evaluate
 
     out, _ = converted
     ws, voc = trained
     seqs = [list(map(int, k)) for k in dataset.read_sequences(ws / "sequences.parquet")["keys"][:50]]
     payload = torch.load(ws / "deeplog.pth", weights_only=True)
     rule = deeplog_rule.from_payload(payload)
-    via_onnx = evaluate.deeplog_verdicts(export.OnnxDeepLog(out), seqs, rule)
+    via_onnx = evaluate.deeplog_verdicts(modeldir.OnnxDeepLog(out), seqs, rule)
     via_torch = evaluate.deeplog_verdicts(torch_model(ws, voc), seqs, rule)
     assert all((a.anomalous == b.anomalous).all() and (a.rank == b.rank).all() and a.end_rank == b.end_rank
                for a, b in zip(via_onnx, via_torch))
-    logits = export.run_onnx(out, "deeplog", np.array([[1, 2, 3]]))["predictions"]
+    logits = modeldir.run_onnx(out, "deeplog", np.array([[1, 2, 3]]))["predictions"]
     assert logits.shape == (1, voc.num_classes + 2)
-    loaded = export.load_model_dir(out)
+    loaded = modeldir.load_model_dir(out)
     assert loaded.vocab.index == voc.index and loaded.meta["deeplog"]["top_k"] == 9
     with pytest.raises(AlogError, match="no mscred model"):
-        export.run_onnx(out, "mscred", np.zeros((1, 1, 100, 34)))
+        modeldir.run_onnx(out, "mscred", np.zeros((1, 1, 100, 34)))
 
 
 def test_a_damaged_onnx_file_is_named(tmp_path):
     (tmp_path / "deeplog.onnx").write_bytes(b"not a model")
     with pytest.raises(AlogError, match="onnxruntime cannot load it: Protobuf parsing failed"):
-        export.open_model(tmp_path, "deeplog")
+        modeldir.open_model(tmp_path, "deeplog")
 
 
 def test_neither_model_writes_only_the_vocab_and_the_parser(trained, tmp_path):
@@ -269,14 +278,14 @@ def test_conversion_is_reproducible(trained, converted, tmp_path):
     out, _ = converted
     export.convert(request(ws, tmp_path / "again"))
     for name in ("deeplog.onnx", "golden.json", "vocab.json"):
-        assert export.sha256_file(tmp_path / "again" / name) == export.sha256_file(out / name), name
+        assert fileio.sha256_file(tmp_path / "again" / name) == fileio.sha256_file(out / name), name
 
 
 def test_exporter_warnings_go_to_convert_log_not_to_stderr(trained, tmp_path):
     ws, _ = trained
     out = tmp_path / "onnx"
     script = ("import sys; from pathlib import Path; sys.path.insert(0, sys.argv[1]); "
-              "from alog_edge import export as e; w = Path(sys.argv[2]); "
+              "from alog_edge.export import convert as e; w = Path(sys.argv[2]); "
               "r = e.convert(e.ConvertRequest(vocab=w / 'vocab.json', parser=w / 'parser.json', "
               "output_dir=Path(sys.argv[3]), deeplog_model=w / 'deeplog.pth', portable=True)); "
               "print(e.format_summary(r))")
@@ -401,8 +410,8 @@ def stand_in(trained, tmp_path_factory):
 def test_mscred_export_validates_and_writes_meta_and_golden(trained, stand_in, tmp_path):
     _, voc = trained
     model, payload, path = stand_in
-    job = export.mscred_job(model, payload, path, voc, None, full=True)
-    report = export.export_model(job, tmp_path, 11, portable=True)
+    job = jobs.mscred_job(model, payload, path, voc, None, full=True)
+    report = onnx_export.export_model(job, tmp_path, 11, portable=True)
     print(f"MSCRED stand-in: {report.nodes_plain} -> {report.nodes_portable} nodes, "
           f"export {report.export_seconds:.2f}s")
     assert len(report.validation.cases) >= 4 and report.validation.max_abs_diff <= 1e-5
@@ -414,23 +423,23 @@ def test_mscred_export_validates_and_writes_meta_and_golden(trained, stand_in, t
     assert meta["dynamic_axes"] == {"input_features": {"0": "batch_size"}, "reconstruction": {"0": "batch_size"},
                                     "anomaly_score": {"0": "batch_size"}}
     assert meta["output_names"] == ["reconstruction", "anomaly_score"] and meta["unk_index"] == 33
-    export.write_golden(tmp_path, export.golden_entries(tmp_path / "mscred.onnx", export.MSCRED, job.golden))
-    assert len(export.check_golden(tmp_path)) == 3
-    scores = export.run_onnx(tmp_path, "mscred", np.zeros((5, 1, 10, 34)))["anomaly_score"]
+    modeldir.write_golden(tmp_path, modeldir.golden_entries(tmp_path / "mscred.onnx", modeldir.MSCRED, job.golden))
+    assert len(modeldir.check_golden(tmp_path)) == 3
+    scores = modeldir.run_onnx(tmp_path, "mscred", np.zeros((5, 1, 10, 34)))["anomaly_score"]
     assert scores.shape == (5,)
 
 
 def test_mscred_validate_catches_changed_weights(trained, stand_in, tmp_path):
     _, voc = trained
     model, payload, path = stand_in
-    job = export.mscred_job(model, payload, path, voc, None, full=True)
-    export.export_model(job, tmp_path, 11, portable=False)
+    job = jobs.mscred_job(model, payload, path, voc, None, full=True)
+    onnx_export.export_model(job, tmp_path, 11, portable=False)
     changed = StandInMSCRED(10, voc.num_classes).eval()
     changed.load_state_dict(model.state_dict())
     with torch.no_grad():
         changed.decoder.bias += 1e-3
     with pytest.raises(AlogError, match="differs from torch .* in reconstruction"):
-        export.validate_onnx(tmp_path / "mscred.onnx", changed, export.MSCRED, job.validation)
+        onnx_export.validate_onnx(tmp_path / "mscred.onnx", changed, modeldir.MSCRED, job.validation)
 
 
 @pytest.mark.parametrize("change,named,fragment", [
@@ -465,7 +474,7 @@ def test_mscred_window_size_must_match_the_checkpoint(trained, stand_in, tmp_pat
 def real_mscred(trained):
     import pandas as pd
 
-    from alog_edge import counts
+    from alog_edge.data import counts
     from alog_edge.models.mscred import MSCREDConfig
 
     ws, voc = trained
@@ -497,7 +506,7 @@ def test_real_mscred_converts_portable_with_both_models(trained, real_mscred, tm
     assert meta["counts"] == {"bucket_seconds": 600.0, "bucket_lines": None, "per_host": False}
     assert meta["outputs"][0]["shape"] == ["batch_size", 3, 34, 34] and meta["portable"] is True
     assert meta["validation"]["cases"][0].startswith("real windows")
-    names = [r.name for r in export.check_golden(out)]
+    names = [r.name for r in modeldir.check_golden(out)]
     assert "mscred.onnx: real windows" in names and "mscred.onnx: all-zero window" in names
     size = (out / "golden.json").stat().st_size
     assert size <= 100_000, f"golden.json is {size} bytes"
@@ -507,10 +516,10 @@ def test_real_mscred_converts_portable_with_both_models(trained, real_mscred, tm
     recon["data"][len(recon["data"]) // 2] += 1e-3  # one sampled cell moved: the check fails
     (out / "golden.json").write_text(json.dumps(golden))
     with pytest.raises(AlogError, match="reconstruction differs"):
-        export.check_golden(out)
-    model, _ = train.load_mscred(mscred_path, voc)
-    x = export.real_mscred_windows(counts_path, 100, voc)[:5]
-    got = export.run_onnx(out, "mscred", x)
+        modeldir.check_golden(out)
+    model, _ = checkpoint.load_mscred(mscred_path, voc)
+    x = inputs.real_mscred_windows(counts_path, 100, voc)[:5]
+    got = modeldir.run_onnx(out, "mscred", x)
     with torch.no_grad():
         recon, score = model(torch.from_numpy(x))
     assert np.abs(got["reconstruction"] - recon.numpy()).max() <= 1e-5
@@ -522,7 +531,7 @@ def test_counts_from_another_vocab_are_refused(trained, real_mscred, tmp_path):
     mscred_path, _ = real_mscred
     import pandas as pd
 
-    from alog_edge import counts
+    from alog_edge.data import counts
 
     other = vocab.Vocab({f"x{t}": i for t, i in voc.index.items()})
     spec = counts.CountSpec(bucket_seconds=600.0, per_host=False)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from alog_edge import native
+from alog_edge.toolchain import fuzz
 from conftest import REPO
 
 SECONDS = int(os.environ.get("ALOG_EDGE_FUZZ_SECONDS", "20"))
@@ -24,16 +24,16 @@ SECONDS = int(os.environ.get("ALOG_EDGE_FUZZ_SECONDS", "20"))
 
 @pytest.fixture(scope="module")
 def fuzzers() -> Path:
-    return native.build_fuzzers(REPO)
+    return fuzz.build_fuzzers(REPO)
 
 
-@pytest.mark.parametrize("name", list(native.FUZZERS))
+@pytest.mark.parametrize("name", list(fuzz.FUZZERS))
 def test_fuzzer_runs_its_time_without_a_finding(name: str, fuzzers: Path) -> None:
-    run = native.run_fuzzer(REPO, name, SECONDS)
+    run = fuzz.run_fuzzer(REPO, name, SECONDS)
     assert run.runs > 1000, f"{name} ran only {run.runs} inputs in {run.seconds:.0f}s"
     assert run.seconds < SECONDS + 60
 
 
 def test_an_unknown_fuzzer_is_refused() -> None:
-    with pytest.raises(native.NativeBuildError, match="unknown fuzzer 'fuzz_nothing'"):
-        native.run_fuzzer(REPO, "fuzz_nothing", 1)
+    with pytest.raises(fuzz.NativeBuildError, match="unknown fuzzer 'fuzz_nothing'"):
+        fuzz.run_fuzzer(REPO, "fuzz_nothing", 1)

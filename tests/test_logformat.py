@@ -3,7 +3,7 @@ import re
 
 import pytest
 
-from alog_edge import logformat
+from alog_edge.formats import logformat
 from alog_edge.errors import AlogError
 
 

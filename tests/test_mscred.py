@@ -3,7 +3,9 @@ import pandas as pd
 import pytest
 import torch
 
-from alog_edge import checkpoint, counts, train, vocab
+from alog_edge.formats import checkpoint, vocab
+from alog_edge.data import counts
+from alog_edge.training import train
 from conftest import invoke
 from alog_edge.errors import AlogError
 from alog_edge.models.mscred import MSCRED, MSCREDConfig, signature_matrices
@@ -118,7 +120,7 @@ def trained(tmp_path_factory):
 
 def test_score_rises_when_two_correlated_templates_decouple(trained):
     ws, voc, _ = trained
-    model, payload = train.load_mscred(ws / "mscred.pth", voc)
+    model, payload = checkpoint.load_mscred(ws / "mscred.pth", voc)
     rng = np.random.default_rng(9)
     n = model.config.window_size
     normal = np.stack([_correlated_series(rng, n) for _ in range(20)])[:, None]
@@ -143,7 +145,7 @@ def test_the_checkpoint_carries_what_scoring_needs(trained):
     assert payload["val_score_quantile"] <= payload["val_score_max"]
     assert payload["normalisation"]["min"] == [0.0, 0.0, 0.0, 0.0]
     assert payload["normalisation"]["scale"][3] == 1.0  # a template never counted keeps scale 1
-    model, _ = train.load_mscred(ws / "mscred.pth", voc)
+    model, _ = checkpoint.load_mscred(ws / "mscred.pth", voc)
     levels = model.broken_cell_level
     assert levels.shape == (3, 4, 4) and res.per_cell and payload["broken_cell_levels"]["per_cell"]
     # one level per cell, none below the floor, and the floor is where the residuals were smallest
@@ -170,7 +172,7 @@ def test_one_level_and_the_threshold_can_be_set_instead(trained, tmp_path):
     res = train.train_mscred(ws / "counts.parquet", voc, tmp_path / "m.pth", cfg,
                              train.TrainConfig(epochs=1, batch_size=16, seed=5, threads=1),
                              broken_cell_level=0.25, threshold=7.5)
-    model, payload = train.load_mscred(tmp_path / "m.pth", voc)
+    model, payload = checkpoint.load_mscred(tmp_path / "m.pth", voc)
     assert not res.per_cell and res.threshold == payload["threshold"] == 7.5
     assert torch.all(model.broken_cell_level == 0.25) and payload["broken_cell_level"] == 0.25
 
@@ -181,7 +183,7 @@ def test_a_checkpoint_with_one_scalar_level_still_loads(trained, tmp_path):
     payload = torch.load(ws / "mscred.pth", weights_only=True)
     payload["state_dict"]["broken_cell_level"] = torch.tensor(0.3)
     checkpoint.save({k: v for k, v in payload.items() if k not in ("format_version", "versions")}, tmp_path / "old.pth")
-    model, _ = train.load_mscred(tmp_path / "old.pth", voc)
+    model, _ = checkpoint.load_mscred(tmp_path / "old.pth", voc)
     assert model.broken_cell_level.shape == (3, 4, 4) and torch.all(model.broken_cell_level == 0.3)
 
 
@@ -190,14 +192,14 @@ def test_a_deeplog_checkpoint_is_not_taken_for_mscred(trained, tmp_path):
     checkpoint.save({"model_type": "deeplog", "model_args": {}, "state_dict": {}, "vocab_sha256": voc.sha256},
                     tmp_path / "x.pth")
     with pytest.raises(AlogError, match="is a deeplog checkpoint, expected mscred"):
-        train.load_mscred(tmp_path / "x.pth", voc)
+        checkpoint.load_mscred(tmp_path / "x.pth", voc)
 
 
 def test_a_feature_dim_that_disagrees_with_the_vocab_is_refused(trained, tmp_path):
     ws, _, _ = trained
     other = vocab.build(["a", "b"])
     with pytest.raises(AlogError, match="different vocab"):
-        train.load_mscred(ws / "mscred.pth", other)
+        checkpoint.load_mscred(ws / "mscred.pth", other)
     with pytest.raises(AlogError, match="feature_dim 9 disagrees with the vocab"):
         train.train_mscred(ws / "counts.parquet", vocab.load_c_form if False else vocab.build(["a", "b", "c"]),
                            tmp_path / "m.pth", MSCREDConfig(9), train.TrainConfig())
@@ -295,7 +297,7 @@ def test_counts_shorter_than_the_window_are_one_error_line(task_ws, tmp_path):
 def test_evaluate_overrides_the_threshold_and_the_broken_cell_level(task_ws, tmp_path):
     """Scores with every cell's level at 0 count each cell with any residual; a huge level counts none."""
     ws, voc = task_ws
-    model, payload = train.load_mscred(ws / "mscred.pth", voc)
+    model, payload = checkpoint.load_mscred(ws / "mscred.pth", voc)
     cells = len(model.config.score_index) * voc.num_classes ** 2
     runs = {}
     for name, flags in (("stored", []), ("zero", ["--broken-cell-level", "0", "--threshold", "10"]),

@@ -1,7 +1,7 @@
 """The native build end to end: real Conan + CMake builds of the C runtime, no mocks.
 
 Each target is built once per module (x86_64, aarch64 cross-compiled, x86_64 with ASan+UBSan)
-through alog_edge.native, as the invoke tasks do. Then: the ELF machine and RUNPATH of the
+through alog_edge.toolchain, as the invoke tasks do. Then: the ELF machine and RUNPATH of the
 installed binary, the shared libraries beside it, the C tests (natively, under the sanitizers,
 under valgrind, and for aarch64 under qemu), and the CLI run from a copy of the install prefix.
 """
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from alog_edge import native
+from alog_edge.toolchain import build as native, prepare
 
 REPO = Path(__file__).resolve().parents[1]
 EM_X86_64, EM_AARCH64 = 62, 183
@@ -81,9 +81,9 @@ def prefix(target: str, request: pytest.FixtureRequest) -> Path:
 
 
 def test_setup_native_is_quick_once_done() -> None:
-    native.setup_native(REPO)
+    prepare.setup_native(REPO)
     started = time.monotonic()
-    native.setup_native(REPO)
+    prepare.setup_native(REPO)
     assert time.monotonic() - started < 10
     assert (REPO / ".tools" / "qemu" / "qemu-aarch64").is_file()
 

@@ -1,4 +1,4 @@
-"""Optimised graphs saved at convert time (alog_edge.optimize): kept only when they reproduce golden.json."""
+"""Optimised graphs saved at convert time (alog_edge.export.optimize): kept only when they reproduce golden.json."""
 from __future__ import annotations
 
 import json
@@ -9,7 +9,7 @@ import onnx
 import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
 
-from alog_edge.optimize import fnv1a64, optimized_path, save_optimized
+from alog_edge.export.optimize import fnv1a64, optimized_path, save_optimized
 
 
 def _model(path: Path) -> None:

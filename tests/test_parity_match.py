@@ -27,8 +27,14 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from alog_edge import bounded, logformat, native, parse, vocab
-from alog_edge.loghub import LOGHUB_FORMATS
+from alog_edge.data import bounded, parse
+
+from alog_edge.formats import parser_json
+
+from alog_edge.data import drain
+from alog_edge.formats import logformat, vocab
+from alog_edge.toolchain import build as native
+from alog_edge.evaluation.loghub import LOGHUB_FORMATS
 from conftest import DATASETS, REPO, invoke
 
 LOGHUB = DATASETS / "loghub-2k"
@@ -104,12 +110,12 @@ def assert_same_lines(python: list[str], c: list[str]) -> None:
 def explain_reference(model: Path, log: Path) -> list[dict]:
     """The intermediate steps as Python computes them: split_lines' content, the TemplateMiner's
     masker, Drain3's tokens and match(content, "always")."""
-    parser = parse.load_parser(model / "parser.json")
-    fmt = parse.format_from_parser(parser)
+    parser = parser_json.load_parser(model / "parser.json")
+    fmt = parser_json.format_from_parser(parser)
     rec = parse.split_lines([log], fmt, logformat.MAX_LINE_BYTES)
     regex = re.compile(fmt.regex)
     matched = {n: regex.match(t) is not None for n, t in logformat.read_lines(log) if t.strip()}
-    miner = parse.matcher_from_parser(parser, model / "parser.json")
+    miner = drain.matcher_from_parser(parser, model / "parser.json")
     out = []
     for line_no, content in zip(rec.line_no, rec.content):
         masked = miner.masker.mask(content)
@@ -351,7 +357,7 @@ def test_match_agrees_with_python_on_tricky_lines(preset: str, x86_64: Path,
 def test_match_agrees_with_python_on_the_demo_generators_logs(x86_64: Path,
                                                               tmp_path: Path) -> None:
     """The project's own demo data: the demo preset with its eleven default masks."""
-    from alog_edge import demo_data
+    from alog_edge.data import demo_data
 
     files = demo_data.generate(tmp_path / "demo", seed=11, hosts=4, train_minutes=60,
                                test_minutes=30)
@@ -406,7 +412,7 @@ def test_regex_dialect_matches_python_on_every_code_point(x86_64: Path, tmp_path
         fmt = logformat.LogFormat(f"probe{k}", "<Content>", masks=((probe, "M"),))
         model = tmp_path / f"probe{k}"
         model.mkdir()
-        parser = parse.parser_json(fmt, "drain", [{"cluster_id": 1, "template": "x",
+        parser = parser_json.parser_json(fmt, "drain", [{"cluster_id": 1, "template": "x",
                                                    "tokens": ["x"]}])
         (model / "parser.json").write_text(json.dumps(parser), encoding="utf-8")
         (model / "vocab.json").write_text(json.dumps({"0": "x"}), encoding="utf-8")

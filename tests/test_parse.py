@@ -5,9 +5,12 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from alog_edge import logformat, parse
+from alog_edge.formats import logformat
+from alog_edge.data import parse
+from alog_edge.data import template_list
+from alog_edge.data import drain
 from alog_edge.errors import AlogError
-from alog_edge.loghub import PUBLISHED_DRAIN, accuracy_table, format_rows
+from alog_edge.evaluation.loghub import PUBLISHED_DRAIN, accuracy_table, format_rows
 
 
 @pytest.fixture(scope="module")
@@ -79,11 +82,11 @@ def test_reloaded_state_matches_every_line_to_the_same_cluster(hdfs, datasets):
 def test_the_saved_drain_state_restores_the_miner(hdfs, datasets):
     ws, _ = hdfs
     parser = json.loads((ws / "parser.json").read_text())
-    miner = parse.load_miner(parser, json.loads((ws / "drain_state.json").read_text()), ws / "drain_state.json")
+    miner = drain.load_miner(parser, json.loads((ws / "drain_state.json").read_text()), ws / "drain_state.json")
     frame = pd.read_parquet(ws / "parsed.parquet")
     ids = [miner.match(c, full_search_strategy="always").cluster_id for c in frame["content"]]
     assert ids == list(frame["cluster_id"])
-    assert len(parse.full_search_order(miner)) == len(parser["templates"])
+    assert len(drain.full_search_order(miner)) == len(parser["templates"])
 
 
 def test_state_is_plain_json_not_pickle(hdfs):
@@ -110,7 +113,7 @@ def test_a_given_template_list_keys_lines_by_event_id(tmp_path, datasets):
     res = parse.parse([datasets / "loghub-2k/HDFS/HDFS_2k.log"], logformat.PRESETS["hdfs"], tmp_path,
                       template_file=datasets / "hdfs-sessions/HDFS_templates.csv")
     frame = pd.read_parquet(tmp_path / "parsed.parquet")
-    templates = parse.read_template_file(datasets / "hdfs-sessions/HDFS_templates.csv")
+    templates = template_list.read_template_file(datasets / "hdfs-sessions/HDFS_templates.csv")
     assert res.clusters == len(templates) == 33
     first = frame.iloc[0]
     assert first["cluster_id"] == 11 and first["template"] == templates[10]
@@ -119,7 +122,7 @@ def test_a_given_template_list_keys_lines_by_event_id(tmp_path, datasets):
 
 
 def test_the_most_specific_user_template_wins():
-    matcher = parse.TemplateListMatcher(["<*>Received block<*>", "<*>Received block<*>of size<*>from<*>"])
+    matcher = template_list.TemplateListMatcher(["<*>Received block<*>", "<*>Received block<*>of size<*>from<*>"])
     assert matcher.match("Received block blk_1 of size 5 from /1.2.3.4") == 2
     assert matcher.match("Received block blk_1 src: x") == 1
     assert matcher.match("nothing like it") == 0

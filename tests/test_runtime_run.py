@@ -14,7 +14,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from alog_edge import counts, dataset, deeplog_rule, evaluate, export, logformat, native, parse, runtime, train, vocab
+from alog_edge.data import counts, dataset, parse
+
+from alog_edge.data import template_list
+from alog_edge.models import deeplog_rule
+from alog_edge.evaluation import evaluate
+from alog_edge.export import convert as export
+from alog_edge.formats import modeldir
+from alog_edge.formats import logformat, vocab
+from alog_edge.toolchain import build as native
+from alog_edge.parity import harness as runtime
+from alog_edge.training import train
 from alog_edge.models.deeplog import DeepLogConfig
 from alog_edge.models.mscred import MSCREDConfig
 from conftest import REPO
@@ -72,9 +82,9 @@ def hdfs_subset(tmp_path: Path, datasets: Path, n: int) -> Path:
 
 
 def python_score(model_dir: Path, sessions_file: Path, templates: Path, voc, **overrides) -> tuple[pd.DataFrame, list]:
-    seqs = dataset.read_hdfs_sessions(sessions_file, parse.read_template_file(templates), voc)
+    seqs = dataset.read_hdfs_sessions(sessions_file, template_list.read_template_file(templates), voc)
     rule = deeplog_rule.from_meta(json.loads((model_dir / "deeplog.onnx.meta.json").read_text()))
-    verdicts = evaluate.deeplog_verdicts(export.OnnxDeepLog(model_dir), [list(k) for k in seqs["keys"]],
+    verdicts = evaluate.deeplog_verdicts(modeldir.OnnxDeepLog(model_dir), [list(k) for k in seqs["keys"]],
                                          rule.overridden(**overrides))
     return seqs, verdicts
 
@@ -225,7 +235,7 @@ def split_verdicts(model_dir: Path, frame: pd.DataFrame, voc, ends_after) -> dic
             owners.append((name, list(lines[start:cut + 1])))
             parts.append(list(keys[start:cut + 1]))
             start = cut + 1
-    verdicts = evaluate.deeplog_verdicts(export.OnnxDeepLog(model_dir), parts, rule)
+    verdicts = evaluate.deeplog_verdicts(modeldir.OnnxDeepLog(model_dir), parts, rule)
     out = {}
     for (name, lines), v in zip(owners, verdicts):
         for line_no, anomalous, reason in zip(lines, v.anomalous, v.reason):

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from alog_edge import native
+from alog_edge.toolchain import build as native
 from alog_edge.delivery import keys, manifest
 from conftest import REPO
 

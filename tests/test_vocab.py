@@ -3,7 +3,7 @@ import json
 import pandas as pd
 import pytest
 
-from alog_edge import vocab
+from alog_edge.formats import vocab
 from alog_edge.errors import AlogError
 
 

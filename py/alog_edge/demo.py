@@ -9,11 +9,20 @@ from typing import Any, Callable, TypeVar
 
 import numpy as np
 
-from . import counts, dataset, deeplog_rule, demo_data, evaluate, export, logformat, native, parse, runtime, timeline, train, vocab
-from .delivery import board_demo
-from .errors import AlogError
-from .models.deeplog import DeepLogConfig
-from .models.mscred import MSCREDConfig
+from alog_edge.data import counts, dataset, demo_data, parse
+from alog_edge.models import deeplog_rule
+from alog_edge.evaluation import evaluate, timeline
+from alog_edge.export import convert as export
+from alog_edge.formats import modeldir
+from alog_edge.formats import logformat, vocab
+from alog_edge.toolchain import build as native
+from alog_edge.parity import harness as runtime
+from alog_edge.training import train
+from alog_edge.formats import checkpoint
+from alog_edge.delivery import board_demo
+from alog_edge.errors import AlogError
+from alog_edge.models.deeplog import DeepLogConfig
+from alog_edge.models.mscred import MSCREDConfig
 
 log = logging.getLogger(__name__)
 REPO = Path(__file__).resolve().parents[2]
@@ -56,13 +65,13 @@ def onnx_verdicts_match(workdir: Path, model_dir: Path, frame: Any) -> dict[str,
     """Score the held-out part with the exported models (Python onnxruntime) and with torch: same verdicts?"""
     voc = vocab.load(workdir / "vocab.json")
     seqs = [list(k) for k in dataset.sequences_from_parsed(frame, voc)["keys"]]
-    dl, payload = train.load_deeplog(workdir / "deeplog.pth", voc)
+    dl, payload = checkpoint.load_deeplog(workdir / "deeplog.pth", voc)
     rule = deeplog_rule.from_payload(payload)
     torch_v = evaluate.deeplog_verdicts(dl, seqs, rule)
-    onnx_v = evaluate.deeplog_verdicts(export.OnnxDeepLog(model_dir), seqs, rule)
+    onnx_v = evaluate.deeplog_verdicts(modeldir.OnnxDeepLog(model_dir), seqs, rule)
     deeplog_same = all(np.array_equal(a.anomalous, b.anomalous) and a.end_anomalous == b.end_anomalous
                        for a, b in zip(torch_v, onnx_v))
-    ms, ms_payload = train.load_mscred(workdir / "mscred.pth", voc)
+    ms, ms_payload = checkpoint.load_mscred(workdir / "mscred.pth", voc)
     spec = counts.CountSpec(**ms_payload["counts"])
     series = counts.count_series(frame, voc, spec)
     alarm = float(ms_payload["threshold"])
@@ -103,14 +112,14 @@ def run(workdir: Path, seed: int = 7) -> DemoResult:
     binary = _timed(timings, "build C runtime", lambda: native.build_runtime(REPO, "x86_64", quiet=True)) / "bin" / "alog-edge"
     device = _timed(timings, "alog-edge run", lambda: runtime.run_and_compare(
         binary, model_dir, files.test_log, frame, voc, [files.session_labels, files.line_labels], files.events))
-    from .delivery import demo as delivery  # bundle, install, run installed, model-only update, rollback
+    from alog_edge.delivery import demo as delivery  # bundle, install, run installed, model-only update, rollback
     shipped = delivery.run(workdir, model_dir, export.ConvertRequest(
         vocab=workdir / "vocab.json", parser=workdir / "parser.json", output_dir=model_dir,
         deeplog_model=workdir / "deeplog.pth", mscred_model=workdir / "mscred.pth",
         sequences=workdir / "sequences.parquet", counts=workdir / "counts.parquet"), files.test_log, frame, voc,
         [files.session_labels, files.line_labels], files.events, device.report.text(),
         lambda name, step: _timed(timings, name, step))
-    from .delivery import demo_flash  # fabric: only when the demo gets this far
+    from alog_edge.delivery import demo_flash  # fabric: only when the demo gets this far
     flashed, flash_summary = _timed(timings, "bundle + flash over SSH",
                                     lambda: demo_flash.flash_demo(workdir, model_dir, REPO))
     summary = {"parse": {"lines": parsed.lines, "templates": parsed.clusters,

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from types import TracebackType
 from typing import Any, Iterator
 
-from .errors import AlogError
+from alog_edge.errors import AlogError
 
 
 # Staged files and folders not yet committed: removed at exit whatever ended the process early.

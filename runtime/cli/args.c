@@ -1,13 +1,31 @@
 /*
- * args.c - option values of the CLI commands: "--name value" or "--name=value", numbers checked.
+ * args.c - the arguments of the CLI commands: option values ("--name value" or "--name=value"),
+ * numbers checked, and the one form of a usage error.
  */
 #include <errno.h>
-#include <stdio.h>
 #include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
+
+int usage_error(const char *command, int named, const char *fmt, ...)
+{
+    fputs("error: ", stderr);
+    if (command != NULL && named)
+        fprintf(stderr, "%s: ", command);
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    if (command != NULL)
+        fprintf(stderr, " (see alog-edge %s --help)\n", command);
+    else
+        fputs(" (see alog-edge --help)\n", stderr);
+    return EXIT_USAGE;
+}
 
 const char *option_value(int argc, char **argv, int *i, const char *name, int *missing)
 {

@@ -13,7 +13,7 @@
 
 #include "alog_edge.h"
 #include "cli.h"
-#include "internal.h" /* ae_read_file */
+#include "cli_borrowed.h" /* ae_read_file */
 
 static const char BENCH_USAGE[] =
     "usage: alog-edge bench [--seconds S] [--batch N] [--threads N] [--json] <model_dir> <log>\n"
@@ -34,17 +34,10 @@ static const char BENCH_USAGE[] =
     "  --batch N      DeepLog windows per onnxruntime call (default 256)\n"
     "  --threads N    onnxruntime intra-op threads (default 1: one core)\n"
     "  --json         one JSON object on stdout instead of the table\n"
+    "  --match-only   only matching, with vocab.json and parser.json (no models needed)\n"
     "  -h, --help     print this help and exit\n"
     "\n"
     "Exit status: 0 done; 1 error (one line on stderr); 2 usage error.\n";
-
-static int bench_usage_error(const char *fmt, const char *arg)
-{
-    fputs("error: ", stderr);
-    fprintf(stderr, fmt, arg);
-    fputs(" (see alog-edge bench --help)\n", stderr);
-    return EXIT_USAGE;
-}
 
 static double now_s(void)
 {
@@ -160,16 +153,14 @@ static int count_event(const ae_event *event, void *user)
 
 /* Feed every line through a fresh detector, pass after pass, for at least `seconds`.
  * @return lines/s, or -1 on an error (printed); *keys_per_s gets DeepLog verdicts/s. */
-static double detector_rate(ae_model *model, const log_lines *log, int deeplog, int mscred,
-                            size_t batch, double seconds, double *keys_per_s)
+static double detector_rate(const ae_model *model, const log_lines *log, size_t batch,
+                            double seconds, double *keys_per_s)
 {
     bench_counts counts = {0, 0};
     ae_detector_params p = ae_detector_default_params();
     p.on_event = count_event;
     p.user = &counts;
     p.batch_size = batch;
-    p.deeplog = deeplog;
-    p.mscred = mscred;
     unsigned long long lines = 0, judged = 0;
     double t0 = now_s(), elapsed = 0;
     do {
@@ -181,7 +172,7 @@ static double detector_rate(ae_model *model, const log_lines *log, int deeplog, 
         }
         for (size_t i = 0; i < log->count; i++) {
             ae_status st = ae_detector_push(d, log->text + log->start[i], log->len[i], i + 1);
-            if (st == AE_ERR_ONNXRUNTIME || st == AE_ERR_NO_MEMORY || st == AE_ERR_IO) {
+            if (st == AE_ERR_ONNXRUNTIME || st == AE_ERR_NO_MEMORY || st == AE_STOPPED) {
                 fprintf(stderr, "error: %s\n", ae_detector_errmsg(d));
                 ae_detector_free(d);
                 return -1;
@@ -233,7 +224,7 @@ static double load_cpu_ms(const char *model_dir, int threads, int deeplog, int m
     for (int round = 0; round < 3; round++) {
         char err[512];
         ae_model_params mp = ae_model_default_params();
-        mp.threads = threads;
+        mp.session.intra_op_threads = threads;
         mp.load_deeplog = deeplog;
         mp.load_mscred = mscred;
         ae_model *model = NULL;
@@ -254,8 +245,10 @@ static int run_bench(const char *model_dir, const log_lines *log, double seconds
 {
     char err[1024];
     ae_model_params mp = ae_model_default_params();
-    mp.threads = threads;
+    mp.session.intra_op_threads = threads;
     ae_model *model = NULL;
+    ae_model *deeplog_model = NULL; /* DeepLog alone, when the directory has both models */
+    ae_matcher *matcher = NULL;
     int rc = -1;
     size_t *key_buf = NULL;
     ae_key_verdict *verdicts = NULL;
@@ -269,6 +262,7 @@ static int run_bench(const char *model_dir, const log_lines *log, double seconds
         fprintf(stderr, "error: %s\n", err);
         return -1;
     }
+    ae_ort_release_load_pages(); /* as `run` does after loading */
     r->load_ms = (now_s() - t0) * 1e3;
     r->load_cpu_ms = (cpu_s() - c0) * 1e3;
     bench_counts first = {0, 0};
@@ -299,7 +293,8 @@ static int run_bench(const char *model_dir, const log_lines *log, double seconds
     r->lines = log->count;
 
     /* matching alone */
-    ae_matcher *matcher = ae_model_matcher(model);
+    if (ae_matcher_clone(ae_model_matcher(model), &matcher) != AE_OK)
+        goto oom;
     unsigned long long matched = 0;
     t0 = now_s();
     double elapsed = 0;
@@ -323,8 +318,18 @@ static int run_bench(const char *model_dir, const log_lines *log, double seconds
     r->match_cpu_lps = (double)matched / (cpu_s() - cpu0);
     r->peak_match_kb = phase_peak_kb();
 
+    const ae_model *dl_model = model;
+    if (info.has_deeplog && info.has_mscred) {
+        ae_model_params dp = mp;
+        dp.load_mscred = 0;
+        if (ae_model_load(model_dir, &dp, &deeplog_model, err, sizeof err) != AE_OK) {
+            fprintf(stderr, "error: %s\n", err);
+            goto done;
+        }
+        dl_model = deeplog_model;
+    }
     if (info.has_deeplog) {
-        r->deeplog_lps = detector_rate(model, log, 1, 0, batch, seconds, &r->deeplog_kps);
+        r->deeplog_lps = detector_rate(dl_model, log, batch, seconds, &r->deeplog_kps);
         if (r->deeplog_lps < 0)
             goto done;
         /* windows/s: the log's keys as one sequence, every window of h keys scored */
@@ -335,8 +340,9 @@ static int run_bench(const char *model_dir, const log_lines *log, double seconds
             unsigned long long windows = 0;
             t0 = now_s();
             do {
-                if (ae_deeplog_score(model, key_buf, n_keys, batch, verdicts, NULL) != AE_OK) {
-                    fprintf(stderr, "error: %s\n", ae_model_errmsg(model));
+                if (ae_deeplog_score(model, key_buf, n_keys, batch, verdicts, NULL, err,
+                                     sizeof err) != AE_OK) {
+                    fprintf(stderr, "error: %s\n", err);
                     goto done;
                 }
                 /* with session keys every key and the end are predicted */
@@ -348,7 +354,7 @@ static int run_bench(const char *model_dir, const log_lines *log, double seconds
         }
     }
     if (info.has_mscred) {
-        r->both_lps = detector_rate(model, log, info.has_deeplog, 1, batch, seconds, NULL);
+        r->both_lps = detector_rate(model, log, batch, seconds, NULL);
         if (r->both_lps < 0)
             goto done;
     }
@@ -361,8 +367,7 @@ static int run_bench(const char *model_dir, const log_lines *log, double seconds
     lp.on_event = count_event;
     lp.user = &sink;
     lp.batch_size = 1;
-    lp.mscred = 0;
-    if (ae_detector_new(model, &lp, &d, err, sizeof err) != AE_OK) {
+    if (ae_detector_new(dl_model, &lp, &d, err, sizeof err) != AE_OK) {
         fprintf(stderr, "error: %s\n", err);
         goto done;
     }
@@ -378,7 +383,7 @@ static int run_bench(const char *model_dir, const log_lines *log, double seconds
         ae_status st = ae_detector_push(d, log->text + log->start[i], log->len[i], i + 1);
         cpu_lat[i] = (thread_cpu_s() - c) * 1e6;
         lat[i] = (now_s() - s) * 1e6;
-        if (st == AE_ERR_ONNXRUNTIME || st == AE_ERR_NO_MEMORY || st == AE_ERR_IO) {
+        if (st == AE_ERR_ONNXRUNTIME || st == AE_ERR_NO_MEMORY || st == AE_STOPPED) {
             fprintf(stderr, "error: %s\n", ae_detector_errmsg(d));
             free(cpu_lat);
             goto done;
@@ -403,8 +408,8 @@ static int run_bench(const char *model_dir, const log_lines *log, double seconds
         unsigned long long n = 0;
         t0 = now_s();
         do {
-            if (ae_mscred_score(model, window, 1, &score) != AE_OK) {
-                fprintf(stderr, "error: %s\n", ae_model_errmsg(model));
+            if (ae_mscred_score(model, window, 1, &score, err, sizeof err) != AE_OK) {
+                fprintf(stderr, "error: %s\n", err);
                 free(window);
                 goto done;
             }
@@ -449,6 +454,8 @@ done:
     free(lat);
     free(verdicts);
     free(key_buf);
+    ae_matcher_free(matcher);
+    ae_model_free(deeplog_model);
     ae_model_free(model);
     return rc;
 }
@@ -526,12 +533,59 @@ static void print_table(const char *model_dir, const char *log_path, const bench
            (double)r->peak_detect_kb / 1024.0, (double)r->peak_follow_kb / 1024.0);
 }
 
+/* Matching alone on a directory with vocab.json and parser.json: lines/s and per CPU second. */
+static int match_only(const char *model_dir, const log_lines *log, double seconds, int json)
+{
+    char err[1024], *vocab_path = join_path(model_dir, "vocab.json"),
+                    *parser_path = join_path(model_dir, "parser.json");
+    ae_vocab *vocab = NULL;
+    ae_matcher *matcher = NULL;
+    int rc = -1;
+    if (vocab_path == NULL || parser_path == NULL) {
+        fputs("error: out of memory\n", stderr);
+        goto done;
+    }
+    if (ae_vocab_load(vocab_path, &vocab, err, sizeof err) != AE_OK ||
+        ae_matcher_load(parser_path, vocab, &matcher, err, sizeof err) != AE_OK) {
+        fprintf(stderr, "error: %s\n", err);
+        goto done;
+    }
+    unsigned long long matched = 0, unknown = 0;
+    size_t unk = ae_vocab_size(vocab); /* the unknown index */
+    double t0 = now_s(), c0 = cpu_s(), elapsed;
+    do {
+        for (size_t i = 0; i < log->count; i++) {
+            size_t key;
+            if (ae_matcher_match(matcher, log->text + log->start[i], log->len[i], &key, NULL) !=
+                    AE_OK || key == unk)
+                unknown++;
+        }
+        matched += log->count;
+        elapsed = now_s() - t0;
+    } while (elapsed < seconds);
+    double cpu = cpu_s() - c0;
+    if (json)
+        printf("{\"lines\": %zu, \"match_lines_per_s\": %.0f, \"match_cpu_lines_per_s\": %.0f, "
+               "\"unknown_share\": %.6f, \"peak_rss_kb\": %ld}\n", log->count, matched / elapsed,
+               matched / cpu, (double)unknown / (double)matched, status_kb("VmHWM"));
+    else
+        printf("match: %.0f lines/s, %.0f per CPU second (%zu lines, %.2f%% unknown)\n",
+               matched / elapsed, matched / cpu, log->count, 100.0 * unknown / matched);
+    rc = 0;
+done:
+    ae_matcher_free(matcher);
+    ae_vocab_free(vocab);
+    free(vocab_path);
+    free(parser_path);
+    return rc;
+}
+
 int cmd_bench(int argc, char **argv)
 {
     const char *model_dir = NULL, *log_path = NULL;
     double seconds = 2.0;
     long batch = 256, threads = 1;
-    int json = 0;
+    int json = 0, only_match = 0;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
@@ -539,40 +593,45 @@ int cmd_bench(int argc, char **argv)
             return EXIT_OK;
         } else if (strcmp(a, "--json") == 0) {
             json = 1;
+        } else if (strcmp(a, "--match-only") == 0) {
+            only_match = 1;
         } else if (strcmp(a, "--seconds") == 0 || strcmp(a, "--batch") == 0 ||
                    strcmp(a, "--threads") == 0) {
             if (i + 1 >= argc)
-                return bench_usage_error("bench: %s needs a value", a);
+                return usage_error("bench", 1, "%s needs a value", a);
             char *end = NULL;
             const char *v = argv[++i];
             if (strcmp(a, "--seconds") == 0) {
                 seconds = strtod(v, &end);
                 if (end == v || *end != '\0' || !(seconds > 0 && seconds <= 3600))
-                    return bench_usage_error("bench: --seconds %s is not in (0, 3600]", v);
+                    return usage_error("bench", 1, "--seconds %s is not in (0, 3600]", v);
             } else {
                 long n = strtol(v, &end, 10);
                 if (end == v || *end != '\0' || n < 1 || n > 65536)
-                    return bench_usage_error("bench: %s is not a whole number in 1..65536", v);
+                    return usage_error("bench", 1, "%s is not a whole number in 1..65536", v);
                 *(strcmp(a, "--batch") == 0 ? &batch : &threads) = n;
             }
         } else if (a[0] == '-' && a[1] != '\0') {
-            return bench_usage_error("bench: unknown option %s", a);
+            return usage_error("bench", 1, "unknown option %s", a);
         } else if (model_dir == NULL) {
             model_dir = a;
         } else if (log_path == NULL) {
             log_path = a;
         } else {
-            return bench_usage_error("bench: unexpected argument %s", a);
+            return usage_error("bench", 1, "unexpected argument %s", a);
         }
     }
     if (log_path == NULL)
-        return bench_usage_error("%s needs the model directory and a log file", "bench");
+        return usage_error("bench", 0, "%s needs the model directory and a log file", "bench");
 
     log_lines log = {0};
     bench_result r;
     memset(&r, 0, sizeof r);
     int rc = EXIT_ERROR;
-    if (load_lines(log_path, &log) == 0 &&
+    if (only_match) {
+        if (load_lines(log_path, &log) == 0 && match_only(model_dir, &log, seconds, json) == 0)
+            rc = fflush(stdout) == 0 ? EXIT_OK : EXIT_ERROR;
+    } else if (load_lines(log_path, &log) == 0 &&
         run_bench(model_dir, &log, seconds, (size_t)batch, (int)threads, &r) == 0) {
         if (json)
             print_json(model_dir, log_path, &r, (size_t)batch, (int)threads);

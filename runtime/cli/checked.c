@@ -11,7 +11,7 @@
 
 #include "alog_edge.h"
 #include "cli.h"
-#include "internal.h" /* Python's UTF-8 rules, shared with the matcher */
+#include "cli_borrowed.h" /* Python's UTF-8 rules, shared with the matcher */
 
 /* stdin into an unnamed temporary file, so that it can be read twice. @return it, or NULL. */
 static FILE *spool_stdin(void)

@@ -104,6 +104,12 @@ void follow_close(follower *f);
  * Option values (args.c)
  */
 
+/* A usage error on stderr: "error: [<command>: ]<message> (see alog-edge [<command> ]--help)";
+ * `command` NULL for the top level, `named` to name the command before the message.
+ * @return EXIT_USAGE. */
+int usage_error(const char *command, int named, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /* The value of option `name` at argv[*i] ("--name value", *i moves past it, or "--name=value").
  * @return the value; NULL if argv[*i] is another option, or with *missing set if the value is
  *         missing. */
@@ -227,6 +233,10 @@ void joiner_free(record_joiner *j);
 
 /* The commands (main.c dispatches). @return the exit status. */
 int cmd_run(int argc, char **argv);
+int cmd_match(int argc, char **argv);
+/* `info <model directory>` (info.c; main.c checks the argument count). */
+int cmd_info(const char *model_dir);
+extern const char INFO_USAGE[];
 int cmd_score(int argc, char **argv);
 
 /* "dir/name" in a new string (free it).

@@ -73,47 +73,49 @@ int write_event(const ae_event *ev, void *user)
     event_writer *w = user;
     out_line *o = &w->o;
     o->len = 0;
-    if (ev->model[0] == 'd') {
+    if (ev->kind == AE_EVENT_DEEPLOG) {
+        const ae_deeplog_event *e = &ev->deeplog;
         out_str(o, "{\"model\": \"deeplog\", \"line_no\": ");
-        out_size(o, ev->line_no);
+        out_size(o, e->line_no);
         out_str(o, ", \"session\": ");
-        out_json_string(o, ev->session, strlen(ev->session));
+        out_json_string(o, e->session, strlen(e->session));
         out_str(o, ", \"host\": ");
-        out_nullable_string(o, ev->host, ev->host ? strlen(ev->host) : 0);
+        out_nullable_string(o, e->host, e->host ? strlen(e->host) : 0);
         out_str(o, ", \"index\": ");
-        out_size(o, ev->key);
+        out_size(o, e->key);
         out_str(o, ", \"template\": ");
-        out_nullable_string(o, ev->template_, ev->template_ ? strlen(ev->template_) : 0);
+        out_nullable_string(o, e->template_, e->template_ ? strlen(e->template_) : 0);
         out_str(o, ev->anomalous ? ", \"anomalous\": true, \"reason\": "
                                  : ", \"anomalous\": false, \"reason\": ");
         out_json_string(o, ae_reason_name(ev->reason), strlen(ae_reason_name(ev->reason)));
         out_str(o, ", \"rank\": ");
-        if (ev->rank < 0)
+        if (e->rank < 0)
             out_str(o, "null");
         else
-            out_int(o, ev->rank);
+            out_int(o, e->rank);
         out_str(o, ", \"probability\": ");
-        out_number(o, ev->probability);
+        out_number(o, e->probability);
         out_str(o, ", \"line\": ");
-        out_json_string(o, ev->line, ev->line_len);
+        out_json_string(o, e->line, e->line_len);
         out_str(o, "}\n");
     } else {
+        const ae_mscred_event *e = &ev->mscred;
         out_str(o, "{\"model\": \"mscred\", \"host\": ");
-        out_json_string(o, ev->host, strlen(ev->host));
+        out_json_string(o, e->series, strlen(e->series));
         out_str(o, ", \"bucket\": ");
-        out_int(o, ev->bucket);
+        out_int(o, e->bucket);
         out_str(o, ", \"slot_start\": ");
-        out_time(o, ev->slot_start_us);
+        out_time(o, e->slot_start_us);
         out_str(o, ", \"end\": ");
-        out_time(o, ev->end_us);
+        out_time(o, e->end_us);
         out_str(o, ", \"first_line_no\": ");
-        out_line_no(o, ev->first_line_no);
+        out_line_no(o, e->first_line_no);
         out_str(o, ", \"last_line_no\": ");
-        out_line_no(o, ev->last_line_no);
+        out_line_no(o, e->last_line_no);
         out_str(o, ", \"score\": ");
-        out_number(o, ev->score);
+        out_number(o, e->score);
         out_str(o, ", \"threshold\": ");
-        out_number(o, ev->threshold);
+        out_number(o, e->threshold);
         out_str(o, ev->anomalous ? ", \"anomalous\": true}\n" : ", \"anomalous\": false}\n");
     }
     if (o->failed) {

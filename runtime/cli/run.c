@@ -12,6 +12,7 @@
 
 #include "alog_edge.h"
 #include "cli.h"
+#include "internal.h" /* ae_ort_release_load_pages */
 
 static const char RUN_USAGE[] =
     "usage: alog-edge run [--follow] [--max-idle SECONDS] [--batch N] [--all] [--no-deeplog]\n"
@@ -88,14 +89,6 @@ static void on_signal(int sig)
 {
     (void)sig;
     stop_requested = 1;
-}
-
-static int run_usage_error(const char *fmt, const char *arg)
-{
-    fputs("error: run: ", stderr);
-    fprintf(stderr, fmt, arg);
-    fputs(" (see alog-edge run --help)\n", stderr);
-    return EXIT_USAGE;
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -207,7 +200,7 @@ static int take_line(run_state *s, int got, const char *line, size_t len)
 static int take_record(run_state *s, const char *line, size_t len, unsigned long long line_no)
 {
     ae_status status = ae_detector_push(s->det, line, len, line_no);
-    if (status == AE_OK || status == AE_ERR_NOT_FOUND)
+    if (status == AE_OK || status == AE_BLANK)
         return -1;
     if (status == AE_ERR_FORMAT || status == AE_ERR_TOO_LARGE) {
         refuse(s, ae_detector_errmsg(s->det));
@@ -386,41 +379,41 @@ static int parse_run_args(int argc, char **argv, run_opts *o)
         } else if (!options_done &&
                    ((v = option_value(argc, argv, &i, "--max-idle", &missing)) || missing)) {
             if (missing || parse_number(v, &o->max_idle) != 0 || o->max_idle <= 0)
-                return run_usage_error("--max-idle needs a number of seconds above 0, got %s",
-                                       missing ? "nothing" : v);
+                return usage_error("run", 1, "--max-idle needs a number of seconds above 0, got %s",
+                                   missing ? "nothing" : v);
         } else if (!options_done &&
                    ((v = option_value(argc, argv, &i, "--batch", &missing)) || missing)) {
             if (missing || parse_count(v, 1, 1u << 20, &o->batch) != 0)
-                return run_usage_error("--batch needs an integer in 1..1048576, got %s",
-                                       missing ? "nothing" : v);
+                return usage_error("run", 1, "--batch needs an integer in 1..1048576, got %s",
+                                   missing ? "nothing" : v);
             o->batch_set = 1;
         } else if (!options_done &&
                    ((v = option_value(argc, argv, &i, "--top-k", &missing)) || missing)) {
             if (missing || parse_count(v, 1, 1u << 30, &o->top_k) != 0)
-                return run_usage_error("--top-k needs a positive integer, got %s",
-                                       missing ? "nothing" : v);
+                return usage_error("run", 1, "--top-k needs a positive integer, got %s",
+                                   missing ? "nothing" : v);
         } else if (!options_done &&
                    ((v = option_value(argc, argv, &i, "--threshold", &missing)) || missing)) {
             if (missing || parse_number(v, &o->threshold) != 0 || o->threshold < 0)
-                return run_usage_error("--threshold needs a number >= 0, got %s",
-                                       missing ? "nothing" : v);
+                return usage_error("run", 1, "--threshold needs a number >= 0, got %s",
+                                   missing ? "nothing" : v);
             o->threshold_set = 1;
         } else if (!options_done &&
                    ((v = option_value(argc, argv, &i, "--threads", &missing)) || missing)) {
             if (missing || parse_count(v, 1, 256, &o->threads) != 0)
-                return run_usage_error("--threads needs an integer in 1..256, got %s",
-                                       missing ? "nothing" : v);
+                return usage_error("run", 1, "--threads needs an integer in 1..256, got %s",
+                                   missing ? "nothing" : v);
         } else if (!options_done &&
                    ((v = option_value(argc, argv, &i, "--year", &missing)) || missing)) {
             if (missing || parse_count(v, 1, 9999, &o->year) != 0)
-                return run_usage_error("--year needs a year in 1..9999, got %s",
-                                       missing ? "nothing" : v);
+                return usage_error("run", 1, "--year needs a year in 1..9999, got %s",
+                                   missing ? "nothing" : v);
         } else if (!options_done &&
                    (dl_option = parse_deeplog_option(argc, argv, &i, "run", 1, &o->dl)) != 0) {
             if (dl_option > 1)
                 return EXIT_USAGE;
         } else if (!options_done && a[0] == '-' && a[1] != '\0') {
-            return run_usage_error("unknown option %s", a);
+            return usage_error("run", 1, "unknown option %s", a);
         } else if (positional == 0) {
             o->model_dir = a;
             positional++;
@@ -428,15 +421,15 @@ static int parse_run_args(int argc, char **argv, run_opts *o)
             o->input = a;
             positional++;
         } else {
-            return run_usage_error("unexpected argument %s", a);
+            return usage_error("run", 1, "unexpected argument %s", a);
         }
     }
     if (o->model_dir == NULL)
-        return run_usage_error("%s", "needs the model directory");
+        return usage_error("run", 1, "%s", "needs the model directory");
     if (!o->deeplog && !o->mscred)
-        return run_usage_error("%s", "--no-deeplog and --no-mscred leave nothing to run");
+        return usage_error("run", 1, "%s", "--no-deeplog and --no-mscred leave nothing to run");
     if (o->max_idle > 0 && !o->follow)
-        return run_usage_error("%s", "--max-idle needs --follow");
+        return usage_error("run", 1, "%s", "--max-idle needs --follow");
     if (o->follow && !o->batch_set)
         o->batch = 1;
     return -1;
@@ -485,7 +478,7 @@ int cmd_run(int argc, char **argv)
 
     char err[1024];
     ae_model_params mp = ae_model_default_params();
-    mp.threads = (int)opt.threads;
+    mp.session.intra_op_threads = (int)opt.threads;
     mp.load_deeplog = opt.deeplog;
     mp.load_mscred = opt.mscred;
     mp.top_k = (int)opt.top_k;
@@ -500,6 +493,8 @@ int cmd_run(int argc, char **argv)
     if (ae_model_load(opt.model_dir, &mp, &model, err, sizeof err) != AE_OK) {
         fprintf(stderr, "error: %s\n", err);
         rc = EXIT_ERROR;
+    } else {
+        ae_ort_release_load_pages(); /* a long run: loading's code out of the RSS (ortmemory.c) */
     }
     ae_detector_params dp = ae_detector_default_params();
     dp.on_event = write_event;
@@ -518,8 +513,14 @@ int cmd_run(int argc, char **argv)
         }
         s.w.q = &q;
     }
-    if (rc < 0 && (opt.multiline || ae_matcher_multiline(ae_model_matcher(model))))
-        s.joiner.matcher = ae_model_matcher(model);
+    ae_matcher *joiner_matcher = NULL; /* the joiner's own: the model's is shared */
+    if (rc < 0 && (opt.multiline || ae_matcher_multiline(ae_model_matcher(model)))) {
+        if (ae_matcher_clone(ae_model_matcher(model), &joiner_matcher) != AE_OK) {
+            fputs("error: out of memory\n", stderr);
+            rc = EXIT_ERROR;
+        }
+        s.joiner.matcher = joiner_matcher;
+    }
     static char out_buffer[1 << 16];
     if (rc < 0 && !opt.follow)
         setvbuf(stdout, out_buffer, _IOFBF, sizeof out_buffer);
@@ -548,6 +549,7 @@ int cmd_run(int argc, char **argv)
     }
     free(s.w.o.data);
     joiner_free(&s.joiner);
+    ae_matcher_free(joiner_matcher);
     ae_detector_free(s.det);
     follow_close(&f);
     if (in != NULL)

@@ -11,7 +11,7 @@
 
 #include "alog_edge.h"
 #include "cli.h"
-#include "internal.h" /* Python's whitespace rules, shared with the matcher */
+#include "cli_borrowed.h" /* Python's whitespace rules, shared with the matcher */
 
 static const char SCORE_USAGE[] =
     "usage: alog-edge score [--templates FILE] [--top-k K] [--batch N] [--detail] <model_dir>\n"
@@ -48,14 +48,6 @@ static const char SCORE_USAGE[] =
     "Exit status: 0 done; 1 error (bad model directory, unreadable input, an id that is not an\n"
     "integer or out of range: error: <file>: line <n>: <what is wrong>, and nothing more is\n"
     "written); 2 usage error.\n";
-
-static int score_usage_error(const char *fmt, const char *arg)
-{
-    fputs("error: score: ", stderr);
-    fprintf(stderr, fmt, arg);
-    fputs(" (see alog-edge score --help)\n", stderr);
-    return EXIT_USAGE;
-}
 
 /* ---------------------------------------------------------------------------------------------
  * Sessions
@@ -237,11 +229,13 @@ static int score_sessions(const score_opts *opt, ae_model *model, const keys *ev
             v_cap = k.n;
         }
         ae_key_verdict end;
-        ae_status status = ae_deeplog_score(model, k.v, k.n, (size_t)opt->batch, v, &end);
+        char why[512];
+        ae_status status = ae_deeplog_score(model, k.v, k.n, (size_t)opt->batch, v, &end, why,
+                                            sizeof why);
         if (status == AE_ERR_NO_MEMORY)
             goto oom;
         if (status != AE_OK) {
-            fprintf(stderr, "error: %s: %s\n", opt->model_dir, ae_model_errmsg(model));
+            fprintf(stderr, "error: %s: %s\n", opt->model_dir, why);
             goto fail;
         }
         size_t anomalies = 0, first = SIZE_MAX;
@@ -319,24 +313,24 @@ static int parse_score_args(int argc, char **argv, score_opts *o)
         } else if (!options_done &&
                    ((v = option_value(argc, argv, &i, "--templates", &missing)) || missing)) {
             if (missing)
-                return score_usage_error("%s", "--templates needs a file");
+                return usage_error("score", 1, "%s", "--templates needs a file");
             o->templates = v;
         } else if (!options_done &&
                    ((v = option_value(argc, argv, &i, "--top-k", &missing)) || missing)) {
             if (missing || parse_count(v, 1, 1u << 30, &o->top_k) != 0)
-                return score_usage_error("--top-k needs a positive integer, got %s",
-                                         missing ? "nothing" : v);
+                return usage_error("score", 1, "--top-k needs a positive integer, got %s",
+                                   missing ? "nothing" : v);
         } else if (!options_done &&
                    ((v = option_value(argc, argv, &i, "--batch", &missing)) || missing)) {
             if (missing || parse_count(v, 1, 1u << 20, &o->batch) != 0)
-                return score_usage_error("--batch needs an integer in 1..1048576, got %s",
-                                         missing ? "nothing" : v);
+                return usage_error("score", 1, "--batch needs an integer in 1..1048576, got %s",
+                                   missing ? "nothing" : v);
         } else if (!options_done &&
                    (dl_option = parse_deeplog_option(argc, argv, &i, "score", 0, &o->dl)) != 0) {
             if (dl_option > 1)
                 return EXIT_USAGE;
         } else if (!options_done && a[0] == '-' && a[1] != '\0') {
-            return score_usage_error("unknown option %s", a);
+            return usage_error("score", 1, "unknown option %s", a);
         } else if (positional == 0) {
             o->model_dir = a;
             positional++;
@@ -344,11 +338,11 @@ static int parse_score_args(int argc, char **argv, score_opts *o)
             o->input = a;
             positional++;
         } else {
-            return score_usage_error("unexpected argument %s", a);
+            return usage_error("score", 1, "unexpected argument %s", a);
         }
     }
     if (o->model_dir == NULL)
-        return score_usage_error("%s", "needs the model directory");
+        return usage_error("score", 1, "%s", "needs the model directory");
     return -1;
 }
 

@@ -11,7 +11,7 @@
 
 #include "alog_edge.h"
 #include "cli.h"
-#include "jsonfile.h" /* golden.json read as the loaders read their JSON */
+#include "cli_borrowed.h" /* golden.json read as the loaders read their JSON */
 
 static const char SELFTEST_USAGE[] =
     "usage: alog-edge selftest [--tolerance X] <model_dir>\n"
@@ -37,14 +37,6 @@ enum { EXIT_SELFTEST_FAILED = 4 };
 
 #define GOLDEN_MAX_BYTES (256u * 1024u * 1024u)
 #define MAX_CASE_TENSORS 8
-
-static int selftest_usage_error(const char *fmt, const char *arg)
-{
-    fputs("error: ", stderr);
-    fprintf(stderr, fmt, arg);
-    fputs(" (see alog-edge selftest --help)\n", stderr);
-    return EXIT_USAGE;
-}
 
 /* A tensor of golden.json: {"dtype": "float32", "shape": [..], "data": [..]}; an output may
  * record only some of its elements: "indices": [flat positions] with "data" their values (then
@@ -335,21 +327,21 @@ int cmd_selftest(int argc, char **argv)
         } else if (strcmp(a, "--tolerance") == 0) {
             char *end = NULL;
             if (i + 1 >= argc)
-                return selftest_usage_error("selftest: %s needs a value", a);
+                return usage_error("selftest", 1, "%s needs a value", a);
             tolerance = strtod(argv[++i], &end);
             if (end == argv[i] || *end != '\0' || !(tolerance >= 0) || isinf(tolerance))
-                return selftest_usage_error("selftest: --tolerance %s is not a number >= 0",
-                                            argv[i]);
+                return usage_error("selftest", 1, "--tolerance %s is not a number >= 0",
+                                   argv[i]);
         } else if (a[0] == '-' && a[1] != '\0') {
-            return selftest_usage_error("selftest: unknown option %s", a);
+            return usage_error("selftest", 1, "unknown option %s", a);
         } else if (model_dir == NULL) {
             model_dir = a;
         } else {
-            return selftest_usage_error("selftest: unexpected argument %s", a);
+            return usage_error("selftest", 1, "unexpected argument %s", a);
         }
     }
     if (model_dir == NULL)
-        return selftest_usage_error("%s needs the model directory", "selftest");
+        return usage_error("selftest", 0, "%s needs the model directory", "selftest");
 
     char err[1024];
     ae_model *model = NULL;

@@ -9,7 +9,7 @@
 
 #include "alog_edge.h"
 #include "cli.h"
-#include "internal.h" /* Python's str.strip() */
+#include "cli_borrowed.h" /* Python's str.strip() */
 
 int push_key(keys *k, size_t key)
 {

@@ -20,7 +20,7 @@
 #endif
 
 #include "cli.h"
-#include "verify.h"
+#include "cli_borrowed.h"
 
 enum { EXIT_NOT_VERIFIED = 5 };
 
@@ -48,14 +48,6 @@ static const char VERIFY_USAGE[] =
     "\n"
     "Exit status: 0 the bundle verifies; 5 it does not (signature, key, manifest or a file);\n"
     "1 error (out of memory, an unreadable keys folder); 2 usage error.\n";
-
-static int verify_usage_error(const char *fmt, const char *arg)
-{
-    fputs("error: ", stderr);
-    fprintf(stderr, fmt, arg);
-    fputs(" (see alog-edge verify --help)\n", stderr);
-    return EXIT_USAGE;
-}
 
 typedef struct trusted {
     ae_minisign_key keys[MAX_KEYS];
@@ -310,20 +302,20 @@ int cmd_verify(int argc, char **argv)
             return EXIT_OK;
         } else if (strcmp(a, "--keys") == 0) {
             if (i + 1 >= argc)
-                return verify_usage_error("verify: %s needs a folder or a key file", a);
+                return usage_error("verify", 1, "%s needs a folder or a key file", a);
             keys_at = argv[++i];
         } else if (strcmp(a, "--manifest-only") == 0) {
             manifest_only = 1;
         } else if (a[0] == '-' && a[1] != '\0') {
-            return verify_usage_error("verify: unknown option %s", a);
+            return usage_error("verify", 1, "unknown option %s", a);
         } else if (dir == NULL) {
             dir = a;
         } else {
-            return verify_usage_error("verify: unexpected argument %s", a);
+            return usage_error("verify", 1, "unexpected argument %s", a);
         }
     }
     if (dir == NULL)
-        return verify_usage_error("%s needs the unpacked bundle's folder", "verify");
+        return usage_error("verify", 0, "%s needs the unpacked bundle's folder", "verify");
     if (keys_at == NULL || keys_at[0] == '\0')
         keys_at = DEFAULT_KEYS;
     if (sodium_init() < 0) {

@@ -111,7 +111,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         char err[512];
         memset(err, 'x', sizeof err);
         ae_model_params p = ae_model_default_params();
-        p.log_severity = 4;
+        p.session.log_severity = 4;
         ae_model *m = (ae_model *)err;
         ae_status status = ae_model_load(dir, &p, &m, err, sizeof err);
         REQUIRE(memchr(err, '\0', sizeof err) != NULL);

@@ -22,6 +22,8 @@ const char *ae_strerror(ae_status status)
     case AE_ERR_FORMAT: return "malformed content";
     case AE_ERR_NOT_FOUND: return "not found";
     case AE_ERR_ONNXRUNTIME: return "onnxruntime error";
+    case AE_BLANK: return "blank line";
+    case AE_STOPPED: return "stopped by the callback";
     }
     return "unknown status";
 }
@@ -29,6 +31,11 @@ const char *ae_strerror(ae_status status)
 const char *ae_version(void)
 {
     return AE_VERSION_STRING;
+}
+
+unsigned ae_version_number(void)
+{
+    return AE_VERSION_NUMBER;
 }
 
 ae_status ae_vfail(ae_status status, char *err, size_t err_len, const char *fmt, va_list ap)

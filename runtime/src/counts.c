@@ -13,7 +13,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "detector_impl.h"
+#include "counts.h"
+
+/* MSCRED windows per onnxruntime call: its intermediate tensors are large (the demo model
+ * peaks ~8 MB above its resident size for one window, ~35 MB for four) while a batch saves
+ * next to nothing per window. */
+#define AE_MSCRED_DETECTOR_BATCH 1
 
 static const char ALL[] = "<all>";
 
@@ -47,65 +52,82 @@ static void series_reset(const ae_model *m, ae_series *s)
         s->spans[i].tag = -1;
 }
 
-void ae_counts_free(ae_detector *d)
+void ae_counts_free(ae_counts *c)
 {
-    for (size_t i = 0; i < d->n_series; i++) {
-        ae_series *s = &d->series[i];
+    for (size_t i = 0; i < c->n_series; i++) {
+        ae_series *s = &c->series[i];
         free(s->name);
         free(s->rows);
         free(s->row_tag);
         free(s->spans);
         free(s->pending);
     }
-    free(d->series);
-    d->series = NULL;
-    d->n_series = d->cap_series = 0;
-    ae_strmap_free(&d->series_map);
+    free(c->series);
+    c->series = NULL;
+    c->n_series = c->cap_series = 0;
+    ae_strmap_free(&c->series_map);
+    ae_bound_run_free(c->ms_run);
+    c->ms_run = NULL;
+    free(c->ms_x);
+    free(c->ms_scores);
+    c->ms_x = c->ms_scores = NULL;
 }
 
-static ae_status oom(ae_detector *d)
+ae_status ae_counts_init(ae_counts *c, size_t batch_size)
 {
-    return ae_fail(AE_ERR_NO_MEMORY, d->errmsg, sizeof d->errmsg, "out of memory");
+    const ae_model *m = c->m;
+    c->ms_cap = batch_size < AE_MSCRED_DETECTOR_BATCH ? batch_size : AE_MSCRED_DETECTOR_BATCH;
+    /* one more row for the all-zero window */
+    c->ms_x = malloc((c->ms_cap + 1) * m->window * m->features * sizeof *c->ms_x);
+    c->ms_scores = malloc((c->ms_cap + 1) * sizeof *c->ms_scores);
+    if (c->ms_x == NULL || c->ms_scores == NULL)
+        return ae_fail(AE_ERR_NO_MEMORY, c->errmsg, c->errmsg_len, "out of memory");
+    return ae_mscred_bind(m, &c->ms_run, c->errmsg, c->errmsg_len);
+}
+
+static ae_status oom(ae_counts *c)
+{
+    return ae_fail(AE_ERR_NO_MEMORY, c->errmsg, c->errmsg_len, "out of memory");
 }
 
 /* The series of a name, made on first sight. */
-static ae_status series_of(ae_detector *d, const char *name, size_t len, ae_series **out)
+static ae_status series_of(ae_counts *c, const char *name, size_t len, ae_series **out)
 {
-    const ae_model *m = d->m;
+    const ae_model *m = c->m;
     uint64_t hash = ae_strmap_hash(name, len);
     uint32_t index;
-    if (ae_strmap_get(&d->series_map, name, len, hash, &index)) {
-        *out = &d->series[index];
+    if (ae_strmap_get(&c->series_map, name, len, hash, &index)) {
+        *out = &c->series[index];
         return AE_OK;
     }
-    if (d->n_series == d->cap_series) {
-        size_t cap = d->cap_series ? 2 * d->cap_series : 8;
-        ae_series *grown = realloc(d->series, cap * sizeof *grown);
+    if (c->n_series == c->cap_series) {
+        size_t cap = c->cap_series ? 2 * c->cap_series : 8;
+        ae_series *grown = realloc(c->series, cap * sizeof *grown);
         if (grown == NULL)
-            return oom(d);
-        d->series = grown;
-        d->cap_series = cap;
+            return oom(c);
+        c->series = grown;
+        c->cap_series = cap;
     }
-    ae_series *s = &d->series[d->n_series];
+    ae_series *s = &c->series[c->n_series];
     memset(s, 0, sizeof *s);
     s->name = malloc(len + 1);
     s->rows = malloc(m->window * m->features * sizeof *s->rows);
     s->row_tag = malloc(m->window * sizeof *s->row_tag);
     s->spans = malloc(span_len(m) * sizeof *s->spans);
     if (s->name == NULL || s->rows == NULL || s->row_tag == NULL || s->spans == NULL ||
-        ae_strmap_put(&d->series_map, s->name, len, hash, (uint32_t)d->n_series) != 0) {
+        ae_strmap_put(&c->series_map, s->name, len, hash, (uint32_t)c->n_series) != 0) {
         free(s->name);
         free(s->rows);
         free(s->row_tag);
         free(s->spans);
-        return oom(d);
+        return oom(c);
     }
     memcpy(s->name, name, len);
     s->name[len] = '\0';
     s->len = len;
     s->hash = hash;
     series_reset(m, s);
-    d->n_series++;
+    c->n_series++;
     *out = s;
     return AE_OK;
 }
@@ -139,19 +161,21 @@ static void count(const ae_model *m, ae_series *s, size_t key, float n, uint64_t
 }
 
 /* The score of a window of zeros, computed once (an extra row of ms_x). */
-static ae_status zero_score(ae_detector *d)
+static ae_status zero_score(ae_counts *c)
 {
-    if (d->have_zero_score)
+    if (c->have_zero_score)
         return AE_OK;
-    const ae_model *m = d->m;
+    const ae_model *m = c->m;
     size_t cells = m->window * m->features;
-    float *row = d->ms_x + d->ms_cap * cells;
+    float *row = c->ms_x + c->ms_cap * cells;
     memset(row, 0, cells * sizeof *row);
-    ae_status status = ae_mscred_run(d->m, d->ms_run, row, 1, &d->ms_scores[d->ms_cap]);
+    char why[400];
+    ae_status status = ae_mscred_run(c->m, c->ms_run, row, 1, &c->ms_scores[c->ms_cap], why,
+                                     sizeof why);
     if (status != AE_OK)
-        return ae_fail(status, d->errmsg, sizeof d->errmsg, "%s", d->m->errmsg);
-    d->zero_score = d->ms_scores[d->ms_cap];
-    d->have_zero_score = 1;
+        return ae_fail(status, c->errmsg, c->errmsg_len, "%s", why);
+    c->zero_score = c->ms_scores[c->ms_cap];
+    c->have_zero_score = 1;
     return AE_OK;
 }
 
@@ -180,31 +204,31 @@ static void fill_slot(const ae_model *m, const ae_series *s, int64_t e, ae_item 
 }
 
 /* Queue the window of buckets e-window+1 .. e (copied out of the ring). */
-static ae_status queue_window(ae_detector *d, ae_series *s, int64_t e)
+static ae_status queue_window(ae_counts *c, ae_series *s, int64_t e)
 {
-    const ae_model *m = d->m;
+    const ae_model *m = c->m;
     int64_t first = e - (int64_t)m->window + 1;
     int any = 0;
     for (size_t j = 0; j < m->window && !any; j++)
         any = s->row_tag[ring(first + (int64_t)j, m->window)] == first + (int64_t)j;
     ae_status status = AE_OK;
-    if (!any && (status = zero_score(d)) != AE_OK)
+    if (!any && (status = zero_score(c)) != AE_OK)
         return status;
-    if (any && d->ms_rows == d->ms_cap && (status = ae_detector_drain(d, 1)) != AE_OK)
+    if (any && c->ms_rows == c->ms_cap && (status = c->drain(c->owner, 1)) != AE_OK)
         return status;
-    size_t host = ae_detector_text(d, s->name, s->len);
-    ae_item *it = host == AE_NO_TEXT ? NULL : ae_detector_item(d);
+    size_t host = ae_queue_text(c->queue, s->name, s->len);
+    ae_item *it = host == AE_NO_TEXT ? NULL : ae_queue_item(c->queue);
     if (it == NULL)
-        return oom(d);
+        return oom(c);
     it->mscred = 1;
     it->host = host;
     fill_slot(m, s, e, it);
     if (!any) {
         it->scored = 1;
-        it->score = d->zero_score;
+        it->score = c->zero_score;
         return AE_OK;
     }
-    float *x = d->ms_x + d->ms_rows * m->window * m->features;
+    float *x = c->ms_x + c->ms_rows * m->window * m->features;
     for (size_t j = 0; j < m->window; j++) {
         int64_t b = first + (int64_t)j;
         size_t r = ring(b, m->window);
@@ -213,7 +237,7 @@ static ae_status queue_window(ae_detector *d, ae_series *s, int64_t e)
         else
             memset(x + j * m->features, 0, m->features * sizeof *x);
     }
-    it->row = (uint32_t)d->ms_rows++;
+    it->row = (uint32_t)c->ms_rows++;
     return AE_OK;
 }
 
@@ -228,27 +252,27 @@ static int64_t first_window_end(const ae_model *m, int64_t b)
 
 /* Close the open bucket and the empty ones up to `target` (exclusive), queueing the windows
  * that end in them; then open `target`. */
-static ae_status advance(ae_detector *d, ae_series *s, int64_t target)
+static ae_status advance(ae_counts *c, ae_series *s, int64_t target)
 {
-    const ae_model *m = d->m;
+    const ae_model *m = c->m;
     int64_t old = s->cur, stride = (int64_t)m->stride;
     int64_t e = first_window_end(m, old);
     ae_status status = AE_OK;
     /* Windows that still hold counted buckets. */
     for (; e < target && e - (int64_t)m->window + 1 <= old; e += stride)
-        if ((status = queue_window(d, s, e)) != AE_OK)
+        if ((status = queue_window(c, s, e)) != AE_OK)
             return status;
     /* Windows of empty buckets only: one score for all; queued only when they are reported. */
     if (e < target) {
-        if ((status = zero_score(d)) != AE_OK)
+        if ((status = zero_score(c)) != AE_OK)
             return status;
-        int report = d->p.report_all || d->zero_score > m->threshold;
+        int report = c->report_all || c->zero_score > m->threshold;
         if (!report) {
-            d->stats.windows_scored += (uint64_t)((target - 1 - e) / stride + 1);
+            *c->windows_scored += (uint64_t)((target - 1 - e) / stride + 1);
         } else {
             for (; e < target; e += stride)
-                if ((status = queue_window(d, s, e)) != AE_OK ||
-                    (status = ae_detector_drain(d, 0)) != AE_OK)
+                if ((status = queue_window(c, s, e)) != AE_OK ||
+                    (status = c->drain(c->owner, 0)) != AE_OK)
                     return status;
         }
     }
@@ -257,18 +281,18 @@ static ae_status advance(ae_detector *d, ae_series *s, int64_t target)
 }
 
 /* The lines seen before the first timestamp take its bucket (back fill). */
-static ae_status place_pending(ae_detector *d, int64_t ts)
+static ae_status place_pending(ae_counts *c, int64_t ts)
 {
-    const ae_model *m = d->m;
+    const ae_model *m = c->m;
     int64_t abs = floor_div(ts, m->bucket_us);
-    for (size_t i = 0; i < d->n_series; i++) {
-        ae_series *s = &d->series[i];
+    for (size_t i = 0; i < c->n_series; i++) {
+        ae_series *s = &c->series[i];
         if (s->pending == NULL)
             continue;
         if (!s->started) {
             start(m, s, abs);
         } else if (abs - s->first_abs > s->cur) {
-            ae_status status = advance(d, s, abs - s->first_abs);
+            ae_status status = advance(c, s, abs - s->first_abs);
             if (status != AE_OK)
                 return status;
         }
@@ -278,14 +302,14 @@ static ae_status place_pending(ae_detector *d, int64_t ts)
         free(s->pending);
         s->pending = NULL;
     }
-    d->any_pending = 0;
+    c->any_pending = 0;
     return AE_OK;
 }
 
-ae_status ae_counts_line(ae_detector *d, const ae_strspan *host, int has_ts, int64_t ts,
+ae_status ae_counts_line(ae_counts *c, const ae_strspan *host, int has_ts, int64_t ts,
                          size_t key, uint64_t line_no)
 {
-    const ae_model *m = d->m;
+    const ae_model *m = c->m;
     const char *name = ALL;
     size_t len = sizeof ALL - 1;
     if (m->per_host && host != NULL) {
@@ -293,27 +317,27 @@ ae_status ae_counts_line(ae_detector *d, const ae_strspan *host, int has_ts, int
         len = host->len;
     }
     ae_series *s = NULL;
-    ae_status status = series_of(d, name, len, &s);
+    ae_status status = series_of(c, name, len, &s);
     if (status != AE_OK)
         return status;
     int64_t bucket;
     if (m->bucket_us > 0) {
         if (has_ts) {
-            d->have_ts = 1;
-            d->last_ts = ts;
-            if (d->any_pending && (status = place_pending(d, ts)) != AE_OK)
+            c->have_ts = 1;
+            c->last_ts = ts;
+            if (c->any_pending && (status = place_pending(c, ts)) != AE_OK)
                 return status;
-        } else if (d->have_ts) {
-            ts = d->last_ts;
+        } else if (c->have_ts) {
+            ts = c->last_ts;
         } else {
             if (s->pending == NULL) {
                 if ((s->pending = calloc(m->features, sizeof *s->pending)) == NULL)
-                    return oom(d);
+                    return oom(c);
                 s->pending_first = line_no;
             }
             s->pending[key] += 1;
             s->pending_last = line_no;
-            d->any_pending = 1;
+            c->any_pending = 1;
             return AE_OK;
         }
         int64_t abs = floor_div(ts, m->bucket_us);
@@ -327,28 +351,28 @@ ae_status ae_counts_line(ae_detector *d, const ae_strspan *host, int has_ts, int
             start(m, s, 0);
     }
     /* A line older than the open bucket counts in it. */
-    if (bucket > s->cur && (status = advance(d, s, bucket)) != AE_OK)
+    if (bucket > s->cur && (status = advance(c, s, bucket)) != AE_OK)
         return status;
     count(m, s, key, 1, line_no, line_no);
     return AE_OK;
 }
 
-ae_status ae_counts_finish(ae_detector *d)
+ae_status ae_counts_finish(ae_counts *c)
 {
-    const ae_model *m = d->m;
-    for (size_t i = 0; i < d->n_series; i++) {
-        ae_series *s = &d->series[i];
+    const ae_model *m = c->m;
+    for (size_t i = 0; i < c->n_series; i++) {
+        ae_series *s = &c->series[i];
         free(s->pending); /* no timestamp ever: Python refuses such input; nothing to count */
         s->pending = NULL;
         if (!s->started)
             continue;
         if (first_window_end(m, s->cur) == s->cur) {
-            ae_status status = queue_window(d, s, s->cur);
+            ae_status status = queue_window(c, s, s->cur);
             if (status != AE_OK)
                 return status;
         }
         series_reset(m, s);
     }
-    d->any_pending = 0;
+    c->any_pending = 0;
     return AE_OK;
 }

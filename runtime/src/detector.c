@@ -1,7 +1,8 @@
 /*
  * detector.c - raw lines of one stream in, verdicts out: each line is keyed by the matcher, its
  * host / timestamp / session ids found (fields.c), counted for MSCRED (counts.c) and judged by
- * DeepLog per session.
+ * DeepLog per session (the session table: sessions.c). The queue (queue.c) is shared with
+ * counts.c, which reaches the drain through a callback: counts.c does not depend on this file.
  *
  * Verdicts wait in a queue, in line order, while model work is pending: DeepLog windows until
  * batch_size of them fill the batch, MSCRED windows until a few do. Verdicts that need no model
@@ -13,14 +14,32 @@
 #include <string.h>
 #include <time.h>
 
-#include "detector_impl.h"
+#include "counts.h"
+#include "queue.h"
+#include "sessions.h"
 
-/* MSCRED windows per onnxruntime call: its intermediate tensors are large (the demo model
- * peaks ~8 MB above its resident size for one window, ~35 MB for four) while a batch saves
- * next to nothing per window. */
-#define AE_MSCRED_DETECTOR_BATCH 1
 /* Verdicts without model work queued behind pending ones: bounded, so memory stays bounded. */
 #define AE_QUEUE_TEXT_LIMIT (4u << 20)
+
+struct ae_detector {
+    const ae_model *m;      /* shared with other detectors and threads: only read */
+    ae_matcher *matcher;    /* a clone of the model's: this stream's scratch */
+    ae_fields *fields;      /* likewise */
+    ae_detector_params p;
+    int year;
+    int deeplog, mscred;    /* the models this detector runs */
+    ae_detector_stats stats;
+    char errmsg[512];
+
+    /* DeepLog sessions */
+    ae_sessions sessions;
+    int64_t idle_ts;        /* the last timestamp seen (INT64_MIN: none), for idle sessions */
+    ae_deeplog_batch dl;
+    size_t dl_rows;         /* rows pending */
+
+    ae_counts counts;       /* MSCRED */
+    ae_queue queue;
+};
 
 static const char STREAM[] = "<stream>";
 
@@ -31,8 +50,6 @@ ae_detector_params ae_detector_default_params(void)
     p.on_event = NULL;
     p.user = NULL;
     p.batch_size = 256;
-    p.deeplog = 1;
-    p.mscred = 1;
     p.report_all = 0;
     p.max_sessions = 100000;
     p.year = 0;
@@ -49,19 +66,20 @@ void ae_detector_free(ae_detector *d)
     if (d == NULL)
         return;
     ae_deeplog_batch_free(&d->dl);
-    ae_bound_run_free(d->ms_run);
-    for (size_t i = 0; i < d->n_sessions; i++)
-        free(d->sessions[i].name);
-    free(d->sessions);
-    free(d->rings);
-    free(d->key_bits);
-    ae_strmap_free(&d->session_map);
-    ae_counts_free(d);
-    free(d->ms_x);
-    free(d->ms_scores);
-    free(d->items);
-    free(d->text);
+    ae_fields_free(d->fields);
+    ae_matcher_free(d->matcher);
+    ae_sessions_free(&d->sessions);
+    ae_counts_free(&d->counts);
+    ae_queue_free(&d->queue);
     free(d);
+}
+
+static ae_status drain(ae_detector *d, int force);
+
+/* counts.c's way to the queue's drain (it knows nothing of detectors). */
+static ae_status drain_for_counts(void *detector, int force)
+{
+    return drain(detector, force);
 }
 
 static int current_year(void)
@@ -73,8 +91,8 @@ static int current_year(void)
     return tm.tm_year + 1900;
 }
 
-ae_status ae_detector_new(ae_model *m, const ae_detector_params *params, ae_detector **out,
-                          char *err, size_t err_len)
+ae_status ae_detector_new(const ae_model *m, const ae_detector_params *params,
+                          ae_detector **out, char *err, size_t err_len)
 {
     if (err != NULL && err_len > 0)
         err[0] = '\0';
@@ -92,11 +110,7 @@ ae_status ae_detector_new(ae_model *m, const ae_detector_params *params, ae_dete
                        : p->batch_size == 0 ? "batch_size is 0"
                        : p->max_sessions == 0 ? "max_sessions is 0"
                                               : "year is not in 0..9999");
-    int deeplog = p->deeplog && m->deeplog != NULL, mscred = p->mscred && m->mscred != NULL;
-    if (!deeplog && !mscred)
-        return ae_fail(AE_ERR_INVALID_ARGUMENT, err, err_len,
-                       "ae_detector_new: no model to run (the params leave out every model the "
-                       "model directory loaded)");
+    int deeplog = m->deeplog != NULL, mscred = m->mscred != NULL;
     ae_detector *d = calloc(1, sizeof *d);
     if (d == NULL)
         return ae_fail(AE_ERR_NO_MEMORY, err, err_len, "out of memory");
@@ -107,24 +121,30 @@ ae_status ae_detector_new(ae_model *m, const ae_detector_params *params, ae_dete
     d->year = p->year > 0 ? p->year : current_year();
     d->deeplog = deeplog;
     d->mscred = mscred;
-    d->lru_head = d->lru_tail = d->free_head = AE_NO_ROW;
+    ae_sessions_init(&d->sessions, m->h, m->start_key, d->p.max_sessions, m->key_sets.words);
     d->idle_ts = INT64_MIN;
-    ae_status status = AE_OK;
-    if (deeplog)
-        status = ae_deeplog_batch_reserve(m, &d->dl, p->batch_size);
+    /* the model is shared: this stream's matcher scratch, field buffers and model runs */
+    ae_status status = ae_matcher_clone(m->matcher, &d->matcher);
+    if (status == AE_OK)
+        status = ae_fields_clone(m->fields, &d->fields);
+    if (status != AE_OK)
+        ae_fail(status, d->errmsg, sizeof d->errmsg, "out of memory");
+    if (status == AE_OK && deeplog)
+        status = ae_deeplog_batch_reserve(m, &d->dl, p->batch_size, d->errmsg, sizeof d->errmsg);
     if (status == AE_OK && mscred) {
-        d->ms_cap = p->batch_size < AE_MSCRED_DETECTOR_BATCH ? p->batch_size
-                                                             : AE_MSCRED_DETECTOR_BATCH;
-        /* one more row for the all-zero window */
-        d->ms_x = malloc((d->ms_cap + 1) * m->window * m->features * sizeof *d->ms_x);
-        d->ms_scores = malloc((d->ms_cap + 1) * sizeof *d->ms_scores);
-        if (d->ms_x == NULL || d->ms_scores == NULL)
-            status = ae_fail(AE_ERR_NO_MEMORY, m->errmsg, sizeof m->errmsg, "out of memory");
-        else
-            status = ae_mscred_bind(m, &d->ms_run);
+        ae_counts *c = &d->counts;
+        c->m = m;
+        c->queue = &d->queue;
+        c->drain = drain_for_counts;
+        c->owner = d;
+        c->report_all = p->report_all;
+        c->windows_scored = &d->stats.windows_scored;
+        c->errmsg = d->errmsg;
+        c->errmsg_len = sizeof d->errmsg;
+        status = ae_counts_init(c, p->batch_size);
     }
     if (status != AE_OK) {
-        ae_fail(status, err, err_len, "%s", m->errmsg);
+        ae_fail(status, err, err_len, "%s", d->errmsg);
         ae_detector_free(d);
         return status;
     }
@@ -136,55 +156,16 @@ ae_status ae_detector_new(ae_model *m, const ae_detector_params *params, ae_dete
  * The queue
  */
 
-size_t ae_detector_text(ae_detector *d, const char *s, size_t len)
-{
-    if (d->text_len + len + 1 > d->text_cap) {
-        size_t cap = d->text_cap ? d->text_cap : 4096;
-        while (cap < d->text_len + len + 1)
-            cap *= 2;
-        char *grown = realloc(d->text, cap);
-        if (grown == NULL)
-            return AE_NO_TEXT;
-        d->text = grown;
-        d->text_cap = cap;
-    }
-    size_t at = d->text_len;
-    memcpy(d->text + at, s, len);
-    d->text[at + len] = '\0';
-    d->text_len += len + 1;
-    return at;
-}
-
-ae_item *ae_detector_item(ae_detector *d)
-{
-    if (d->n_items == d->cap_items) {
-        size_t cap = d->cap_items ? 2 * d->cap_items : 64;
-        ae_item *grown = realloc(d->items, cap * sizeof *grown);
-        if (grown == NULL)
-            return NULL;
-        d->items = grown;
-        d->cap_items = cap;
-    }
-    ae_item *it = &d->items[d->n_items++];
-    memset(it, 0, sizeof *it);
-    it->row = AE_NO_ROW;
-    it->host = AE_NO_TEXT;
-    it->line = AE_NO_TEXT;
-    it->session = AE_NO_TEXT;
-    return it;
-}
-
 static void clear_queue(ae_detector *d)
 {
-    d->n_items = 0;
-    d->text_len = 0;
+    ae_queue_clear(&d->queue);
     d->dl_rows = 0;
-    d->ms_rows = 0;
+    d->counts.ms_rows = 0;
 }
 
 static const char *text_at(const ae_detector *d, size_t offset)
 {
-    return offset == AE_NO_TEXT ? NULL : d->text + offset;
+    return ae_queue_text_at(&d->queue, offset);
 }
 
 /* Judge and report every queued verdict (the model outputs are in place). */
@@ -192,24 +173,21 @@ static ae_status emit(ae_detector *d)
 {
     const ae_model *m = d->m;
     size_t classes = m->classes;
-    for (size_t i = 0; i < d->n_items; i++) {
-        const ae_item *it = &d->items[i];
+    for (size_t i = 0; i < d->queue.n_items; i++) {
+        const ae_item *it = &d->queue.items[i];
         ae_event ev;
         memset(&ev, 0, sizeof ev);
-        ev.rank = -1;
-        ev.probability = NAN;
-        ev.score = NAN;
-        ev.threshold = NAN;
-        ev.slot_start_us = ev.end_us = INT64_MIN;
-        ev.host = text_at(d, it->host);
         if (!it->mscred) {
-            ev.model = "deeplog";
+            ae_deeplog_event *e = &ev.deeplog;
+            ev.kind = AE_EVENT_DEEPLOG;
             ev.anomalous = it->unseen;
             ev.reason = it->unseen ? AE_REASON_UNSEEN : AE_REASON_NONE;
+            e->rank = -1;
+            e->probability = NAN;
             if (it->row != AE_NO_ROW) {
                 ae_deeplog_judge(d->dl.logits + (size_t)it->row * classes, classes, it->key,
-                                 &ev.rank, &ev.probability);
-                ae_reason why = ae_deeplog_rule_reason(m, ev.rank, ev.probability);
+                                 &e->rank, &e->probability);
+                ae_reason why = ae_deeplog_rule_reason(m, e->rank, e->probability);
                 if (!ev.anomalous && why != AE_REASON_NONE) {
                     ev.anomalous = 1;
                     ev.reason = it->end ? AE_REASON_END : why;
@@ -219,31 +197,34 @@ static ae_status emit(ae_detector *d)
                 ev.anomalous = 1;
                 ev.reason = AE_REASON_KEY_SET;
             }
-            ev.line_no = it->line_no;
-            ev.session = text_at(d, it->session);
-            ev.key = it->key;
-            ev.template_ = it->end ? NULL : ae_vocab_template(m->vocab, it->key);
-            ev.line = it->end ? "" : text_at(d, it->line);
-            ev.line_len = it->end ? 0 : it->line_len;
+            e->line_no = it->line_no;
+            e->session = text_at(d, it->session);
+            e->key = it->key;
+            e->template_ = it->end ? NULL : ae_vocab_template(m->vocab, it->key);
+            e->line = it->end ? "" : text_at(d, it->line);
+            e->line_len = it->end ? 0 : it->line_len;
+            e->host = text_at(d, it->host);
             d->stats.keys_judged++;
             d->stats.deeplog_anomalies += (uint64_t)ev.anomalous;
         } else {
-            ev.model = "mscred";
-            ev.score = it->scored ? it->score : d->ms_scores[it->row];
-            ev.threshold = m->threshold;
-            ev.anomalous = ev.score > m->threshold;
+            ae_mscred_event *e = &ev.mscred;
+            ev.kind = AE_EVENT_MSCRED;
+            e->series = text_at(d, it->host);
+            e->score = it->scored ? it->score : d->counts.ms_scores[it->row];
+            e->threshold = m->threshold;
+            ev.anomalous = e->score > m->threshold;
             ev.reason = ev.anomalous ? AE_REASON_SCORE : AE_REASON_NONE;
-            ev.bucket = it->bucket;
-            ev.slot_start_us = it->slot_start_us;
-            ev.end_us = it->end_us;
-            ev.first_line_no = it->first_line_no;
-            ev.last_line_no = it->last_line_no;
+            e->bucket = it->bucket;
+            e->slot_start_us = it->slot_start_us;
+            e->end_us = it->end_us;
+            e->first_line_no = it->first_line_no;
+            e->last_line_no = it->last_line_no;
             d->stats.windows_scored++;
             d->stats.mscred_alarms += (uint64_t)ev.anomalous;
         }
         if ((ev.anomalous || d->p.report_all) && d->p.on_event(&ev, d->p.user) != 0) {
             clear_queue(d);
-            return ae_fail(AE_ERR_IO, d->errmsg, sizeof d->errmsg,
+            return ae_fail(AE_STOPPED, d->errmsg, sizeof d->errmsg,
                            "stopped by the event callback");
         }
     }
@@ -251,22 +232,26 @@ static ae_status emit(ae_detector *d)
     return AE_OK;
 }
 
-ae_status ae_detector_drain(ae_detector *d, int force)
+/* Run the models on what is pending when a batch is full (or `force`), then emit the queue.
+ * @return AE_OK, AE_ERR_ONNXRUNTIME, AE_ERR_NO_MEMORY, AE_STOPPED (the callback stopped). */
+static ae_status drain(ae_detector *d, int force)
 {
-    int pending = d->dl_rows > 0 || d->ms_rows > 0;
+    int pending = d->dl_rows > 0 || d->counts.ms_rows > 0;
     int full = (d->deeplog && d->dl_rows >= d->dl.cap_rows) ||
-               (d->mscred && d->ms_rows >= d->ms_cap) ||
-               d->n_items >= 8 * d->p.batch_size + 64 || d->text_len >= AE_QUEUE_TEXT_LIMIT;
-    if (d->n_items == 0 || (pending && !full && !force))
+               (d->mscred && d->counts.ms_rows >= d->counts.ms_cap) ||
+               d->queue.n_items >= 8 * d->p.batch_size + 64 || d->queue.text_len >= AE_QUEUE_TEXT_LIMIT;
+    if (d->queue.n_items == 0 || (pending && !full && !force))
         return AE_OK;
     ae_status status = AE_OK;
+    char why[400];
     if (d->dl_rows > 0)
-        status = ae_deeplog_batch_run(d->m, &d->dl, d->dl_rows);
-    if (status == AE_OK && d->ms_rows > 0)
-        status = ae_mscred_run(d->m, d->ms_run, d->ms_x, d->ms_rows, d->ms_scores);
+        status = ae_deeplog_batch_run(d->m, &d->dl, d->dl_rows, why, sizeof why);
+    if (status == AE_OK && d->counts.ms_rows > 0)
+        status = ae_mscred_run(d->m, d->counts.ms_run, d->counts.ms_x, d->counts.ms_rows,
+                               d->counts.ms_scores, why, sizeof why);
     if (status != AE_OK) { /* the verdicts waiting for the run are lost: say so */
-        ae_fail(status, d->errmsg, sizeof d->errmsg, "%s (%zu verdicts dropped)", d->m->errmsg,
-                d->n_items);
+        ae_fail(status, d->errmsg, sizeof d->errmsg, "%s (%zu verdicts dropped)", why,
+                d->queue.n_items);
         clear_queue(d);
         return status;
     }
@@ -274,116 +259,8 @@ ae_status ae_detector_drain(ae_detector *d, int force)
 }
 
 /* ---------------------------------------------------------------------------------------------
- * DeepLog sessions: a hash map to an array, an LRU list for eviction beyond max_sessions
+ * DeepLog sessions (the table: sessions.c)
  */
-
-static void lru_unlink(ae_detector *d, uint32_t i)
-{
-    ae_dsession *s = &d->sessions[i];
-    if (s->prev != AE_NO_ROW)
-        d->sessions[s->prev].next = s->next;
-    else
-        d->lru_head = s->next;
-    if (s->next != AE_NO_ROW)
-        d->sessions[s->next].prev = s->prev;
-    else
-        d->lru_tail = s->prev;
-}
-
-static void lru_push_front(ae_detector *d, uint32_t i)
-{
-    ae_dsession *s = &d->sessions[i];
-    s->prev = AE_NO_ROW;
-    s->next = d->lru_head;
-    if (d->lru_head != AE_NO_ROW)
-        d->sessions[d->lru_head].prev = i;
-    d->lru_head = i;
-    if (d->lru_tail == AE_NO_ROW)
-        d->lru_tail = i;
-}
-
-/* The session of a name, made on first sight (dropping the least recently seen one when
- * max_sessions are held), and made the most recent. */
-static ae_status session_of(ae_detector *d, const char *name, size_t len, uint32_t *out)
-{
-    uint64_t hash = ae_strmap_hash(name, len);
-    uint32_t i;
-    if (ae_strmap_get(&d->session_map, name, len, hash, &i)) {
-        if (d->lru_head != i) {
-            lru_unlink(d, i);
-            lru_push_front(d, i);
-        }
-        *out = i;
-        return AE_OK;
-    }
-    char *copy = malloc(len + 1);
-    if (copy == NULL)
-        return oom(d);
-    memcpy(copy, name, len);
-    copy[len] = '\0';
-    int reuse = d->free_head != AE_NO_ROW;
-    int evict = !reuse && d->n_sessions == d->p.max_sessions;
-    if (reuse) { /* the slot of an ended session */
-        i = d->free_head;
-        d->free_head = d->sessions[i].next;
-    } else if (evict) { /* reuse the slot of the least recently seen session */
-        i = d->lru_tail;
-        ae_dsession *old = &d->sessions[i];
-        ae_strmap_del(&d->session_map, old->name, old->len, old->hash);
-        lru_unlink(d, i);
-        free(old->name);
-        old->name = NULL;
-    } else {
-        if (d->n_sessions == d->cap_sessions) {
-            size_t cap = d->cap_sessions ? 2 * d->cap_sessions : 64;
-            if (cap > d->p.max_sessions)
-                cap = d->p.max_sessions;
-            ae_dsession *grown = realloc(d->sessions, cap * sizeof *grown);
-            if (grown != NULL)
-                d->sessions = grown;
-            uint32_t *rings = grown == NULL ? NULL
-                                            : realloc(d->rings, cap * 2 * d->m->h * sizeof *rings);
-            if (rings != NULL)
-                d->rings = rings;
-            uint64_t *bits = rings == NULL ? NULL
-                             : realloc(d->key_bits, cap * d->m->key_sets.words * sizeof *bits + 1);
-            if (bits == NULL) {
-                free(copy);
-                return oom(d);
-            }
-            d->key_bits = bits;
-            d->cap_sessions = cap;
-        }
-        i = (uint32_t)d->n_sessions;
-    }
-    ae_dsession *s = &d->sessions[i];
-    s->name = copy;
-    s->len = len;
-    s->hash = hash;
-    s->count = 0;
-    s->last_line_no = 0;
-    s->last_ts = INT64_MIN;
-    memset(d->key_bits + (size_t)i * d->m->key_sets.words, 0, d->m->key_sets.words * sizeof *d->key_bits);
-    if (d->m->start_key != SIZE_MAX) { /* a full window of start keys: the first key is predicted */
-        uint32_t *ring = d->rings + (size_t)i * 2 * d->m->h;
-        for (size_t j = 0; j < 2 * d->m->h; j++)
-            ring[j] = (uint32_t)d->m->start_key;
-        s->count = d->m->h;
-    }
-    /* After a deletion the map has room: only a new slot can fail here. */
-    if (ae_strmap_put(&d->session_map, copy, len, hash, i) != 0) {
-        free(copy);
-        s->name = NULL;
-        return oom(d);
-    }
-    if (!evict && !reuse)
-        d->n_sessions++;
-    if (!evict)
-        d->n_live++;
-    lru_push_front(d, i);
-    *out = i;
-    return AE_OK;
-}
 
 /* A line being queued: its text and host are copied into the arena once, and again when a
  * full batch ran (which empties the arena) before all its sessions were queued. */
@@ -401,13 +278,13 @@ typedef struct queued_line {
 static ae_status end_session(ae_detector *d, uint32_t i)
 {
     const ae_model *m = d->m;
-    ae_dsession *s = &d->sessions[i];
+    ae_dsession *s = &d->sessions.slots[i];
     if (m->start_key != SIZE_MAX) {
         ae_status status;
-        if (d->dl_rows == d->dl.cap_rows && (status = ae_detector_drain(d, 1)) != AE_OK)
+        if (d->dl_rows == d->dl.cap_rows && (status = drain(d, 1)) != AE_OK)
             return status;
-        size_t session = ae_detector_text(d, s->name, s->len);
-        ae_item *it = session == AE_NO_TEXT ? NULL : ae_detector_item(d);
+        size_t session = ae_queue_text(&d->queue, s->name, s->len);
+        ae_item *it = session == AE_NO_TEXT ? NULL : ae_queue_item(&d->queue);
         if (it == NULL)
             return oom(d);
         it->end = 1;
@@ -415,22 +292,15 @@ static ae_status end_session(ae_detector *d, uint32_t i)
         it->line_no = s->last_line_no;
         it->session = session;
         it->row = (uint32_t)d->dl_rows;
-        it->key_set = (unsigned char)ae_key_set_end(m, d->key_bits + (size_t)i * m->key_sets.words);
-        const uint32_t *ring = d->rings + (size_t)i * 2 * m->h;
+        it->key_set = (unsigned char)ae_key_set_end(m, ae_sessions_key_bits(&d->sessions, i));
+        const uint32_t *ring = ae_sessions_ring(&d->sessions, i);
         size_t at = (size_t)(s->count % m->h);
         int64_t *x = d->dl.x + d->dl_rows * m->h;
         for (size_t j = 0; j < m->h; j++)
             x[j] = ring[at + j];
         d->dl_rows++;
     }
-    ae_strmap_del(&d->session_map, s->name, s->len, s->hash);
-    lru_unlink(d, i);
-    free(s->name);
-    s->name = NULL;
-    s->next = d->free_head;
-    d->free_head = i;
-    d->n_live--;
-    d->n_ended++;
+    ae_sessions_end(&d->sessions, i);
     return AE_OK;
 }
 
@@ -439,11 +309,11 @@ static ae_status end_session(ae_detector *d, uint32_t i)
 static ae_status end_idle_sessions(ae_detector *d, int64_t now)
 {
     ae_status status = AE_OK;
-    while (status == AE_OK && d->lru_tail != AE_NO_ROW) {
-        const ae_dsession *s = &d->sessions[d->lru_tail];
+    while (status == AE_OK && d->sessions.lru_tail != AE_NO_ROW) {
+        const ae_dsession *s = &d->sessions.slots[d->sessions.lru_tail];
         if (s->last_ts == INT64_MIN || now - s->last_ts <= d->m->session_idle_us)
             break;
-        status = end_session(d, d->lru_tail);
+        status = end_session(d, d->sessions.lru_tail);
     }
     return status;
 }
@@ -455,35 +325,35 @@ static ae_status queue_key(ae_detector *d, queued_line *q, const char *name, siz
     const ae_model *m = d->m;
     ae_status status;
     if (d->dl_rows == d->dl.cap_rows) {
-        if ((status = ae_detector_drain(d, 1)) != AE_OK)
+        if ((status = drain(d, 1)) != AE_OK)
             return status;
         q->text_at = AE_NO_TEXT;
     }
     if (q->text_at == AE_NO_TEXT) {
-        q->text_at = ae_detector_text(d, q->text, q->len);
-        q->host_at = q->host != NULL ? ae_detector_text(d, q->host->p, q->host->len) : 0;
+        q->text_at = ae_queue_text(&d->queue, q->text, q->len);
+        q->host_at = q->host != NULL ? ae_queue_text(&d->queue, q->host->p, q->host->len) : 0;
         if (q->text_at == AE_NO_TEXT || q->host_at == AE_NO_TEXT)
             return oom(d);
         if (q->host == NULL)
             q->host_at = AE_NO_TEXT;
     }
     uint32_t i = 0;
-    if ((status = session_of(d, name, len, &i)) != AE_OK)
-        return status;
-    size_t session = ae_detector_text(d, name, len);
-    ae_item *it = session == AE_NO_TEXT ? NULL : ae_detector_item(d);
+    if ((status = ae_sessions_get(&d->sessions, name, len, &i)) != AE_OK)
+        return oom(d);
+    size_t session = ae_queue_text(&d->queue, name, len);
+    ae_item *it = session == AE_NO_TEXT ? NULL : ae_queue_item(&d->queue);
     if (it == NULL)
         return oom(d);
     it->key = q->key;
     it->unseen = q->key == m->n || !m->seen[q->key];
-    it->key_set = (unsigned char)ae_key_set_add(m, d->key_bits + (size_t)i * m->key_sets.words, q->key);
+    it->key_set = (unsigned char)ae_key_set_add(m, ae_sessions_key_bits(&d->sessions, i), q->key);
     it->line_no = q->line_no;
     it->line = q->text_at;
     it->line_len = q->len;
     it->session = session;
     it->host = q->host_at;
-    ae_dsession *s = &d->sessions[i];
-    uint32_t *ring = d->rings + (size_t)i * 2 * m->h;
+    ae_dsession *s = &d->sessions.slots[i];
+    uint32_t *ring = ae_sessions_ring(&d->sessions, i);
     size_t at = (size_t)(s->count % m->h);
     if (s->count >= m->h) {
         it->row = (uint32_t)d->dl_rows;
@@ -541,28 +411,28 @@ ae_status ae_detector_push(ae_detector *d, const char *line, size_t len, uint64_
         return ae_fail(AE_ERR_INVALID_ARGUMENT, d->errmsg, sizeof d->errmsg, "line is NULL");
     if (line == NULL)
         line = "";
-    ae_model *m = d->m;
+    const ae_model *m = d->m;
     d->stats.lines++;
     ae_match_detail md;
-    ae_status status = ae_matcher_match_detail(m->matcher, line, len, &md);
+    ae_status status = ae_matcher_match_detail(d->matcher, line, len, &md);
     if (status != AE_OK) {
-        if (status == AE_ERR_NOT_FOUND)
+        if (status == AE_BLANK)
             d->stats.blank++;
         else if (status == AE_ERR_FORMAT || status == AE_ERR_TOO_LARGE)
             d->stats.refused++;
-        return ae_fail(status, d->errmsg, sizeof d->errmsg, "%s", ae_matcher_errmsg(m->matcher));
+        return ae_fail(status, d->errmsg, sizeof d->errmsg, "%s", ae_matcher_errmsg(d->matcher));
     }
     size_t raw = len;
     while (raw > 0 && (line[raw - 1] == '\n' || line[raw - 1] == '\r'))
         raw--;
     size_t key = md.index;
     ae_strspan host_span;
-    const ae_strspan *host = ae_fields_host(m->fields, m->matcher, line, &host_span) ? &host_span
+    const ae_strspan *host = ae_fields_host(d->fields, d->matcher, line, &host_span) ? &host_span
                                                                                      : NULL;
     const ae_strspan *ids = NULL;
     size_t n_ids = 0;
     if (d->deeplog) {
-        status = ae_fields_sessions(m->fields, md.content, md.content_len, &ids, &n_ids,
+        status = ae_fields_sessions(d->fields, md.content, md.content_len, &ids, &n_ids,
                                     d->errmsg, sizeof d->errmsg);
         if (status != AE_OK) {
             if (status == AE_ERR_TOO_LARGE)
@@ -575,9 +445,9 @@ ae_status ae_detector_push(ae_detector *d, const char *line, size_t len, uint64_
     int has_ts = 0;
     int idle = d->deeplog && m->session_idle_us > 0;
     if (((d->mscred && m->bucket_us > 0) || idle) &&
-        (has_ts = ae_fields_timestamp(m->fields, m->matcher, line, d->year, &ts)) < 0)
+        (has_ts = ae_fields_timestamp(d->fields, d->matcher, line, d->year, &ts)) < 0)
         return oom(d);
-    if (d->mscred && (status = ae_counts_line(d, host, has_ts && m->bucket_us > 0, ts, key,
+    if (d->mscred && (status = ae_counts_line(&d->counts, host, has_ts && m->bucket_us > 0, ts, key,
                                               line_no)) != AE_OK)
         return status;
     if (idle && has_ts) {
@@ -590,7 +460,7 @@ ae_status ae_detector_push(ae_detector *d, const char *line, size_t len, uint64_
     if (d->deeplog && (status = queue_sessions(d, ids, n_ids, host, key, line_no, line_ts, line,
                                                raw)) != AE_OK)
         return status;
-    return ae_detector_drain(d, 0);
+    return drain(d, 0);
 }
 
 ae_status ae_detector_flush(ae_detector *d)
@@ -598,7 +468,7 @@ ae_status ae_detector_flush(ae_detector *d)
     if (d == NULL)
         return AE_ERR_INVALID_ARGUMENT;
     d->errmsg[0] = '\0';
-    return ae_detector_drain(d, 1);
+    return drain(d, 1);
 }
 
 ae_status ae_detector_finish(ae_detector *d)
@@ -607,14 +477,14 @@ ae_status ae_detector_finish(ae_detector *d)
         return AE_ERR_INVALID_ARGUMENT;
     d->errmsg[0] = '\0';
     ae_status status = AE_OK;
-    while (status == AE_OK && d->lru_tail != AE_NO_ROW) /* end of input ends every session */
-        status = end_session(d, d->lru_tail);
+    while (status == AE_OK && d->sessions.lru_tail != AE_NO_ROW) /* end of input: every one */
+        status = end_session(d, d->sessions.lru_tail);
     if (status == AE_OK)
-        status = ae_detector_drain(d, 1);
+        status = drain(d, 1);
     if (status == AE_OK && d->mscred)
-        status = ae_counts_finish(d);
+        status = ae_counts_finish(&d->counts);
     if (status == AE_OK)
-        status = ae_detector_drain(d, 1);
+        status = drain(d, 1);
     return status;
 }
 
@@ -623,7 +493,7 @@ ae_status ae_detector_stats_get(const ae_detector *d, ae_detector_stats *stats)
     if (d == NULL || stats == NULL)
         return AE_ERR_INVALID_ARGUMENT;
     *stats = d->stats;
-    stats->sessions = d->n_live + d->n_ended;
+    stats->sessions = d->sessions.n_live + d->sessions.n_ended;
     return AE_OK;
 }
 

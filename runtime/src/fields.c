@@ -15,6 +15,7 @@
 #include "jsonfile.h"
 
 struct ae_fields {
+    int shared;             /* a clone: session_re is its original's (timefmt is a clone too) */
     int has_host;
     size_t host_slot;
 
@@ -42,7 +43,8 @@ void ae_fields_free(ae_fields *f)
         return;
     ae_timefmt_free(f->timefmt);
     free(f->ts_buf);
-    pcre2_code_free(f->session_re);
+    if (!f->shared)
+        pcre2_code_free(f->session_re);
     pcre2_match_data_free(f->md);
     pcre2_match_context_free(f->mctx);
     pcre2_jit_stack_free(f->jit_stack);
@@ -63,6 +65,19 @@ static ae_status keep(ae_matcher *m, const char *path, const char *what, const c
         return ae_fail(AE_ERR_FORMAT, err, err_len, "%s: %s: more than %d fields", path, what,
                        AE_MATCHER_MAX_KEPT - 1);
     return status;
+}
+
+/* The match data of session_regex (each clone has its own). @return 0, or -1 out of memory. */
+static int session_scratch(ae_fields *f)
+{
+    f->md = pcre2_match_data_create_from_pattern(f->session_re, NULL);
+    f->mctx = pcre2_match_context_create(NULL);
+    f->jit_stack = pcre2_jit_stack_create(32 * 1024, 4 * 1024 * 1024, NULL);
+    if (f->md == NULL || f->mctx == NULL || f->jit_stack == NULL)
+        return -1;
+    pcre2_jit_stack_assign(f->mctx, NULL, f->jit_stack);
+    pcre2_set_heap_limit(f->mctx, 64 * 1024); /* KiB, for the interpreter */
+    return 0;
 }
 
 /* Python's re.compile(session_regex), through the same translation as the matcher's regexes. */
@@ -94,13 +109,31 @@ static ae_status compile_session_regex(ae_fields *f, const char *path, const cha
     uint32_t groups = 0;
     pcre2_pattern_info(f->session_re, PCRE2_INFO_CAPTURECOUNT, &groups);
     f->session_group = groups > 0;
-    f->md = pcre2_match_data_create_from_pattern(f->session_re, NULL);
-    f->mctx = pcre2_match_context_create(NULL);
-    f->jit_stack = pcre2_jit_stack_create(32 * 1024, 4 * 1024 * 1024, NULL);
-    if (f->md == NULL || f->mctx == NULL || f->jit_stack == NULL)
+    if (session_scratch(f) != 0)
         return ae_fail(AE_ERR_NO_MEMORY, err, err_len, "%s: out of memory", path);
-    pcre2_jit_stack_assign(f->mctx, NULL, f->jit_stack);
-    pcre2_set_heap_limit(f->mctx, 64 * 1024); /* KiB, for the interpreter */
+    return AE_OK;
+}
+
+ae_status ae_fields_clone(const ae_fields *f, ae_fields **out)
+{
+    *out = NULL;
+    ae_fields *c = calloc(1, sizeof *c);
+    if (c == NULL)
+        return AE_ERR_NO_MEMORY;
+    c->shared = 1;
+    c->has_host = f->has_host;
+    c->host_slot = f->host_slot;
+    c->yearless = f->yearless;
+    memcpy(c->ts_slots, f->ts_slots, sizeof c->ts_slots);
+    c->n_ts = f->n_ts;
+    c->session_re = f->session_re;
+    c->session_group = f->session_group;
+    if ((f->timefmt != NULL && ae_timefmt_clone(f->timefmt, &c->timefmt) != AE_OK) ||
+        (c->session_re != NULL && session_scratch(c) != 0)) {
+        ae_fields_free(c);
+        return AE_ERR_NO_MEMORY;
+    }
+    *out = c;
     return AE_OK;
 }
 

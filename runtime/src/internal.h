@@ -164,6 +164,12 @@ ae_status ae_timefmt_new(const char *format, ae_timefmt **out, char *why, size_t
 int ae_timefmt_parse(ae_timefmt *fmt, const char *text, size_t len, int64_t *us);
 
 /*
+ * A format for another thread: it shares the compiled regex of `fmt`, which must outlive it.
+ * @return AE_OK and *out, or AE_ERR_NO_MEMORY.
+ */
+ae_status ae_timefmt_clone(const ae_timefmt *fmt, ae_timefmt **out);
+
+/*
  * @return nothing; NULL is a no-op.
  */
 void ae_timefmt_free(ae_timefmt *fmt);
@@ -218,6 +224,13 @@ ae_status ae_fields_sessions(ae_fields *fields, const char *content, size_t len,
                              const ae_strspan **ids, size_t *n, char *why, size_t why_len);
 
 /*
+ * Fields for another thread (per-line buffers of its own; the regexes of `fields`, which must
+ * outlive it). Use it with a clone of the matcher `fields` was loaded with.
+ * @return AE_OK and *out, or AE_ERR_NO_MEMORY.
+ */
+ae_status ae_fields_clone(const ae_fields *fields, ae_fields **out);
+
+/*
  * @return nothing; NULL is a no-op.
  */
 void ae_fields_free(ae_fields *fields);
@@ -257,6 +270,65 @@ void ae_strmap_del(ae_strmap *map, const char *key, size_t len, uint64_t hash);
 void ae_strmap_free(ae_strmap *map);
 
 /* ---------------------------------------------------------------------------------------------
+ * The matcher's string arena and id maps (strmap.c, beside ae_strmap): open addressing, linear
+ * probing, no deletion.
+ */
+
+/* "none" for the uint32 ids below: node and state 0 are the roots, template ordinals are
+ * stored + 1. */
+#define AE_NONE 0u
+
+/* Strings copied out of the JSON tree, in blocks freed together. */
+typedef struct ae_arena_block {
+    struct ae_arena_block *next;
+    size_t used, cap;
+    char data[];
+} ae_arena_block;
+
+/* (parent id, bytes) -> child id: the drain trie's exact children. */
+typedef struct ae_kmap_slot {
+    uint64_t hash;
+    const char *key;
+    uint32_t key_len;
+    uint32_t parent;
+    uint32_t child; /* AE_NONE: empty slot */
+} ae_kmap_slot;
+
+typedef struct ae_kmap {
+    ae_kmap_slot *slots;
+    size_t mask, count;
+} ae_kmap;
+
+/* uint64 -> uint32: drain roots by token count, Aho-Corasick transitions. */
+typedef struct ae_imap_slot {
+    uint64_t key;
+    uint32_t value;
+    uint32_t used;
+} ae_imap_slot;
+
+typedef struct ae_imap {
+    ae_imap_slot *slots;
+    size_t mask, count;
+} ae_imap;
+
+/* Copy bytes with a NUL after them into the arena. @return the copy, or NULL out of memory. */
+const char *ae_arena_copy(ae_arena_block **arena, const char *s, size_t len);
+/* @return nothing; frees every block. */
+void ae_arena_free(ae_arena_block **arena);
+
+/* @return the child of (parent, key), or AE_NONE. */
+uint32_t ae_kmap_get(const ae_kmap *map, uint32_t parent, const char *key, size_t len);
+/* Insert (the key must be absent and outlive the map). @return 0, or -1 out of memory. */
+int ae_kmap_put(ae_kmap *map, uint32_t parent, const char *key, size_t len, uint32_t child);
+/* @return the value of key, or AE_NONE. */
+uint32_t ae_imap_get(const ae_imap *map, uint64_t key);
+/* Insert an absent key. @return 0, or -1 out of memory. */
+int ae_imap_put(ae_imap *map, uint64_t key, uint32_t value);
+
+/* Grow an array of `size`-byte elements to hold at least `need`. @return 0, or -1. */
+int ae_reserve(void **array, size_t *cap, size_t need, size_t size);
+
+/* ---------------------------------------------------------------------------------------------
  * onnxruntime runs over caller-owned buffers (ortsession.c)
  */
 
@@ -268,6 +340,9 @@ typedef struct ae_session_tuning {
     int prepacking;  /* weights copied into kernel layouts at load (off: used in place) */
     int preoptimized; /* the graph was optimised at convert time: no optimisation at load */
 } ae_session_tuning;
+
+/* Drops the clean pages of onnxruntime's library from this process (ortmemory.c). */
+void ae_ort_release_load_pages(void);
 
 /*
  * ae_session_open with tuning.
@@ -289,17 +364,24 @@ typedef struct ae_bound_run ae_bound_run;
  *         AE_BOUND_MAX_OUTPUTS outputs) or AE_ERR_NO_MEMORY, with the reason in err.
  */
 #define AE_BOUND_MAX_OUTPUTS 4
-ae_status ae_bound_run_new(ae_session *session, const char *input,
+ae_status ae_bound_run_new(const ae_session *session, const char *input,
                            const char *const *outputs, size_t n_outputs, ae_bound_run **out,
                            char *err, size_t err_len);
 
 /*
  * Run: `input` is read in place; each output is written straight into outputs[i].data, whose
  * dims the caller sets to the shape the model produces (a mismatch fails in onnxruntime).
+ * The session is only read: bound runs of one session may run on several threads at once.
  * @return AE_OK; AE_ERR_INVALID_ARGUMENT (wrong dtype, size); AE_ERR_ONNXRUNTIME;
- *         AE_ERR_NO_MEMORY; the detail in ae_session_errmsg of the session.
+ *         AE_ERR_NO_MEMORY; the detail in ae_bound_run_errmsg.
  */
 ae_status ae_bound_run_exec(ae_bound_run *run, const ae_tensor *input, const ae_tensor *outputs);
+
+/*
+ * The message of the run's last failure.
+ * @return a NUL-terminated message valid until the next ae_bound_run_exec; "" if none.
+ */
+const char *ae_bound_run_errmsg(const ae_bound_run *run);
 
 /*
  * @return nothing; NULL is a no-op.

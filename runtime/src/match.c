@@ -73,12 +73,10 @@ static ae_status regex_error(ae_matcher *m, int rc, const char *what)
 static int run_regex(ae_matcher *m, const pcre2_code *re, const char *s, size_t len,
                      size_t start, uint32_t options)
 {
-    size_t jit_size = 0;
-    int rc;
-    /* JIT-compiled code straight to the JIT (pcre2_match only adds checks made already). */
-    if (pcre2_pattern_info(re, PCRE2_INFO_JITSIZE, &jit_size) == 0 && jit_size > 0)
-        rc = pcre2_jit_match(re, (PCRE2_SPTR)s, len, start, options, m->md, m->mctx);
-    else
+    /* JIT-compiled code straight to the JIT (pcre2_match only adds checks made already); a
+     * pattern the JIT did not compile says so without trying. */
+    int rc = pcre2_jit_match(re, (PCRE2_SPTR)s, len, start, options, m->md, m->mctx);
+    if (rc == PCRE2_ERROR_JIT_BADOPTION)
         rc = pcre2_match(re, (PCRE2_SPTR)s, len, start, options | PCRE2_NO_UTF_CHECK, m->md,
                          m->mctx);
     if (rc == PCRE2_ERROR_JIT_STACKLIMIT)
@@ -129,6 +127,15 @@ static ae_status mask_once(ae_matcher *m, const pcre2_code *re, const ae_mask *m
     return AE_OK;
 }
 
+/* ae_py_space_at with ASCII answered inline (\t-\r, \x1c-\x20: str.isspace()). */
+static inline size_t space_at(const char *s, size_t n)
+{
+    unsigned char c = (unsigned char)s[0];
+    if (c < 0x80)
+        return (size_t)((c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x20));
+    return ae_py_space_at(s, n);
+}
+
 /* Drain3's get_content_as_tokens: strip, every extra delimiter -> " ", split. */
 static ae_status tokenize(ae_matcher *m, const char *s, size_t len, size_t *n_tokens)
 {
@@ -160,12 +167,12 @@ static ae_status tokenize(ae_matcher *m, const char *s, size_t len, size_t *n_to
     }
     size_t count = 0, i = 0, w;
     while (i < n) {
-        if ((w = ae_py_space_at(text + i, n - i)) > 0) {
+        if ((w = space_at(text + i, n - i)) > 0) {
             i += w;
             continue;
         }
         size_t start = i;
-        while (i < n && ae_py_space_at(text + i, n - i) == 0)
+        while (i < n && space_at(text + i, n - i) == 0)
             i++;
         if (count == m->tok_cap) {
             size_t cap = m->tok_cap ? 2 * m->tok_cap : 64;
@@ -179,195 +186,6 @@ static ae_status tokenize(ae_matcher *m, const char *s, size_t len, size_t *n_to
     }
     *n_tokens = count;
     return AE_OK;
-}
-
-/*
- * Drain3's match(content, "always") over the trie of the token count: every template whose
- * tokens equal the line's except at its "<*>"s; the most "<*>"s win, ties go to the earliest.
- * Depth first through both the exact child and the wildcard child of every node.
- * @return the template ordinal + 1, or AE_NONE.
- */
-static uint32_t drain_search(ae_matcher *m, size_t k, ae_status *status)
-{
-    *status = AE_OK;
-    if (k > UINT32_MAX - 1)
-        return AE_NONE;
-    uint32_t root = ae_imap_get(&m->roots, (uint64_t)k);
-    if (root == AE_NONE)
-        return AE_NONE;
-    if (m->stack_cap < 2 * k + 2) {
-        size_t cap = 2 * k + 2;
-        ae_frame *grown = realloc(m->stack, cap * sizeof *grown);
-        if (grown == NULL) {
-            *status = line_fail(m, AE_ERR_NO_MEMORY, "out of memory");
-            return AE_NONE;
-        }
-        m->stack = grown;
-        m->stack_cap = cap;
-    }
-    uint32_t best = AE_NONE;
-    uint32_t best_params = 0;
-    size_t top = 0;
-    m->stack[top++] = (ae_frame){root, 0, 0};
-    while (top > 0) {
-        ae_frame f = m->stack[--top];
-        if (f.depth == k) {
-            uint32_t leaf = m->nodes[f.node].leaf;
-            if (leaf != AE_NONE &&
-                (best == AE_NONE || f.params > best_params ||
-                 (f.params == best_params && leaf < best))) {
-                best = leaf;
-                best_params = f.params;
-            }
-            continue;
-        }
-        /* No template below can have more "<*>"s than params + what is left. */
-        if (best != AE_NONE && f.params + (k - f.depth) < best_params)
-            continue;
-        const ae_span *tok = &m->tokens[f.depth];
-        uint32_t exact = ae_kmap_get(&m->children, f.node, tok->p, tok->len);
-        if (exact != AE_NONE)
-            m->stack[top++] = (ae_frame){exact, f.depth + 1, f.params};
-        uint32_t wild = m->nodes[f.node].wild;
-        if (wild != AE_NONE)
-            m->stack[top++] = (ae_frame){wild, f.depth + 1, f.params + 1};
-    }
-    return best;
-}
-
-/* Naive search for needle in hay (the parts are short; lines are at most 1 MiB). */
-static const char *find(const char *hay, size_t n, const char *needle, size_t k)
-{
-    if (k == 0)
-        return hay;
-    if (k > n)
-        return NULL;
-    const char *last = hay + (n - k);
-    for (const char *p = hay; p <= last;) {
-        const char *hit = memchr(p, needle[0], (size_t)(last - p) + 1);
-        if (hit == NULL)
-            return NULL;
-        if (memcmp(hit, needle, k) == 0)
-            return hit;
-        p = hit + 1;
-    }
-    return NULL;
-}
-
-/*
- * Python's re.match("^" + ".*?".join(map(re.escape, parts)) + "$", content, re.S): the content
- * starts with the first part, ends with the last, and holds the others in order between them.
- * The earliest place for each middle part is never worse than a later one.
- */
-static int template_fits(const ae_matcher *m, const ae_tpl *tpl, const char *s, size_t n)
-{
-    const ae_span *parts = m->parts + tpl->first_part;
-    size_t np = tpl->n_parts;
-    if (np == 1)
-        return n == parts[0].len && memcmp(s, parts[0].p, n) == 0;
-    const ae_span *first = &parts[0], *last = &parts[np - 1];
-    if (n < first->len + last->len || memcmp(s, first->p, first->len) != 0 ||
-        memcmp(s + n - last->len, last->p, last->len) != 0)
-        return 0;
-    const char *p = s + first->len, *end = s + n - last->len;
-    for (size_t i = 1; i + 1 < np; i++) {
-        const char *hit = find(p, (size_t)(end - p), parts[i].p, parts[i].len);
-        if (hit == NULL)
-            return 0;
-        p = hit + parts[i].len;
-    }
-    return 1;
-}
-
-/* Candidates (template ordinal + 1) in a binary min-heap by rank. */
-static void sift_down(uint32_t *c, size_t root, size_t n, const uint32_t *rank)
-{
-    for (;;) {
-        size_t child = 2 * root + 1;
-        if (child >= n)
-            return;
-        if (child + 1 < n && rank[c[child + 1] - 1] < rank[c[child] - 1])
-            child++;
-        if (rank[c[root] - 1] <= rank[c[child] - 1])
-            return;
-        uint32_t t = c[root];
-        c[root] = c[child];
-        c[child] = t;
-        root = child;
-    }
-}
-
-/* Collect the templates chained from `t` (ordinal + 1). */
-static size_t collect(ae_matcher *m, uint32_t t, size_t nc)
-{
-    for (; t != AE_NONE; t = m->tpls[t - 1].next_out)
-        if (nc < m->cand_cap)
-            m->cands[nc++] = t;
-    return nc;
-}
-
-/*
- * Mode "templates". Candidates: the templates whose literal prefix starts the content (a walk
- * down the prefix trie), whose literal suffix ends it (the suffix trie, backwards), or whose
- * longest literal part occurs in it (one pass of the Aho-Corasick automaton). They are tried in
- * priority order (most literal code points, then the earliest) off a min-heap, so that only the
- * ones before the first that fits are ordered; the earliest template without literal text
- * matches anything.
- * @return the template ordinal + 1, or AE_NONE.
- */
-static uint32_t templates_search(ae_matcher *m, const char *s, size_t n)
-{
-    size_t nc = 0;
-    const unsigned char *u = (const unsigned char *)s;
-    uint32_t st = 0;
-    for (size_t i = 0; i < n && m->prefixes.n > 1; i++) {
-        if ((st = ae_trie_next(&m->prefixes, st, u[i])) == AE_NONE)
-            break;
-        nc = collect(m, m->prefixes.out[st], nc);
-    }
-    st = 0;
-    for (size_t i = n; i > 0 && m->suffixes.n > 1; i--) {
-        if ((st = ae_trie_next(&m->suffixes, st, u[i - 1])) == AE_NONE)
-            break;
-        nc = collect(m, m->suffixes.out[st], nc);
-    }
-    if (m->n_ac > 1) {
-        if (++m->serial == 0) { /* wrapped: forget every stamp */
-            for (size_t i = 0; i < m->n_ac; i++)
-                m->ac[i].stamp = 0;
-            m->serial = 1;
-        }
-        uint32_t state = 0;
-        for (size_t i = 0; i < n; i++) {
-            uint32_t next;
-            for (;;) {
-                next = state == 0 ? m->ac_root[u[i]]
-                                  : ae_imap_get(&m->ac_next, ((uint64_t)state << 8) | u[i]);
-                if (next != AE_NONE || state == 0)
-                    break;
-                state = m->ac[state].fail;
-            }
-            state = next; /* AE_NONE == the root */
-            uint32_t out = m->ac[state].out != AE_NONE ? state : m->ac[state].dict;
-            for (; out != AE_NONE; out = m->ac[out].dict) {
-                if (m->ac[out].stamp == m->serial)
-                    break; /* this state and its dictionary chain are collected already */
-                m->ac[out].stamp = m->serial;
-                nc = collect(m, m->ac[out].out, nc);
-            }
-        }
-    }
-    uint32_t *c = m->cands;
-    for (size_t i = nc / 2; i-- > 0;)
-        sift_down(c, i, nc, m->rank);
-    while (nc > 0) {
-        uint32_t t = c[0];
-        if (template_fits(m, &m->tpls[t - 1], s, n))
-            return t;
-        c[0] = c[--nc];
-        sift_down(c, 0, nc, m->rank);
-    }
-    return m->first_always;
 }
 
 static void set_unknown(const ae_matcher *m, ae_match_detail *d)
@@ -402,19 +220,18 @@ ae_status ae_matcher_match_detail(ae_matcher *m, const char *line, size_t len,
         return line_fail(m, AE_ERR_FORMAT, "contains NUL bytes (byte %zu)",
                          (size_t)(nul - line) + 1);
     size_t bad = 0;
-    if (!ae_utf8_valid((const unsigned char *)line, len, &bad))
+    int ascii = ae_ascii_only(line, len); /* ASCII is valid UTF-8 */
+    if (!ascii && !ae_utf8_valid((const unsigned char *)line, len, &bad))
         return line_fail(m, AE_ERR_FORMAT, "not valid UTF-8 (byte %zu)", bad + 1);
     while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r')) /* rstrip("\r\n") */
         len--;
     if (ae_line_is_blank(line, len))
-        return line_fail(m, AE_ERR_NOT_FOUND, "blank line");
+        return line_fail(m, AE_BLANK, "blank line");
 
     /* The content: the format's content group, or the whole line. A record of several lines:
      * the format on its first line, then its other lines. */
     const char *nl = memchr(line, '\n', len);
     size_t first = nl != NULL ? (size_t)(nl - line) : len;
-    uint64_t bytes[4];
-    int ascii = ae_bytes_scan(line, len, bytes); /* the content's bytes are among the line's */
     const pcre2_code *line_re = ascii && m->line_re_ascii != NULL ? m->line_re_ascii : m->line_re;
     int rc = run_regex(m, line_re, line, first, 0, 0);
     if (rc == PCRE2_ERROR_NOMATCH) {
@@ -456,12 +273,15 @@ ae_status ae_matcher_match_detail(ae_matcher *m, const char *line, size_t len,
         const char *s = d->content;
         size_t n = d->content_len;
         size_t turn = 0;
+        uint64_t bytes[4];
+        ascii = ae_bytes_scan(s, n, bytes); /* the masks see the content only */
         for (size_t i = 0; i < m->n_masks; i++) {
             const ae_mask *mask = &m->masks[i];
             const pcre2_code *re = ascii && mask->re_ascii != NULL ? mask->re_ascii : mask->re;
             /* What PCRE2 would reject without trying, skipped before the call. */
             if (!ae_prefilter_may_match(re == mask->re ? &mask->pf : &mask->pf_ascii, bytes, n) ||
-                !ae_literals_present(&mask->literals, s, n))
+                !ae_literals_present(&mask->literals, s, n) ||
+                (ascii && !ae_factors_present(&mask->factors, s, n)))
                 continue;
             ae_buf *out = &m->buf[turn];
             int replaced;
@@ -479,13 +299,13 @@ ae_status ae_matcher_match_detail(ae_matcher *m, const char *line, size_t len,
         d->masked_len = n;
         if ((status = tokenize(m, s, n, &d->n_tokens)) != AE_OK)
             return status;
-        found = drain_search(m, d->n_tokens, &status);
+        found = ae_drain_search(m, d->n_tokens, &status);
         if (status != AE_OK)
             return status;
     } else {
         d->masked = d->content;
         d->masked_len = d->content_len;
-        found = templates_search(m, d->content, d->content_len);
+        found = ae_templates_search(m, d->content, d->content_len);
     }
 
     if (found != AE_NONE) {

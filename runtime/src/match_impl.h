@@ -17,10 +17,6 @@
 
 enum { AE_MODE_DRAIN = 1, AE_MODE_TEMPLATES = 2 };
 
-/* "none" for the uint32 ids below: node and state 0 are the roots, template ordinals are
- * stored + 1. */
-#define AE_NONE 0u
-
 typedef struct ae_span {
     const char *p;
     size_t len;
@@ -30,13 +26,6 @@ typedef struct ae_buf {
     char *data;
     size_t len, cap;
 } ae_buf;
-
-/* Strings copied out of the JSON tree, in blocks freed together. */
-typedef struct ae_arena_block {
-    struct ae_arena_block *next;
-    size_t used, cap;
-    char data[];
-} ae_arena_block;
 
 /* What PCRE2 proves about every match of a pattern (match_prefilter.c). */
 typedef struct ae_prefilter {
@@ -63,11 +52,33 @@ typedef struct ae_literal_reqs {
     unsigned n;
 } ae_literal_reqs;
 
+/* Sequences of ASCII classes every match holds (match_factors.c): met when one alternative has
+ * all its factors; no alternatives: always. */
+#define AE_FACTOR_LEN 12
+#define AE_FACTORS 4
+#define AE_FACTOR_ALTS 4
+typedef struct ae_factor {
+    unsigned char len, anchor; /* anchor: the rarest class, searched first */
+    int anchor_byte;           /* its byte when it has one only, else -1 */
+    uint64_t cls[AE_FACTOR_LEN][2];
+} ae_factor;
+
+typedef struct ae_factor_alt {
+    unsigned n;
+    ae_factor f[AE_FACTORS];
+} ae_factor_alt;
+
+typedef struct ae_factor_reqs {
+    unsigned n_alts;
+    ae_factor_alt alt[AE_FACTOR_ALTS];
+} ae_factor_reqs;
+
 typedef struct ae_mask {
     pcre2_code *re;       /* UTF + UCP: Python's str semantics */
     pcre2_code *re_ascii; /* UTF without UCP: the same answers on ASCII-only text, faster */
     ae_prefilter pf, pf_ascii;
     ae_literal_reqs literals;
+    ae_factor_reqs factors; /* checked on ASCII text only */
     ae_span repl;         /* mask_prefix + mask_with + mask_suffix */
     int repl_ascii;
 } ae_mask;
@@ -83,32 +94,6 @@ typedef struct ae_tpl {
     uint32_t next_out;   /* next template (ordinal + 1) with the same index key */
 } ae_tpl;
 
-/* (parent id, bytes) -> child id: the drain trie's exact children. */
-typedef struct ae_kmap_slot {
-    uint64_t hash;
-    const char *key;
-    uint32_t key_len;
-    uint32_t parent;
-    uint32_t child; /* AE_NONE: empty slot */
-} ae_kmap_slot;
-
-typedef struct ae_kmap {
-    ae_kmap_slot *slots;
-    size_t mask, count;
-} ae_kmap;
-
-/* uint64 -> uint32: drain roots by token count, Aho-Corasick transitions. */
-typedef struct ae_imap_slot {
-    uint64_t key;
-    uint32_t value;
-    uint32_t used;
-} ae_imap_slot;
-
-typedef struct ae_imap {
-    ae_imap_slot *slots;
-    size_t mask, count;
-} ae_imap;
-
 /* A node of the drain trie: the child for the wildcard "<*>" and the earliest template that
  * ends here (ordinal + 1). */
 typedef struct ae_node {
@@ -121,7 +106,6 @@ typedef struct ae_acstate {
     uint32_t fail;  /* longest proper suffix state */
     uint32_t dict;  /* nearest state on the fail chain with outputs, or AE_NONE */
     uint32_t out;   /* first template (ordinal + 1) whose anchor ends here, or AE_NONE */
-    uint32_t stamp; /* the line serial that last collected this state's outputs */
 } ae_acstate;
 
 /* A byte trie (the literal prefixes, or the reversed literal suffixes, of templates). */
@@ -136,7 +120,13 @@ typedef struct ae_frame {
     uint32_t node, depth, params;
 } ae_frame;
 
+/*
+ * A matcher: the tables compiled from parser.json (read-only after loading) and the per-line
+ * scratch below. A clone (ae_matcher_clone) copies the table pointers of its owner, which
+ * outlives it, and has scratch of its own: clones of one matcher match on several threads.
+ */
 struct ae_matcher {
+    const ae_matcher *owner; /* a clone: the matcher whose tables it borrows; NULL: its own */
     const ae_vocab *vocab;
     size_t unk;
     int mode;
@@ -181,9 +171,10 @@ struct ae_matcher {
     size_t n_ac, cap_ac;
     uint32_t ac_root[256]; /* transitions of the root state (AE_NONE: stay at the root) */
     ae_imap ac_next;       /* transitions of the other states: key (state << 8) | byte */
-    uint32_t serial;
 
-    /* per-line scratch */
+    /* per-line scratch (with md, mctx, jit_stack and kept_span above) */
+    uint32_t serial;
+    uint32_t *ac_stamp;    /* per state: the line serial that last collected its outputs */
     ae_buf buf[2];
     ae_buf tokbuf;
     ae_buf recbuf; /* the content of a multiline record whose content group is not last */
@@ -204,17 +195,59 @@ int ae_prefilter_may_match(const ae_prefilter *pf, const uint64_t *bytes, size_t
 /* The set of bytes of s (256 bits). @return 1 when they are all ASCII. */
 int ae_bytes_scan(const char *s, size_t len, uint64_t *bytes);
 void ae_bytes_add(uint64_t *bytes, const char *s, size_t len);
+/* @return 1 when every byte of s is ASCII. */
+int ae_ascii_only(const char *s, size_t len);
+/* A hash of bytes read a word at a time (in-memory tables only: not stable across builds). */
+uint64_t ae_hash_bytes(const void *data, size_t len);
 
 /* The literals of a Python pattern (none when it cannot tell). */
 void ae_literals_of(const char *pattern, size_t len, ae_literal_reqs *out);
 /* @return 1 when s holds every requirement (always, for none). */
 int ae_literals_present(const ae_literal_reqs *reqs, const char *s, size_t n);
 
-/* kmap / imap (parser.c). */
-uint32_t ae_kmap_get(const ae_kmap *map, uint32_t parent, const char *key, size_t len);
-uint32_t ae_imap_get(const ae_imap *map, uint64_t key);
+/* The class factors of a Python pattern (none when it cannot tell). */
+void ae_factors_of(const char *pattern, size_t len, ae_factor_reqs *out);
+/* @return 1 when the ASCII text s may hold a match (always, for none). */
+int ae_factors_present(const ae_factor_reqs *reqs, const char *s, size_t n);
 
-/* The trie's transition from `state` on `byte`, or AE_NONE (parser.c). */
+/* The line format with its final "(?P<name>.*?)$" made greedy (match_regex.c): the same matches.
+ * @return a malloc'ed pattern, or NULL when it does not end so (or out of memory). */
+char *ae_pyre_greedy_tail(const char *pattern);
+
+/* Scratch for a matcher whose tables are built: match data, JIT stack, candidates, stamps
+ * (matcher.c). @return 0, or -1 when out of memory. */
+int ae_matcher_new_scratch(ae_matcher *m);
+
+struct cJSON;
+
+/* parser.json's loading: the file, the error buffer and the matcher being built. */
+typedef struct ae_loader {
+    const char *path;
+    char *err;
+    size_t err_len;
+    ae_matcher *m;
+} ae_loader;
+
+/* "<path>: <message>" into the loader's buffer. @return status. */
+ae_status ae_load_fail(ae_loader *L, ae_status status, const char *fmt, ...) AE_PRINTF(3, 4);
+/* @return AE_ERR_NO_MEMORY, with "<path>: out of memory". */
+ae_status ae_load_oom(ae_loader *L);
+
+/* Mode "drain" (index_drain.c): add template t with its tokens (a JSON array) to the trie of
+ * its token count. @return AE_OK, AE_ERR_FORMAT or AE_ERR_NO_MEMORY with the loader's message. */
+ae_status ae_drain_insert(ae_loader *L, uint32_t t, const struct cJSON *tokens, const char *where);
+/* Drain3's match over the trie of k tokens (the matcher's tokens).
+ * @return the template ordinal + 1, or AE_NONE (*status AE_ERR_NO_MEMORY when out of memory). */
+uint32_t ae_drain_search(ae_matcher *m, size_t k, ae_status *status);
+
+/* Mode "templates" (index_templates.c): index template t by its literal parts. @return AE_OK
+ * or AE_ERR_NO_MEMORY. */
+ae_status ae_templates_insert(ae_loader *L, uint32_t t);
+/* After the last insert: the automaton's links and the priority order. @return as above. */
+ae_status ae_templates_finish(ae_loader *L);
+/* The trie's transition from `state` on `byte`, or AE_NONE. */
 uint32_t ae_trie_next(const ae_trie *trie, uint32_t state, unsigned char byte);
+/* The template a content matches. @return the template ordinal + 1, or AE_NONE. */
+uint32_t ae_templates_search(ae_matcher *m, const char *s, size_t n);
 
 #endif /* ALOG_EDGE_MATCH_IMPL_H */

@@ -85,11 +85,54 @@ int ae_prefilter_may_match(const ae_prefilter *pf, const uint64_t *bytes, size_t
 int ae_bytes_scan(const char *s, size_t len, uint64_t *bytes)
 {
     const unsigned char *u = (const unsigned char *)s;
+    /* ASCII first, in two registers (a set in memory costs a store-to-load round trip per byte). */
+    uint64_t lo = 0, hi = 0;
     unsigned char high = 0;
-    memset(bytes, 0, 4 * sizeof *bytes);
     for (size_t i = 0; i < len; i++) {
-        set_byte(bytes, u[i]);
-        high |= u[i];
+        unsigned c = u[i];
+        uint64_t bit = (uint64_t)1 << (c & 63);
+        high |= (unsigned char)c;
+        lo |= c & 64 ? 0 : bit;
+        hi |= c & 64 ? bit : 0;
     }
-    return high < 0x80;
+    memset(bytes, 0, 4 * sizeof *bytes);
+    if (high < 0x80) {
+        bytes[0] = lo;
+        bytes[1] = hi;
+        return 1;
+    }
+    for (size_t i = 0; i < len; i++)
+        set_byte(bytes, u[i]);
+    return 0;
+}
+
+int ae_ascii_only(const char *s, size_t len)
+{
+    uint64_t any = 0, w;
+    size_t i = 0;
+    for (; i + 8 <= len; i += 8) {
+        memcpy(&w, s + i, 8);
+        any |= w;
+    }
+    for (; i < len; i++)
+        any |= (unsigned char)s[i];
+    return (any & 0x8080808080808080u) == 0;
+}
+
+uint64_t ae_hash_bytes(const void *data, size_t len)
+{
+    const unsigned char *p = data;
+    uint64_t h = 0x9E3779B97F4A7C15u ^ len, w;
+    for (; len >= 8; p += 8, len -= 8) {
+        memcpy(&w, p, 8);
+        h = (h ^ w) * 0xBF58476D1CE4E5B9u;
+        h ^= h >> 31;
+    }
+    if (len > 0) {
+        w = 0;
+        memcpy(&w, p, len);
+        h = (h ^ w) * 0x94D049BB133111EBu;
+        h ^= h >> 29;
+    }
+    return h;
 }

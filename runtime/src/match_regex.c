@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "match_impl.h"
 
 /* Python's whitespace (str.isspace()) as the body of a character class. */
 #define PY_SPACE_SET                                                                             \
@@ -254,4 +255,37 @@ ae_status ae_pyre_translate(const char *py, size_t len, char **out, size_t *out_
     else
         free(o.map);
     return AE_OK;
+}
+
+/*
+ * A line format that ends with "(?P<name>.*?)$" gets "(?P<name>.*)$": on a subject without "\n"
+ * (the first line of a record) "$" holds at its end only, and on one with "\n"s "." stops at the
+ * first, so both find the same single place for the group's end; the greedy form goes there at
+ * once instead of one character at a time. Patterns with inline flags ((?s) lets "." take "\n")
+ * are left alone.
+ */
+char *ae_pyre_greedy_tail(const char *pattern)
+{
+    static const char tail[] = ">.*?)$";
+    size_t len = strlen(pattern), tl = sizeof tail - 1;
+    const char *open = NULL;
+    for (const char *p = strstr(pattern, "(?"); p != NULL; p = strstr(p + 2, "(?")) {
+        char c = p[2];
+        if (c != ':' && c != '=' && c != '!' && c != '<' && c != 'P')
+            return NULL; /* flags, comments, conditionals */
+        if (c == 'P' && p[3] == '<')
+            open = p;
+    }
+    if (open == NULL || len < tl || strcmp(pattern + len - tl, tail) != 0)
+        return NULL;
+    for (const char *q = open + 4; q < pattern + len - tl; q++)
+        if (!(*q == '_' || (*q >= '0' && *q <= '9') || (*q >= 'a' && *q <= 'z') ||
+              (*q >= 'A' && *q <= 'Z')))
+            return NULL; /* the last "(?P<" does not open the final group */
+    char *out = malloc(len);
+    if (out == NULL)
+        return NULL;
+    memcpy(out, pattern, len - tl);
+    memcpy(out + len - tl, ">.*)$", 6);
+    return out;
 }

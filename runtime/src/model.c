@@ -76,7 +76,7 @@ static ae_status open_model_session(const ae_model *m, const char *onnx_path, ae
 ae_model_params ae_model_default_params(void)
 {
     ae_model_params p;
-    p.threads = 1;
+    p.session = ae_session_default_params();
     p.load_deeplog = 1;
     p.load_mscred = 1;
     p.top_k = 0;
@@ -84,7 +84,6 @@ ae_model_params ae_model_default_params(void)
     p.probability_threshold = -1.0;
     p.session_idle = -1.0;
     p.mscred_threshold = -1.0;
-    p.log_severity = 3;
     return p;
 }
 
@@ -92,8 +91,6 @@ void ae_model_free(ae_model *m)
 {
     if (m == NULL)
         return;
-    ae_deeplog_batch_free(&m->batch); /* bound runs go before their sessions */
-    ae_bound_run_free(m->mscred_run);
     ae_session_free(m->deeplog);
     ae_session_free(m->mscred);
     free(m->seen);
@@ -529,7 +526,8 @@ ae_status ae_model_load(const char *dir, const ae_model_params *params, ae_model
     if (dir == NULL)
         return ae_fail(AE_ERR_INVALID_ARGUMENT, err, err_len, "ae_model_load: dir is NULL");
     ae_model_params p = params != NULL ? *params : ae_model_default_params();
-    if (p.threads < 1 || p.top_k < 0 || p.log_severity < 0 || p.log_severity > 4 ||
+    if (p.session.intra_op_threads < 1 || p.session.inter_op_threads < 1 || p.top_k < 0 ||
+        p.session.log_severity < 0 || p.session.log_severity > 4 ||
         isnan(p.mscred_threshold) || isnan(p.probability_threshold) || isnan(p.session_idle) ||
         p.deeplog_rule < AE_RULE_META || p.deeplog_rule > AE_RULE_PROBABILITY)
         return ae_fail(AE_ERR_INVALID_ARGUMENT, err, err_len,
@@ -545,9 +543,7 @@ ae_status ae_model_load(const char *dir, const ae_model_params *params, ae_model
     ae_model *m = calloc(1, sizeof *m);
     if (m == NULL)
         return ae_fail(AE_ERR_NO_MEMORY, err, err_len, "%s: out of memory", dir);
-    m->session_params = ae_session_default_params();
-    m->session_params.intra_op_threads = p.threads;
-    m->session_params.log_severity = p.log_severity;
+    m->session_params = p.session;
     m->threshold = NAN;
     m->broken_cell_level = NAN;
     ae_status status = load(m, dir, &p, err, err_len);
@@ -593,12 +589,7 @@ const ae_vocab *ae_model_vocab(const ae_model *m)
     return m == NULL ? NULL : m->vocab;
 }
 
-ae_matcher *ae_model_matcher(ae_model *m)
+const ae_matcher *ae_model_matcher(const ae_model *m)
 {
     return m == NULL ? NULL : m->matcher;
-}
-
-const char *ae_model_errmsg(const ae_model *m)
-{
-    return m == NULL ? "" : m->errmsg;
 }

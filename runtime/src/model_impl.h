@@ -51,12 +51,10 @@ struct ae_model {
     int64_t session_idle_us; /* 0: sessions never idle out */
     unsigned char *seen; /* [N + 1]: 1 for a key seen in training */
     size_t n_seen;
-    ae_deeplog_batch batch; /* for ae_deeplog_score */
-    ae_key_sets key_sets;
+    ae_key_sets key_sets; /* read-only once loaded; a session's own keys live in its detector */
 
     /* MSCRED */
     ae_session *mscred;
-    ae_bound_run *mscred_run; /* for ae_mscred_score */
     size_t window;       /* buckets per window */
     size_t stride;       /* the model's gap */
     size_t features;     /* N + 1 */
@@ -66,18 +64,18 @@ struct ae_model {
     int64_t bucket_us;   /* > 0: time buckets */
     size_t bucket_lines; /* > 0: line buckets */
     int per_host;
-
-    char errmsg[512];
 };
 
 /* DeepLog's logits for `rows` windows of h keys (x, row-major) into batch->logits; the batch
- * buffers must hold them (ae_deeplog_batch_reserve).
- * @return AE_OK, AE_ERR_ONNXRUNTIME or AE_ERR_NO_MEMORY with the detail in model->errmsg. */
-ae_status ae_deeplog_batch_run(ae_model *model, ae_deeplog_batch *batch, size_t rows);
+ * buffers must hold them (ae_deeplog_batch_reserve). The model is only read.
+ * @return AE_OK, AE_ERR_ONNXRUNTIME or AE_ERR_NO_MEMORY with the detail in err. */
+ae_status ae_deeplog_batch_run(const ae_model *model, ae_deeplog_batch *batch, size_t rows,
+                               char *err, size_t err_len);
 
 /* Grow a batch's buffers to `rows` rows (and make its bound run).
- * @return AE_OK or AE_ERR_NO_MEMORY / AE_ERR_INVALID_ARGUMENT with model->errmsg set. */
-ae_status ae_deeplog_batch_reserve(ae_model *model, ae_deeplog_batch *batch, size_t rows);
+ * @return AE_OK or AE_ERR_NO_MEMORY / AE_ERR_INVALID_ARGUMENT with the detail in err. */
+ae_status ae_deeplog_batch_reserve(const ae_model *model, ae_deeplog_batch *batch, size_t rows,
+                                   char *err, size_t err_len);
 
 /* @return nothing; frees the buffers and the bound run (before the model's session). */
 void ae_deeplog_batch_free(ae_deeplog_batch *batch);
@@ -107,12 +105,12 @@ int ae_key_set_add(const ae_model *model, uint64_t *have, size_t key);
 int ae_key_set_end(const ae_model *model, const uint64_t *have);
 
 /* MSCRED's anomaly_score of `n` windows through `run`.
- * @return AE_OK or AE_ERR_ONNXRUNTIME / AE_ERR_NO_MEMORY with model->errmsg set. */
-ae_status ae_mscred_run(ae_model *model, ae_bound_run *run, const float *counts, size_t n,
-                        float *scores);
+ * @return AE_OK or AE_ERR_ONNXRUNTIME / AE_ERR_NO_MEMORY with the detail in err. */
+ae_status ae_mscred_run(const ae_model *model, ae_bound_run *run, const float *counts, size_t n,
+                        float *scores, char *err, size_t err_len);
 
 /* A bound run of the model's MSCRED (anomaly_score only).
- * @return AE_OK and *out, or an error with model->errmsg set. */
-ae_status ae_mscred_bind(ae_model *model, ae_bound_run **out);
+ * @return AE_OK and *out, or an error with the detail in err. */
+ae_status ae_mscred_bind(const ae_model *model, ae_bound_run **out, char *err, size_t err_len);
 
 #endif /* ALOG_EDGE_MODEL_IMPL_H */

@@ -10,18 +10,8 @@
 
 #include <onnxruntime_c_api.h>
 
-#include "internal.h"
+#include "ortsession_impl.h"
 
-struct ae_session {
-    const OrtApi *api;
-    OrtEnv *env;
-    OrtSession *session;
-    OrtMemoryInfo *cpu;
-    size_t n_inputs, n_outputs;
-    ae_tensor_info *inputs, *outputs;
-    const char **input_names, **output_names; /* the same strings, as onnxruntime wants them */
-    char errmsg[512];
-};
 
 const char *ae_onnxruntime_version(void)
 {
@@ -86,7 +76,7 @@ static ae_dtype from_ort(ONNXTensorElementDataType type)
     }
 }
 
-static ONNXTensorElementDataType to_ort(ae_dtype dtype)
+ONNXTensorElementDataType to_ort(ae_dtype dtype)
 {
     switch (dtype) {
     case AE_DTYPE_FLOAT32: return ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT;
@@ -105,8 +95,8 @@ static ONNXTensorElementDataType to_ort(ae_dtype dtype)
  * Turn an OrtStatus into a message ("<prefix>: <onnxruntime's text>") and release it.
  * @return AE_OK for a NULL status, AE_ERR_ONNXRUNTIME otherwise.
  */
-static ae_status ort_check(const OrtApi *api, OrtStatus *st, char *err, size_t err_len,
-                           const char *prefix)
+ae_status ort_check(const OrtApi *api, OrtStatus *st, char *err, size_t err_len,
+                    const char *prefix)
 {
     if (st == NULL)
         return AE_OK;
@@ -396,7 +386,7 @@ const char *ae_session_errmsg(const ae_session *s)
 }
 
 /* Number of elements of a shape; 0 with *ok = 0 on a negative dim or an overflow. */
-static size_t element_count(const int64_t *dims, size_t rank, int *ok)
+size_t element_count(const int64_t *dims, size_t rank, int *ok)
 {
     size_t count = 1;
     *ok = 1;
@@ -523,145 +513,4 @@ ae_status ae_session_run(ae_session *s, const ae_tensor *inputs, size_t n_inputs
     free(in);
     free(out);
     return status;
-}
-
-/* ---------------------------------------------------------------------------------------------
- * Bound runs: the OrtValues over the caller's buffers live as long as the buffers and shapes do.
- */
-
-typedef struct bound_value {
-    OrtValue *value;
-    void *data;
-    size_t size;
-    size_t rank;
-    int64_t dims[AE_TENSOR_MAX_RANK];
-} bound_value;
-
-struct ae_bound_run {
-    ae_session *s;
-    const char *input_name;
-    const ae_tensor_info *input_info;
-    const char *output_names[AE_BOUND_MAX_OUTPUTS];
-    const ae_tensor_info *output_info[AE_BOUND_MAX_OUTPUTS];
-    size_t n_outputs;
-    bound_value in;
-    bound_value out[AE_BOUND_MAX_OUTPUTS];
-};
-
-static const ae_tensor_info *find_info(const ae_tensor_info *infos, size_t n, const char *name)
-{
-    for (size_t i = 0; i < n; i++)
-        if (strcmp(infos[i].name, name) == 0)
-            return &infos[i];
-    return NULL;
-}
-
-ae_status ae_bound_run_new(ae_session *s, const char *input, const char *const *outputs,
-                           size_t n_outputs, ae_bound_run **out, char *err, size_t err_len)
-{
-    if (out == NULL)
-        return ae_fail(AE_ERR_INVALID_ARGUMENT, err, err_len, "ae_bound_run_new: out is NULL");
-    *out = NULL;
-    if (s == NULL || input == NULL || (outputs == NULL && n_outputs > 0) || n_outputs == 0 ||
-        n_outputs > AE_BOUND_MAX_OUTPUTS)
-        return ae_fail(AE_ERR_INVALID_ARGUMENT, err, err_len,
-                       "ae_bound_run_new: a NULL argument or 0 or more than %d outputs",
-                       AE_BOUND_MAX_OUTPUTS);
-    ae_bound_run *r = calloc(1, sizeof *r);
-    if (r == NULL)
-        return ae_fail(AE_ERR_NO_MEMORY, err, err_len, "out of memory");
-    r->s = s;
-    r->input_info = find_info(s->inputs, s->n_inputs, input);
-    if (r->input_info == NULL || s->n_inputs != 1) {
-        free(r);
-        return ae_fail(AE_ERR_INVALID_ARGUMENT, err, err_len,
-                       "the model needs exactly one input, named \"%s\"", input);
-    }
-    r->input_name = r->input_info->name;
-    for (size_t i = 0; i < n_outputs; i++) {
-        r->output_info[i] = find_info(s->outputs, s->n_outputs, outputs[i]);
-        if (r->output_info[i] == NULL) {
-            free(r);
-            return ae_fail(AE_ERR_INVALID_ARGUMENT, err, err_len, "the model has no output \"%s\"",
-                           outputs[i]);
-        }
-        r->output_names[i] = r->output_info[i]->name;
-    }
-    r->n_outputs = n_outputs;
-    *out = r;
-    return AE_OK;
-}
-
-static void unbind(const OrtApi *api, bound_value *b)
-{
-    if (b->value != NULL)
-        api->ReleaseValue(b->value);
-    b->value = NULL;
-}
-
-/* Reuse b's OrtValue when t has the same buffer and shape; wrap t anew otherwise. */
-static ae_status bind(ae_session *s, bound_value *b, const ae_tensor *t,
-                      const ae_tensor_info *info)
-{
-    if (b->value != NULL && b->data == t->data && b->size == t->size && b->rank == t->rank &&
-        memcmp(b->dims, t->dims, t->rank * sizeof t->dims[0]) == 0)
-        return AE_OK;
-    unbind(s->api, b);
-    int ok = 0;
-    size_t count = element_count(t->dims, t->rank, &ok);
-    size_t elem = ae_dtype_size(t->dtype);
-    if (t->dtype != info->dtype || t->rank != info->rank || t->rank > AE_TENSOR_MAX_RANK ||
-        !ok || elem == 0 || count > SIZE_MAX / elem || count * elem > t->size || t->data == NULL)
-        return ae_fail(AE_ERR_INVALID_ARGUMENT, s->errmsg, sizeof s->errmsg,
-                       "\"%s\": a %s tensor of rank %zu and %zu bytes does not fit %s rank %zu",
-                       info->name, ae_dtype_name(t->dtype), t->rank, t->size,
-                       ae_dtype_name(info->dtype), info->rank);
-    ae_status status = ort_check(
-        s->api,
-        s->api->CreateTensorWithDataAsOrtValue(s->cpu, t->data, count * elem, t->dims, t->rank,
-                                               to_ort(t->dtype), &b->value),
-        s->errmsg, sizeof s->errmsg, info->name);
-    if (status != AE_OK) {
-        b->value = NULL;
-        return status;
-    }
-    b->data = t->data;
-    b->size = t->size;
-    b->rank = t->rank;
-    memcpy(b->dims, t->dims, t->rank * sizeof t->dims[0]);
-    return AE_OK;
-}
-
-ae_status ae_bound_run_exec(ae_bound_run *r, const ae_tensor *input, const ae_tensor *outputs)
-{
-    if (r == NULL)
-        return AE_ERR_INVALID_ARGUMENT;
-    ae_session *s = r->s;
-    s->errmsg[0] = '\0';
-    if (input == NULL || outputs == NULL)
-        return ae_fail(AE_ERR_INVALID_ARGUMENT, s->errmsg, sizeof s->errmsg,
-                       "input or outputs is NULL");
-    ae_status status = bind(s, &r->in, input, r->input_info);
-    OrtValue *values[AE_BOUND_MAX_OUTPUTS] = {0};
-    for (size_t i = 0; i < r->n_outputs && status == AE_OK; i++) {
-        status = bind(s, &r->out[i], &outputs[i], r->output_info[i]);
-        values[i] = r->out[i].value;
-    }
-    if (status != AE_OK)
-        return status;
-    const OrtValue *in = r->in.value;
-    return ort_check(s->api,
-                     s->api->Run(s->session, NULL, &r->input_name, &in, 1, r->output_names,
-                                 r->n_outputs, values),
-                     s->errmsg, sizeof s->errmsg, "run");
-}
-
-void ae_bound_run_free(ae_bound_run *r)
-{
-    if (r == NULL)
-        return;
-    unbind(r->s->api, &r->in);
-    for (size_t i = 0; i < r->n_outputs; i++)
-        unbind(r->s->api, &r->out[i]);
-    free(r);
 }

@@ -62,12 +62,13 @@ void ae_deeplog_batch_free(ae_deeplog_batch *b)
     memset(b, 0, sizeof *b);
 }
 
-ae_status ae_deeplog_batch_reserve(ae_model *m, ae_deeplog_batch *b, size_t rows)
+ae_status ae_deeplog_batch_reserve(const ae_model *m, ae_deeplog_batch *b, size_t rows, char *err,
+                                   size_t err_len)
 {
     if (b->run == NULL) {
         const char *outputs[] = {AE_DEEPLOG_OUTPUT};
         ae_status status = ae_bound_run_new(m->deeplog, AE_DEEPLOG_INPUT, outputs, 1, &b->run,
-                                            m->errmsg, sizeof m->errmsg);
+                                            err, err_len);
         if (status != AE_OK)
             return status;
     }
@@ -75,19 +76,20 @@ ae_status ae_deeplog_batch_reserve(ae_model *m, ae_deeplog_batch *b, size_t rows
         return AE_OK;
     size_t classes = m->classes;
     if (rows > SIZE_MAX / sizeof(float) / classes / 2 || rows > SIZE_MAX / sizeof(int64_t) / m->h)
-        return ae_fail(AE_ERR_NO_MEMORY, m->errmsg, sizeof m->errmsg, "batch too large");
+        return ae_fail(AE_ERR_NO_MEMORY, err, err_len, "batch too large");
     int64_t *x = realloc(b->x, rows * m->h * sizeof *x);
     if (x != NULL)
         b->x = x;
     float *logits = x != NULL ? realloc(b->logits, rows * classes * sizeof *logits) : NULL;
     if (logits == NULL)
-        return ae_fail(AE_ERR_NO_MEMORY, m->errmsg, sizeof m->errmsg, "out of memory");
+        return ae_fail(AE_ERR_NO_MEMORY, err, err_len, "out of memory");
     b->logits = logits;
     b->cap_rows = rows;
     return AE_OK;
 }
 
-ae_status ae_deeplog_batch_run(ae_model *m, ae_deeplog_batch *b, size_t rows)
+ae_status ae_deeplog_batch_run(const ae_model *m, ae_deeplog_batch *b, size_t rows, char *err,
+                               size_t err_len)
 {
     ae_tensor in, out;
     memset(&in, 0, sizeof in);
@@ -106,8 +108,7 @@ ae_status ae_deeplog_batch_run(ae_model *m, ae_deeplog_batch *b, size_t rows)
     out.size = b->cap_rows * m->classes * sizeof *b->logits;
     ae_status status = ae_bound_run_exec(b->run, &in, &out);
     if (status != AE_OK)
-        ae_fail(status, m->errmsg, sizeof m->errmsg, "deeplog.onnx: %s",
-                ae_session_errmsg(m->deeplog));
+        ae_fail(status, err, err_len, "deeplog.onnx: %s", ae_bound_run_errmsg(b->run));
     return status;
 }
 
@@ -122,14 +123,14 @@ static int64_t padded_key(const ae_model *m, const size_t *keys, size_t n, size_
 }
 
 /* The key-set check after the model's rule: it marks only what is not anomalous already. */
-static ae_status key_sets_judge(ae_model *m, const size_t *keys, size_t n, ae_key_verdict *out,
-                                ae_key_verdict *end)
+static ae_status key_sets_judge(const ae_model *m, const size_t *keys, size_t n, ae_key_verdict *out,
+                                ae_key_verdict *end, char *err, size_t err_len)
 {
     if (!m->key_sets.on)
         return AE_OK;
     uint64_t *have = calloc(m->key_sets.words, sizeof *have);
     if (have == NULL)
-        return ae_fail(AE_ERR_NO_MEMORY, m->errmsg, sizeof m->errmsg, "out of memory");
+        return ae_fail(AE_ERR_NO_MEMORY, err, err_len, "out of memory");
     for (size_t i = 0; i < n; i++)
         if (ae_key_set_add(m, have, keys[i]) && !out[i].anomalous) {
             out[i].anomalous = 1;
@@ -143,21 +144,19 @@ static ae_status key_sets_judge(ae_model *m, const size_t *keys, size_t n, ae_ke
     return AE_OK;
 }
 
-ae_status ae_deeplog_score(ae_model *m, const size_t *keys, size_t n, size_t batch_size,
-                           ae_key_verdict *out, ae_key_verdict *end)
+/* ae_deeplog_score over a batch of the caller's. */
+static ae_status deeplog_score(const ae_model *m, const size_t *keys, size_t n, size_t batch_size,
+                               ae_key_verdict *out, ae_key_verdict *end, ae_deeplog_batch *batch,
+                               char *err, size_t err_len)
 {
-    if (m == NULL)
-        return AE_ERR_INVALID_ARGUMENT;
-    m->errmsg[0] = '\0';
     if (m->deeplog == NULL)
-        return ae_fail(AE_ERR_INVALID_ARGUMENT, m->errmsg, sizeof m->errmsg,
+        return ae_fail(AE_ERR_INVALID_ARGUMENT, err, err_len,
                        "the model directory has no DeepLog model loaded");
     if (n > 0 && (keys == NULL || out == NULL))
-        return ae_fail(AE_ERR_INVALID_ARGUMENT, m->errmsg, sizeof m->errmsg,
-                       "keys or out is NULL");
+        return ae_fail(AE_ERR_INVALID_ARGUMENT, err, err_len, "keys or out is NULL");
     for (size_t i = 0; i < n; i++)
         if (keys[i] > m->n)
-            return ae_fail(AE_ERR_INVALID_ARGUMENT, m->errmsg, sizeof m->errmsg,
+            return ae_fail(AE_ERR_INVALID_ARGUMENT, err, err_len,
                            "keys[%zu] is %zu, above the unknown key %zu", i, keys[i], m->n);
     for (size_t i = 0; i < n; i++) {
         int unseen = keys[i] == m->n || !m->seen[keys[i]];
@@ -177,12 +176,12 @@ ae_status ae_deeplog_score(ae_model *m, const size_t *keys, size_t n, size_t bat
     int padded = m->start_key != SIZE_MAX;
     size_t total = padded ? n + m->h + 1 : n;
     if (total <= m->h)
-        return key_sets_judge(m, keys, n, out, end);
+        return key_sets_judge(m, keys, n, out, end, err, err_len);
     size_t windows = total - m->h, first_key = padded ? 0 : m->h;
     if (batch_size == 0)
         batch_size = 256;
     size_t rows = windows < batch_size ? windows : batch_size;
-    ae_status status = ae_deeplog_batch_reserve(m, &m->batch, rows);
+    ae_status status = ae_deeplog_batch_reserve(m, batch, rows, err, err_len);
     if (status != AE_OK)
         return status;
     size_t classes = m->classes;
@@ -190,14 +189,14 @@ ae_status ae_deeplog_score(ae_model *m, const size_t *keys, size_t n, size_t bat
         size_t count = windows - first < rows ? windows - first : rows;
         for (size_t r = 0; r < count; r++)
             for (size_t j = 0; j < m->h; j++)
-                m->batch.x[r * m->h + j] = padded_key(m, keys, n, first + r + j);
-        if ((status = ae_deeplog_batch_run(m, &m->batch, count)) != AE_OK)
+                batch->x[r * m->h + j] = padded_key(m, keys, n, first + r + j);
+        if ((status = ae_deeplog_batch_run(m, batch, count, err, err_len)) != AE_OK)
             return status;
         for (size_t r = 0; r < count; r++) {
             size_t target = first_key + first + r;
             ae_key_verdict *v = target < n ? &out[target] : end;
             size_t key = (size_t)padded_key(m, keys, n, first + r + m->h);
-            ae_deeplog_judge(m->batch.logits + r * classes, classes, key, &v->rank,
+            ae_deeplog_judge(batch->logits + r * classes, classes, key, &v->rank,
                              &v->probability);
             ae_reason why = ae_deeplog_rule_reason(m, v->rank, v->probability);
             if (!v->anomalous && why != AE_REASON_NONE) {
@@ -206,18 +205,30 @@ ae_status ae_deeplog_score(ae_model *m, const size_t *keys, size_t n, size_t bat
             }
         }
     }
-    return key_sets_judge(m, keys, n, out, end);
+    return key_sets_judge(m, keys, n, out, end, err, err_len);
 }
 
-ae_status ae_mscred_bind(ae_model *m, ae_bound_run **out)
+ae_status ae_deeplog_score(const ae_model *m, const size_t *keys, size_t n, size_t batch_size,
+                           ae_key_verdict *out, ae_key_verdict *end, char *err, size_t err_len)
+{
+    ae_fail(AE_OK, err, err_len, "%s", "");
+    if (m == NULL)
+        return ae_fail(AE_ERR_INVALID_ARGUMENT, err, err_len, "model is NULL");
+    ae_deeplog_batch batch; /* per call: the model is shared */
+    memset(&batch, 0, sizeof batch);
+    ae_status status = deeplog_score(m, keys, n, batch_size, out, end, &batch, err, err_len);
+    ae_deeplog_batch_free(&batch);
+    return status;
+}
+
+ae_status ae_mscred_bind(const ae_model *m, ae_bound_run **out, char *err, size_t err_len)
 {
     const char *outputs[] = {AE_MSCRED_OUTPUT};
-    return ae_bound_run_new(m->mscred, AE_MSCRED_INPUT, outputs, 1, out, m->errmsg,
-                            sizeof m->errmsg);
+    return ae_bound_run_new(m->mscred, AE_MSCRED_INPUT, outputs, 1, out, err, err_len);
 }
 
-ae_status ae_mscred_run(ae_model *m, ae_bound_run *run, const float *counts, size_t n,
-                        float *scores)
+ae_status ae_mscred_run(const ae_model *m, ae_bound_run *run, const float *counts, size_t n,
+                        float *scores, char *err, size_t err_len)
 {
     ae_tensor in, out;
     memset(&in, 0, sizeof in);
@@ -238,29 +249,31 @@ ae_status ae_mscred_run(ae_model *m, ae_bound_run *run, const float *counts, siz
     out.size = n * sizeof *scores;
     ae_status status = ae_bound_run_exec(run, &in, &out);
     if (status != AE_OK)
-        ae_fail(status, m->errmsg, sizeof m->errmsg, "mscred.onnx: %s",
-                ae_session_errmsg(m->mscred));
+        ae_fail(status, err, err_len, "mscred.onnx: %s", ae_bound_run_errmsg(run));
     return status;
 }
 
-ae_status ae_mscred_score(ae_model *m, const float *counts, size_t n, float *scores)
+ae_status ae_mscred_score(const ae_model *m, const float *counts, size_t n, float *scores,
+                          char *err, size_t err_len)
 {
+    ae_fail(AE_OK, err, err_len, "%s", "");
     if (m == NULL)
-        return AE_ERR_INVALID_ARGUMENT;
-    m->errmsg[0] = '\0';
+        return ae_fail(AE_ERR_INVALID_ARGUMENT, err, err_len, "model is NULL");
     if (m->mscred == NULL)
-        return ae_fail(AE_ERR_INVALID_ARGUMENT, m->errmsg, sizeof m->errmsg,
+        return ae_fail(AE_ERR_INVALID_ARGUMENT, err, err_len,
                        "the model directory has no MSCRED model loaded");
     if (n > 0 && (counts == NULL || scores == NULL))
-        return ae_fail(AE_ERR_INVALID_ARGUMENT, m->errmsg, sizeof m->errmsg,
-                       "counts or scores is NULL");
+        return ae_fail(AE_ERR_INVALID_ARGUMENT, err, err_len, "counts or scores is NULL");
     ae_status status = AE_OK;
-    if (n > 0 && m->mscred_run == NULL)
-        status = ae_mscred_bind(m, &m->mscred_run);
+    ae_bound_run *run = NULL; /* per call: the model is shared */
+    if (n > 0)
+        status = ae_mscred_bind(m, &run, err, err_len);
     size_t cells = m->window * m->features;
     for (size_t first = 0; first < n && status == AE_OK; first += AE_MSCRED_BATCH) {
         size_t count = n - first < AE_MSCRED_BATCH ? n - first : AE_MSCRED_BATCH;
-        status = ae_mscred_run(m, m->mscred_run, counts + first * cells, count, scores + first);
+        status = ae_mscred_run(m, run, counts + first * cells, count, scores + first, err,
+                               err_len);
     }
+    ae_bound_run_free(run);
     return status;
 }

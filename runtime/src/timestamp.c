@@ -49,6 +49,7 @@ static const char *const MONTHS[12] = {"january", "february", "march", "april", 
 
 struct ae_timefmt {
     int iso;
+    int shared_re;  /* a clone: re is its original's */
     pcre2_code *re;
     pcre2_match_data *md;
     uint32_t group[N_DIRECTIVES]; /* capture group of each directive; 0 when absent */
@@ -59,8 +60,26 @@ void ae_timefmt_free(ae_timefmt *f)
     if (f == NULL)
         return;
     pcre2_match_data_free(f->md);
-    pcre2_code_free(f->re);
+    if (!f->shared_re)
+        pcre2_code_free(f->re);
     free(f);
+}
+
+ae_status ae_timefmt_clone(const ae_timefmt *f, ae_timefmt **out)
+{
+    *out = NULL;
+    ae_timefmt *c = malloc(sizeof *c);
+    if (c == NULL)
+        return AE_ERR_NO_MEMORY;
+    *c = *f;
+    c->shared_re = 1;
+    c->md = NULL;
+    if (c->re != NULL && (c->md = pcre2_match_data_create_from_pattern(c->re, NULL)) == NULL) {
+        ae_timefmt_free(c);
+        return AE_ERR_NO_MEMORY;
+    }
+    *out = c;
+    return AE_OK;
 }
 
 static int directive_index(char code)

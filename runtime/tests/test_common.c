@@ -16,12 +16,38 @@ AE_TEST(common_strerror_names_every_status)
     CHECK_STR(ae_strerror(AE_ERR_FORMAT), "malformed content");
     CHECK_STR(ae_strerror(AE_ERR_NOT_FOUND), "not found");
     CHECK_STR(ae_strerror(AE_ERR_ONNXRUNTIME), "onnxruntime error");
+    CHECK_STR(ae_strerror(AE_BLANK), "blank line");
+    CHECK_STR(ae_strerror(AE_STOPPED), "stopped by the callback");
     CHECK_STR(ae_strerror((ae_status)1000), "unknown status");
 }
 
-AE_TEST(common_version_matches_the_header)
+AE_TEST(common_outcomes_that_are_not_errors_have_codes_apart_from_the_errors)
 {
-    CHECK_STR(ae_version(), AE_VERSION_STRING);
+    /* a caller may test `status >= AE_BLANK` for "not an error, not AE_OK" */
+    CHECK(AE_OK == 0 && AE_ERR_ONNXRUNTIME < 100);
+    CHECK(AE_BLANK >= 100 && AE_STOPPED >= 100 && AE_BLANK != AE_STOPPED);
+}
+
+AE_TEST(common_version_string_and_number_name_the_same_three_part_version)
+{
+    const char *v = ae_version();
+    unsigned part[3] = {0, 0, 0};
+    size_t i = 0, digits = 0;
+    for (const char *p = v; *p != '\0'; p++) {
+        if (*p >= '0' && *p <= '9' && digits < 2) {
+            part[i] = part[i] * 10 + (unsigned)(*p - '0');
+            digits++;
+        } else if (*p == '.' && digits > 0 && i < 2) {
+            i++;
+            digits = 0;
+        } else {
+            CHECK(!"ae_version() is MAJOR.MINOR.PATCH with parts of one or two digits");
+            return;
+        }
+    }
+    CHECK(i == 2 && digits > 0);
+    /* zstd's encoding is unambiguous only with MINOR and PATCH below 100 */
+    CHECK(ae_version_number() == part[0] * 10000 + part[1] * 100 + part[2]);
 }
 
 AE_TEST(common_utf8_validator_accepts_every_well_formed_sequence_length)

@@ -54,26 +54,30 @@ static int record(const ae_event *ev, void *user)
 {
     recorder *r = user;
     r->events++;
-    if (strcmp(ev->model, "deeplog") == 0) {
+    if (ev->kind == AE_EVENT_DEEPLOG) {
+        const ae_deeplog_event *e = &ev->deeplog;
         /* the rules of ae_event for a key */
-        if ((ev->rank < 0) != isnan(ev->probability) || ev->line == NULL ||
-            (ev->reason == AE_REASON_END) != (ev->anomalous && ev->line_len == 0 && ev->key > 5) ||
-            strlen(ev->line) != ev->line_len || ev->template_ != ae_vocab_template(r->vocab, ev->key) ||
-            (ev->line_len > 0 && ev->line[ev->line_len - 1] == '\n')) {
-            fprintf(stderr, "bad: %s rank %lld p %g len %zu/%zu\n", ev->line, (long long)ev->rank, ev->probability, ev->line_len, strlen(ev->line));
+        if ((e->rank < 0) != isnan(e->probability) || e->line == NULL ||
+            (ev->reason == AE_REASON_END) != (ev->anomalous && e->line_len == 0 && e->key > 5) ||
+            strlen(e->line) != e->line_len || e->template_ != ae_vocab_template(r->vocab, e->key) ||
+            (e->line_len > 0 && e->line[e->line_len - 1] == '\n')) {
+            fprintf(stderr, "bad: %s rank %lld p %g len %zu/%zu\n", e->line, (long long)e->rank,
+                    e->probability, e->line_len, strlen(e->line));
             r->bad = 1;
         }
-        add(r, "D%llu %s %s k%zu %s r%lld\n", (unsigned long long)ev->line_no, ev->session,
-            ev->host ? ev->host : "-", ev->key,
-            ev->anomalous ? ae_reason_name(ev->reason) : "ok", (long long)ev->rank);
+        add(r, "D%llu %s %s k%zu %s r%lld\n", (unsigned long long)e->line_no, e->session,
+            e->host ? e->host : "-", e->key,
+            ev->anomalous ? ae_reason_name(ev->reason) : "ok", (long long)e->rank);
     } else {
-        if (ev->anomalous != (ev->reason == AE_REASON_SCORE) || ev->session != NULL)
+        const ae_mscred_event *e = &ev->mscred;
+        if (ev->kind != AE_EVENT_MSCRED || ev->anomalous != (ev->reason == AE_REASON_SCORE) ||
+            e->series == NULL)
             r->bad = 1;
-        add(r, "M %s b%lld", ev->host, (long long)ev->bucket);
-        add_time(r, ev->slot_start_us);
-        add_time(r, ev->end_us);
-        add(r, " l%llu-%llu s%g %s\n", (unsigned long long)ev->first_line_no,
-            (unsigned long long)ev->last_line_no, ev->score, ev->anomalous ? "alarm" : "ok");
+        add(r, "M %s b%lld", e->series, (long long)e->bucket);
+        add_time(r, e->slot_start_us);
+        add_time(r, e->end_us);
+        add(r, " l%llu-%llu s%g %s\n", (unsigned long long)e->first_line_no,
+            (unsigned long long)e->last_line_no, e->score, ev->anomalous ? "alarm" : "ok");
     }
     return r->stop_at != 0 && r->events >= r->stop_at;
 }
@@ -92,22 +96,29 @@ static const char *with_session_keys(void)
     return path;
 }
 
-static ae_model *load(const char *dir)
+/* The model directory with the models asked for (the detector runs every model loaded). */
+static ae_model *load_models(const char *dir, int deeplog, int mscred)
 {
     char err[512];
     ae_model *m = NULL;
-    if (ae_model_load(dir, NULL, &m, err, sizeof err) != AE_OK)
+    ae_model_params mp = ae_model_default_params();
+    mp.load_deeplog = deeplog;
+    mp.load_mscred = mscred;
+    if (ae_model_load(dir, &mp, &m, err, sizeof err) != AE_OK)
         fprintf(stderr, "loading %s: %s\n", dir, err);
     return m;
 }
 
-static ae_detector_params params(recorder *r, int deeplog, int mscred, int all)
+static ae_model *load(const char *dir)
+{
+    return load_models(dir, 1, 1);
+}
+
+static ae_detector_params params(recorder *r, int all)
 {
     ae_detector_params p = ae_detector_default_params();
     p.on_event = record;
     p.user = r;
-    p.deeplog = deeplog;
-    p.mscred = mscred;
     p.report_all = all;
     return p;
 }
@@ -158,31 +169,28 @@ static int run(ae_detector *d, const input *lines, size_t n)
 AE_TEST(detector_default_params_batch_256_windows_and_keep_100000_sessions)
 {
     ae_detector_params p = ae_detector_default_params();
-    CHECK(p.on_event == NULL && p.batch_size == 256 && p.deeplog && p.mscred);
+    CHECK(p.on_event == NULL && p.batch_size == 256);
     CHECK(!p.report_all && p.max_sessions == 100000 && p.year == 0);
 }
 
-AE_TEST(detector_new_refuses_no_callback_zero_sizes_and_no_model_to_run)
+AE_TEST(detector_new_refuses_no_callback_and_zero_sizes)
 {
     ae_model *m = load(full());
     CHECK(m != NULL);
     recorder r = {0};
     ae_detector *d = NULL;
     char err[256];
-    ae_detector_params p = params(&r, 1, 1, 0);
+    ae_detector_params p = params(&r, 0);
     p.on_event = NULL;
     CHECK_STATUS(ae_detector_new(m, &p, &d, err, sizeof err), AE_ERR_INVALID_ARGUMENT);
     CHECK_CONTAINS(err, "no on_event callback");
-    p = params(&r, 1, 1, 0);
+    p = params(&r, 0);
     p.batch_size = 0;
     CHECK_STATUS(ae_detector_new(m, &p, &d, err, sizeof err), AE_ERR_INVALID_ARGUMENT);
     CHECK_CONTAINS(err, "batch_size is 0");
-    p = params(&r, 1, 1, 0);
+    p = params(&r, 0);
     p.max_sessions = 0;
     CHECK_STATUS(ae_detector_new(m, &p, &d, err, sizeof err), AE_ERR_INVALID_ARGUMENT);
-    p = params(&r, 0, 0, 0);
-    CHECK_STATUS(ae_detector_new(m, &p, &d, err, sizeof err), AE_ERR_INVALID_ARGUMENT);
-    CHECK_CONTAINS(err, "no model to run");
     CHECK_STATUS(ae_detector_new(NULL, &p, &d, err, sizeof err), AE_ERR_INVALID_ARGUMENT);
     CHECK_STATUS(ae_detector_new(m, NULL, &d, err, sizeof err), AE_ERR_INVALID_ARGUMENT);
     CHECK(d == NULL);
@@ -215,10 +223,10 @@ static int open_setup(setup *s, const char *dir, int deeplog, int mscred, int al
                       size_t batch, size_t max_sessions)
 {
     memset(s, 0, sizeof *s);
-    if ((s->m = load(dir)) == NULL)
+    if ((s->m = load_models(dir, deeplog, mscred)) == NULL)
         return 0;
     s->r.vocab = ae_model_vocab(s->m);
-    ae_detector_params p = params(&s->r, deeplog, mscred, all);
+    ae_detector_params p = params(&s->r, all);
     p.batch_size = batch;
     if (max_sessions)
         p.max_sessions = max_sessions;
@@ -405,7 +413,7 @@ AE_TEST(detector_skips_blank_and_refused_lines_and_goes_on)
 {
     setup s;
     CHECK(open_setup(&s, full(), 1, 1, 1, 1, 0));
-    CHECK_STATUS(ae_detector_push(s.d, " \t\r\n", 4, 1), AE_ERR_NOT_FOUND);
+    CHECK_STATUS(ae_detector_push(s.d, " \t\r\n", 4, 1), AE_BLANK);
     CHECK_STATUS(ae_detector_push(s.d, "bad \xff byte\n", 11, 2), AE_ERR_FORMAT);
     CHECK_CONTAINS(ae_detector_errmsg(s.d), "not valid UTF-8 (byte 5)");
     CHECK_STATUS(ae_detector_push(s.d, "nul \0 byte", 10, 3), AE_ERR_FORMAT);
@@ -426,7 +434,7 @@ AE_TEST(detector_stops_when_the_callback_asks_with_an_io_error)
     CHECK(open_setup(&s, full(), 1, 0, 1, 1, 0));
     s.r.stop_at = 2;
     const char *a = line_at(0, "h", "copy sid=aaaa to sid=bbbb");
-    CHECK_STATUS(ae_detector_push(s.d, a, strlen(a), 1), AE_ERR_IO);
+    CHECK_STATUS(ae_detector_push(s.d, a, strlen(a), 1), AE_STOPPED);
     CHECK_CONTAINS(ae_detector_errmsg(s.d), "stopped by the event callback");
     CHECK_SIZE(s.r.events, 2);
     close_setup(&s);

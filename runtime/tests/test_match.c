@@ -374,7 +374,7 @@ AE_TEST(match_reports_a_blank_line_as_not_found)
     const char *blank[] = {"", "\n", "\r\n", "  \t", "\xe3\x80\x80\xc2\xa0\x1c\r\r\n"};
     for (size_t i = 0; i < sizeof blank / sizeof blank[0]; i++) {
         CHECK_STATUS(ae_matcher_match(f.matcher, blank[i], strlen(blank[i]), &index, NULL),
-                     AE_ERR_NOT_FOUND);
+                     AE_BLANK);
         CHECK_SIZE(index, 1);
     }
     CHECK(ae_line_is_blank(" \xe1\xa0\x8e ", 5) == 0); /* U+180E is not whitespace */

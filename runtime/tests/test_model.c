@@ -117,8 +117,9 @@ static const char *full(void)
 AE_TEST(model_default_params_take_the_metas_values_on_one_thread)
 {
     ae_model_params p = ae_model_default_params();
-    CHECK(p.threads == 1 && p.load_deeplog == 1 && p.load_mscred == 1);
-    CHECK(p.top_k == 0 && p.mscred_threshold < 0 && p.log_severity == 3);
+    CHECK(p.session.intra_op_threads == 1 && p.session.inter_op_threads == 1);
+    CHECK(p.load_deeplog == 1 && p.load_mscred == 1);
+    CHECK(p.top_k == 0 && p.mscred_threshold < 0 && p.session.log_severity == 3);
 }
 
 AE_TEST(model_load_reads_a_whole_model_directory)
@@ -140,7 +141,6 @@ AE_TEST(model_load_reads_a_whole_model_directory)
     CHECK_SIZE(ae_vocab_size(ae_model_vocab(m)), 5);
     CHECK(ae_model_matcher(m) != NULL);
     CHECK_STR(ae_matcher_mode(ae_model_matcher(m)), "drain");
-    CHECK_STR(ae_model_errmsg(m), "");
     ae_model_free(m);
 }
 
@@ -296,7 +296,7 @@ AE_TEST(model_load_skips_the_models_the_params_leave_out)
 AE_TEST(model_load_refuses_invalid_params)
 {
     ae_model_params p = ae_model_default_params();
-    p.threads = 0;
+    p.session.intra_op_threads = 0;
     CHECK_REFUSED(full(), &p, AE_ERR_INVALID_ARGUMENT, "invalid model parameters");
     p = ae_model_default_params();
     p.top_k = -1;
@@ -458,16 +458,16 @@ AE_TEST(model_load_refuses_a_parser_json_whose_fields_are_not_groups_of_its_form
 
 AE_TEST(model_functions_take_null_without_harm)
 {
+    char why[512] = "";
     ae_model_free(NULL);
     ae_model_info info;
     CHECK_STATUS(ae_model_info_get(NULL, &info), AE_ERR_INVALID_ARGUMENT);
     CHECK(ae_model_vocab(NULL) == NULL);
     CHECK(ae_model_matcher(NULL) == NULL);
-    CHECK_STR(ae_model_errmsg(NULL), "");
     ae_key_verdict v;
-    CHECK_STATUS(ae_deeplog_score(NULL, NULL, 0, 0, &v, NULL), AE_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(ae_deeplog_score(NULL, NULL, 0, 0, &v, NULL, why, sizeof why), AE_ERR_INVALID_ARGUMENT);
     float score;
-    CHECK_STATUS(ae_mscred_score(NULL, NULL, 0, &score), AE_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(ae_mscred_score(NULL, NULL, 0, &score, why, sizeof why), AE_ERR_INVALID_ARGUMENT);
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -484,11 +484,12 @@ AE_TEST(model_reason_names_are_the_json_words)
 
 AE_TEST(model_deeplog_flags_unseen_keys_also_among_the_first_h)
 {
+    char why[512] = "";
     ae_model *m = load(full(), NULL);
     CHECK(m != NULL);
     const size_t keys[] = {4, 0, 5, 1};
     ae_key_verdict v[4];
-    CHECK_STATUS(ae_deeplog_score(m, keys, 4, 0, v, NULL), AE_OK);
+    CHECK_STATUS(ae_deeplog_score(m, keys, 4, 0, v, NULL, why, sizeof why), AE_OK);
     CHECK(v[0].anomalous && v[0].reason == AE_REASON_UNSEEN && v[0].rank == -1);
     CHECK(isnan(v[0].probability));
     CHECK(!v[1].anomalous && v[1].reason == AE_REASON_NONE && v[1].rank == -1);
@@ -500,6 +501,7 @@ AE_TEST(model_deeplog_flags_unseen_keys_also_among_the_first_h)
 
 AE_TEST(model_deeplog_ranks_by_strictly_larger_logits_so_ties_share_a_rank)
 {
+    char why[512] = "";
     ae_model *m = load(full(), NULL);
     CHECK(m != NULL);
     /* After [0, 0, 1] the logits are 0, 2/3, 1/3, 0, 0, 0. */
@@ -509,7 +511,7 @@ AE_TEST(model_deeplog_ranks_by_strictly_larger_logits_so_ties_share_a_rank)
     const double probs[] = {exp(2.0 / 3) / z, exp(1.0 / 3) / z, 1 / z, 1 / z};
     for (size_t i = 0; i < 4; i++) {
         ae_key_verdict v[4];
-        CHECK_STATUS(ae_deeplog_score(m, keys[i], 4, 0, v, NULL), AE_OK);
+        CHECK_STATUS(ae_deeplog_score(m, keys[i], 4, 0, v, NULL, why, sizeof why), AE_OK);
         CHECK(v[3].rank == ranks[i]);
         CHECK(fabs(v[3].probability - probs[i]) < 1e-6);
         /* top_k 2: ranks 0 and 1 are normal, rank 2 is not */
@@ -521,29 +523,31 @@ AE_TEST(model_deeplog_ranks_by_strictly_larger_logits_so_ties_share_a_rank)
 
 AE_TEST(model_deeplog_top_k_boundary_moves_with_the_params)
 {
+    char why[512] = "";
     ae_model_params p = ae_model_default_params();
     p.top_k = 3;
     ae_model *m = load(full(), &p);
     CHECK(m != NULL);
     const size_t keys[] = {0, 0, 1, 3};
     ae_key_verdict v[4];
-    CHECK_STATUS(ae_deeplog_score(m, keys, 4, 0, v, NULL), AE_OK);
+    CHECK_STATUS(ae_deeplog_score(m, keys, 4, 0, v, NULL, why, sizeof why), AE_OK);
     CHECK(v[3].rank == 2 && !v[3].anomalous);
     ae_model_free(m);
 }
 
 AE_TEST(model_deeplog_gives_the_same_verdicts_in_any_batch_size)
 {
+    char why[512] = "";
     ae_model *m = load(full(), NULL);
     CHECK(m != NULL);
     size_t keys[97];
     for (size_t i = 0; i < 97; i++)
         keys[i] = (i * 7 + i / 5) % 6;
     ae_key_verdict ref[97], v[97];
-    CHECK_STATUS(ae_deeplog_score(m, keys, 97, 1, ref, NULL), AE_OK);
+    CHECK_STATUS(ae_deeplog_score(m, keys, 97, 1, ref, NULL, why, sizeof why), AE_OK);
     const size_t batches[] = {2, 3, 0, 1000, 94};
     for (size_t b = 0; b < sizeof batches / sizeof batches[0]; b++) {
-        CHECK_STATUS(ae_deeplog_score(m, keys, 97, batches[b], v, NULL), AE_OK);
+        CHECK_STATUS(ae_deeplog_score(m, keys, 97, batches[b], v, NULL, why, sizeof why), AE_OK);
         for (size_t i = 0; i < 97; i++) {
             CHECK(v[i].anomalous == ref[i].anomalous && v[i].reason == ref[i].reason);
             CHECK(v[i].rank == ref[i].rank);
@@ -555,40 +559,43 @@ AE_TEST(model_deeplog_gives_the_same_verdicts_in_any_batch_size)
 
 AE_TEST(model_deeplog_refuses_a_key_above_the_unknown_key)
 {
+    char why[512] = "";
     ae_model *m = load(full(), NULL);
     CHECK(m != NULL);
     const size_t keys[] = {0, 6};
     ae_key_verdict v[2];
-    CHECK_STATUS(ae_deeplog_score(m, keys, 2, 0, v, NULL), AE_ERR_INVALID_ARGUMENT);
-    CHECK_CONTAINS(ae_model_errmsg(m), "keys[1] is 6, above the unknown key 5");
-    CHECK_STATUS(ae_deeplog_score(m, NULL, 0, 0, NULL, NULL), AE_OK);
-    CHECK_STATUS(ae_deeplog_score(m, NULL, 2, 0, v, NULL), AE_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(ae_deeplog_score(m, keys, 2, 0, v, NULL, why, sizeof why), AE_ERR_INVALID_ARGUMENT);
+    CHECK_CONTAINS(why, "keys[1] is 6, above the unknown key 5");
+    CHECK_STATUS(ae_deeplog_score(m, NULL, 0, 0, NULL, NULL, why, sizeof why), AE_OK);
+    CHECK_STATUS(ae_deeplog_score(m, NULL, 2, 0, v, NULL, why, sizeof why), AE_ERR_INVALID_ARGUMENT);
     ae_model_free(m);
 }
 
 AE_TEST(model_deeplog_and_mscred_refuse_to_run_when_not_loaded)
 {
+    char why[512] = "";
     ae_model_params p = ae_model_default_params();
     p.load_deeplog = 0;
     ae_model *m = load(full(), &p);
     CHECK(m != NULL);
     const size_t keys[] = {0};
     ae_key_verdict v[1];
-    CHECK_STATUS(ae_deeplog_score(m, keys, 1, 0, v, NULL), AE_ERR_INVALID_ARGUMENT);
-    CHECK_CONTAINS(ae_model_errmsg(m), "no DeepLog model");
+    CHECK_STATUS(ae_deeplog_score(m, keys, 1, 0, v, NULL, why, sizeof why), AE_ERR_INVALID_ARGUMENT);
+    CHECK_CONTAINS(why, "no DeepLog model");
     ae_model_free(m);
     p = ae_model_default_params();
     p.load_mscred = 0;
     m = load(full(), &p);
     CHECK(m != NULL);
     float counts[24] = {0}, score;
-    CHECK_STATUS(ae_mscred_score(m, counts, 1, &score), AE_ERR_INVALID_ARGUMENT);
-    CHECK_CONTAINS(ae_model_errmsg(m), "no MSCRED model");
+    CHECK_STATUS(ae_mscred_score(m, counts, 1, &score, why, sizeof why), AE_ERR_INVALID_ARGUMENT);
+    CHECK_CONTAINS(why, "no MSCRED model");
     ae_model_free(m);
 }
 
 AE_TEST(model_mscred_returns_the_models_score_of_each_window)
 {
+    char why[512] = "";
     ae_model *m = load(full(), NULL);
     CHECK(m != NULL);
     enum { N = 9, CELLS = 4 * 6 };
@@ -597,11 +604,11 @@ AE_TEST(model_mscred_returns_the_models_score_of_each_window)
         for (size_t c = 0; c < CELLS; c++)
             counts[w * CELLS + c] = (float)(c % 6 == w % 6); /* 4 cells per window, but ... */
     counts[5 * CELLS] = 10; /* ... window 5 has 10 more */
-    CHECK_STATUS(ae_mscred_score(m, counts, N, scores), AE_OK);
+    CHECK_STATUS(ae_mscred_score(m, counts, N, scores, why, sizeof why), AE_OK);
     for (size_t w = 0; w < N; w++)
         CHECK(scores[w] == (w == 5 ? 14.0f : 4.0f));
-    CHECK_STATUS(ae_mscred_score(m, NULL, 0, NULL), AE_OK);
-    CHECK_STATUS(ae_mscred_score(m, NULL, 1, scores), AE_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(ae_mscred_score(m, NULL, 0, NULL, why, sizeof why), AE_OK);
+    CHECK_STATUS(ae_mscred_score(m, NULL, 1, scores, why, sizeof why), AE_ERR_INVALID_ARGUMENT);
     ae_model_free(m);
 }
 

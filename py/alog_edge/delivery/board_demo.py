@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .. import export, native
+from alog_edge.export import convert as export
+from alog_edge.toolchain import build as native
 from ..errors import AlogError
 from . import board, bundle, flash, keys
 

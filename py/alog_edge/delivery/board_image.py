@@ -24,7 +24,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterable
 
-from .. import native
+from alog_edge.toolchain import deps as native
 from ..errors import AlogError
 
 log = logging.getLogger(__name__)

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from .. import native
+from alog_edge.toolchain import build as native
 from ..errors import AlogError
 from . import elf, keys
 from .manifest import MANIFEST, SIGNATURE, ManifestEntry, check_version, dumps, parse, parts
@@ -173,7 +173,7 @@ def _models(req: BundleRequest) -> Path:
     demo = req.workspace / "demo"
     models = req.models or demo / "models" / "onnx"
     if req.models is None and not (models / "golden.json").is_file() and (demo / "deeplog.pth").is_file():
-        from .. import export  # torch: only when converting
+        from alog_edge.export import convert as export  # torch: only when converting
         log.info("bundle: converting the models of %s into %s", demo, models)
         export.convert(export.ConvertRequest(
             vocab=demo / "vocab.json", parser=demo / "parser.json", output_dir=models,

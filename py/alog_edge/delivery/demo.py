@@ -17,9 +17,10 @@ from typing import Any, Callable, Sequence
 
 import pandas as pd
 
-from .. import export, runtime
+from alog_edge.export import convert as export
+from alog_edge.parity import harness as runtime
 from ..errors import AlogError
-from ..vocab import Vocab
+from alog_edge.formats.vocab import Vocab
 from . import bundle as b
 from . import keys, local
 

@@ -20,7 +20,10 @@ def datasets_dir(repo: Path) -> Path:
 
 
 def model_dirs(work: Path, datasets: Path, hidden: int = 128) -> list[Path]:
-    from alog_edge import dataset, export, logformat, parse, train, vocab
+    from alog_edge.data import dataset, parse
+    from alog_edge.export import convert as export
+    from alog_edge.formats import logformat, vocab
+    from alog_edge.training import train
     from alog_edge.models.deeplog import DeepLogConfig
     sessions = datasets / "hdfs-sessions"
     if not (sessions / "hdfs_train").is_file():
@@ -46,7 +49,7 @@ def model_dirs(work: Path, datasets: Path, hidden: int = 128) -> list[Path]:
 
 def bundles(work: Path, models: list[Path], repo: Path) -> tuple[list, Path]:
     """Two signed x86_64 bundles of the model directories; returns them (opened) and the public key."""
-    from alog_edge import native
+    from alog_edge.toolchain import build as native
     from alog_edge.delivery import bundle, keys
     key = work / "keys" / "soak.key"
     if not key.exists():

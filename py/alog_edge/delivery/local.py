@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .. import native
+from alog_edge.toolchain import build as native
 from ..errors import AlogError
 from . import keys
 from .bundle import REPO, open_bundle

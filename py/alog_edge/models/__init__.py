@@ -1,1 +1,1 @@
-"""Model definitions: dataclass configs plus small torch modules."""
+"""The torch modules (DeepLog, MSCRED) and DeepLog's decision rule."""

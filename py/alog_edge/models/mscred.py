@@ -168,9 +168,10 @@ class MSCRED(nn.Module):
         recon = self.reconstruct(mats)
         return recon, self.score((mats[:, -1] - recon).abs())
 
-    def score(self, residual: torch.Tensor) -> torch.Tensor:
-        """[B, n, F, F] absolute residuals -> [B] number of broken cells on the scored scales."""
-        broken = (residual > self.broken_cell_level).to(torch.float32)
+    def score(self, residual: torch.Tensor, level: float | None = None) -> torch.Tensor:
+        """[B, n, F, F] absolute residuals -> [B] number of broken cells on the scored scales
+        (`level`: one broken-cell level for every cell instead of the trained ones)."""
+        broken = (residual > (self.broken_cell_level if level is None else level)).to(torch.float32)
         index = self.config.score_index
         if len(index) < len(self.config.scales):
             broken = broken[:, index[0]:index[-1] + 1] if index == list(range(index[0], index[-1] + 1)) \

@@ -1,0 +1,1 @@
+"""The native side: the C runtime's dependencies, build and fuzzers."""

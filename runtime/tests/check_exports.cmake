@@ -1,0 +1,72 @@
+# The dynamic symbols libalog_edge.so defines are exactly the functions alog_edge.h declares, and
+# every function it declares is marked AE_API:
+#   cmake -DHEADER=<alog_edge.h> -DLIBRARY=<libalog_edge.so> -DNM=<nm> -P check_exports.cmake
+foreach(var HEADER LIBRARY NM)
+  if(NOT DEFINED ${var})
+    message(FATAL_ERROR "check_exports.cmake: -D${var}=... is required")
+  endif()
+endforeach()
+
+# The header without its comments (the usage snippet calls functions too).
+file(READ "${HEADER}" text)
+string(REGEX REPLACE "/\\*([^*]|\\*+[^*/])*\\*+/" "" text "${text}")
+# One declaration per statement: a name followed by "(" at the top level of a statement that
+# does not start with typedef or #define.
+string(REPLACE ";" "\n;\n" text "${text}")
+string(REGEX REPLACE "\n#[^\n]*" "\n" text "${text}")
+string(REGEX MATCHALL "[^;{}]+\\(" candidates "${text}")
+set(declared "")
+set(unmarked "")
+foreach(decl IN LISTS candidates)
+  string(STRIP "${decl}" decl)
+  if(decl MATCHES "^typedef" OR NOT decl MATCHES "([a-z_][a-z0-9_]*)[ \t\n]*\\($")
+    continue()
+  endif()
+  string(REGEX MATCH "([a-z_][a-z0-9_]*)[ \t\n]*\\($" _ "${decl}")
+  set(name "${CMAKE_MATCH_1}")
+  if(NOT name MATCHES "^ae_")
+    continue()
+  endif()
+  list(APPEND declared "${name}")
+  if(NOT decl MATCHES "^AE_API[ \t\n]")
+    list(APPEND unmarked "${name}")
+  endif()
+endforeach()
+list(REMOVE_DUPLICATES declared)
+list(SORT declared)
+list(LENGTH declared n_declared)
+if(n_declared LESS 40)
+  message(FATAL_ERROR "${HEADER}: found only ${n_declared} functions (${declared}): the parse is broken")
+endif()
+if(unmarked)
+  message(FATAL_ERROR "${HEADER}: functions without AE_API: ${unmarked}")
+endif()
+
+execute_process(COMMAND "${NM}" -D --defined-only "${LIBRARY}"
+                OUTPUT_VARIABLE nm_out RESULT_VARIABLE rc ERROR_VARIABLE nm_err)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "${NM} -D --defined-only ${LIBRARY}: ${nm_err}")
+endif()
+string(REPLACE "\n" ";" nm_lines "${nm_out}")
+set(exported "")
+foreach(line IN LISTS nm_lines)
+  # "<address> <type> <name>[@version]": every defined symbol counts, functions or data
+  if(line MATCHES "^[0-9a-fA-F]+ [A-Za-z] ([^@ ]+)")
+    list(APPEND exported "${CMAKE_MATCH_1}")
+  endif()
+endforeach()
+list(REMOVE_DUPLICATES exported)
+list(SORT exported)
+
+set(extra "${exported}")
+list(REMOVE_ITEM extra ${declared})
+set(missing "${declared}")
+if(exported)
+  list(REMOVE_ITEM missing ${exported})
+endif()
+if(extra OR missing)
+  message(FATAL_ERROR "${LIBRARY} does not export exactly the functions of ${HEADER}:\n"
+                      "  exported but not declared: ${extra}\n"
+                      "  declared but not exported: ${missing}")
+endif()
+message(STATUS "${LIBRARY}: exports exactly the ${n_declared} functions of alog_edge.h")
