@@ -105,7 +105,7 @@ def test_verdicts_follow_deeplogs_rule(hdfs_model):
 
 def test_the_key_set_check_flags_a_new_combination_at_its_key_and_an_incomplete_session_at_its_end(hdfs_model):
     ws, voc, _ = hdfs_model
-    model, payload = train.load_deeplog(ws / "deeplog.pth", voc)
+    model, payload = checkpoint.load_deeplog(ws / "deeplog.pth", voc)
     rule = deeplog_rule.from_payload(payload)
     assert rule.key_sets is not None and payload["key_sets"] == [sorted(s) for s in rule.key_sets.sets]
     keys = [list(map(int, k)) for k in dataset.read_sequences(ws / "sequences.parquet")["keys"]]
