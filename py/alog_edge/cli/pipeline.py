@@ -171,12 +171,6 @@ def convert(workspace: Path, deeplog_model: str | None, mscred_model: str | None
     return json.dumps(export.summary(res)) if json_ else export.format_summary(res)
 
 
-def demo(root: Path, seed: int, json_: bool) -> str:
-    from alog_edge import demo as d
-    result = d.run(root / "demo", seed=seed)
-    return json.dumps(result.summary) if json_ else result.report
-
-
 def match(workspace: Path, logs: Sequence[str], model_dir: str | None, out: str | None) -> Iterator[str]:
     """The JSON lines as they come (none when they go to `out`)."""
     from alog_edge.data import parse as p
