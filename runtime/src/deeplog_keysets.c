@@ -1,8 +1,10 @@
 /*
- * deeplog_keysets.c - DeepLog's key-set check (py/alog_edge/deeplog_keysets.py): a session whose
- * set of keys no normal training session had is anomalous. The key after which the session's
- * keys fit inside no known set is flagged (not the keys after it); the end is flagged when they
- * fit inside one without being one. Sets are bitsets of N + 1 keys (the unknown key fits no set).
+ * deeplog_keysets.c - DeepLog's key-set check (py/alog_edge/models/deeplog_keysets.py): a
+ * session whose set of keys no normal training session had is anomalous. The key after which
+ * the session's keys fit inside no known set is flagged (not the keys after it); the end is
+ * flagged when they fit inside one without being one. Sets are bitsets of N + 1 keys (the
+ * unknown key fits no set). The sets are read-only once loaded (the model is shared); each
+ * session's keys so far live in its detector's session table (sessions.c).
  */
 #include <stdio.h>
 #include <stdlib.h>

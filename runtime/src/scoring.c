@@ -123,8 +123,9 @@ static int64_t padded_key(const ae_model *m, const size_t *keys, size_t n, size_
 }
 
 /* The key-set check after the model's rule: it marks only what is not anomalous already. */
-static ae_status key_sets_judge(const ae_model *m, const size_t *keys, size_t n, ae_key_verdict *out,
-                                ae_key_verdict *end, char *err, size_t err_len)
+static ae_status key_sets_judge(const ae_model *m, const size_t *keys, size_t n,
+                                ae_key_verdict *out, ae_key_verdict *end, char *err,
+                                size_t err_len)
 {
     if (!m->key_sets.on)
         return AE_OK;

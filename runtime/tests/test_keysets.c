@@ -1,6 +1,7 @@
 /*
  * test_keysets.c - DeepLog's key-set check (deeplog_keysets.c) on hand-made sets: what meta.json's
- * key_sets may hold, and which keys and ends are flagged, as py/alog_edge/deeplog_keysets.py does.
+ * key_sets may hold, and which keys and ends are flagged, as
+ * py/alog_edge/models/deeplog_keysets.py does.
  */
 #include <stdint.h>
 #include <string.h>
