@@ -152,16 +152,21 @@ def fix_vocab(c, vocab, parsed, out=None):
             "val_split": "share of sessions held out", "patience": "epochs without improvement before stopping",
             "hidden": "LSTM units", "layers": "LSTM layers", "embedding": "embedding size", "workspace": W,
             "rule": "decision rule kept in the checkpoint: probability (default) or top_k (the paper's)",
-            "target_fpr": "share of held-out normal sessions the probability threshold may flag (default 0.005)",
+            "target_fpr": "share of held-out normal sessions the probability threshold may flag (default 0: none)",
+            "threshold_margin": "the probability threshold is this x the calibrated one (default 0.3)",
+            "key_set_support": "training sessions a key set needs to count as normal (default 1)",
+            "no_key_sets": "no key-set check (a session whose set of keys no training session had)",
             "calibration_split": "share of sessions held out to calibrate on (default 0.15)",
             "no_session_keys": "no start/end keys: the first h keys and the end are not predicted (the paper)"},
       flags={"seq_len": WINDOW, "top_k": Int(1, 1 << 24), "epochs": EPOCHS, "batch_size": BATCH, "lr": LR,
              "seed": SEED, "val_split": SHARE, "patience": EPOCHS, "hidden": Int(1, 4096), "layers": Int(1, 16),
-             "embedding": Int(1, 4096), "rule": RULE, "target_fpr": SHARE, "calibration_split": SHARE})
+             "embedding": Int(1, 4096), "rule": RULE, "target_fpr": Float(0, lt=1), "calibration_split": SHARE,
+             "threshold_margin": Float(gt=0, high=1e6), "key_set_support": Int(1, 1 << 40)})
 @user_errors
 def train_deeplog(c, workspace=None, sequences=None, vocab=None, out=None, seq_len=10, top_k=9, epochs=40,
                   batch_size=128, lr=2e-3, seed=42, val_split=0.1, patience=3, hidden=64, layers=2, embedding=32,
-                  rule="probability", target_fpr=0.005, calibration_split=0.15, no_session_keys=False):
+                  rule="probability", target_fpr=0.0, calibration_split=0.15, no_session_keys=False,
+                  threshold_margin=0.3, key_set_support=1, no_key_sets=False):
     """Train DeepLog (2x64 LSTM, h=10, g=9 by default) and write its checkpoint."""
     print(pipeline.train_deeplog(**flags(locals(), workspace=ws(c, workspace))))
 
@@ -222,14 +227,15 @@ def train_mscred(c, workspace=None, counts=None, vocab=None, out=None, scales="1
     "rule": "DeepLog rule instead of the checkpoint's: probability or top_k",
     "top_k": "DeepLog g for the top_k rule", "probability_threshold": "DeepLog probability threshold (selects "
     "the probability rule)", "ratio": "N:M normal:abnormal: also print the precision/recall/F1 the measured "
-    "session FPR and TPR give at that mix (the DeepLog paper's HDFS test: 553366:16838)"},
+    "session FPR and TPR give at that mix (the DeepLog paper's HDFS test: 553366:16838)",
+    "no_key_sets": "DeepLog without the checkpoint's key-set check"},
     flags={"threshold": LEVEL, "broken_cell_level": LEVEL, "year": YEAR, "rule": RULE, "top_k": Int(1, 1 << 24),
            "probability_threshold": Float(0, 1)})
 @user_errors
 def evaluate(c, workspace=None, logs=None, parsed=None, normal=None, abnormal=None, templates=None,
              labels=None, events=None, model=None, mscred_model=None, vocab=None, parser=None, json_=False, out=None,
              plot=None, scores=None, threshold=None, broken_cell_level=None, year=None, rule=None, top_k=None,
-             probability_threshold=None, ratio=None):
+             probability_threshold=None, ratio=None, no_key_sets=False):
     """Score held-out data: DeepLog per session and line, MSCRED per time window, and both combined."""
     print(pipeline.evaluate(**flags(locals(), workspace=ws(c, workspace))))
 
@@ -268,7 +274,9 @@ def convert(c, workspace=None, deeplog_model=None, mscred_model=None, vocab=None
 @user_errors
 def demo(c, workspace=None, seed=7, json_=False):
     """End to end on generated fleet logs: generate, parse, build, train, evaluate, print the table."""
-    print(pipeline.demo(root(c, workspace), seed, json_))
+    from alog_edge import demo as d  # the demo sits beside cli in the top layer, so the task calls it itself
+    result = d.run(root(c, workspace) / "demo", seed=seed)
+    print(json.dumps(result.summary) if json_ else result.report)
 
 
 @task(help={"k": "only tests matching this expression", "x": "stop at the first failure"})

@@ -95,6 +95,8 @@ def _meta_mutations(n: int) -> list[tuple[str, str, object]]:
         out.append((d, "unk_index", v))
     for v in ("x", [n + 1], [-1], [1.0], [True], [], ...):
         out.append((d, "seen_keys", v))
+    for v in ("x", 3, [1], [[n - 1], [0]], [[n]], [[-1]], [[1.5]], [[True]], [], [[]], None, ...):
+        out.append((d, "key_sets", v))
     for v in ("mscred", 5, ...):
         out.append((d, "model_type", v))
     for v in (math.nan, math.inf, -math.inf, "1", None, 1e308, -5.0, ...):

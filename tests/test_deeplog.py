@@ -6,7 +6,7 @@ import torch
 
 from alog_edge.formats import checkpoint, logformat, vocab
 from alog_edge.data import dataset, parse
-from alog_edge.models import deeplog_rule
+from alog_edge.models import deeplog_keysets, deeplog_rule
 from alog_edge.evaluation import evaluate
 from alog_edge.evaluation import metrics
 from alog_edge.training import train
@@ -81,7 +81,12 @@ def test_verdicts_follow_deeplogs_rule(hdfs_model):
     swapped = normal[:12] + [unlikely] + normal[12:]
     unseen_early = [voc.unk_index] + normal[1:]
     truncated = normal[:3]
-    calibrated = deeplog_rule.from_payload(payload)
+    # the model's rules alone (the key-set check has its own test), a threshold between the swapped key's
+    # probability and the normal session's lowest
+    calibrated = deeplog_rule.from_payload(payload).overridden(key_sets=False)
+    plain, odd = evaluate.deeplog_verdicts(model, [normal, swapped], calibrated)
+    assert odd.probability[12] < plain.min_probability
+    calibrated = calibrated.overridden(threshold=float(np.sqrt(odd.probability[12] * plain.min_probability)))
     paper = deeplog_rule.DeepLogRule(10, frozenset(seen), voc.unk_index, 9)  # no session keys, top-g
     for rule in (calibrated, calibrated.overridden(kind="top_k"), paper):
         v = evaluate.deeplog_verdicts(model, [normal, swapped, unseen_early, truncated], rule)
@@ -96,6 +101,33 @@ def test_verdicts_follow_deeplogs_rule(hdfs_model):
     whole, v = evaluate.deeplog_verdicts(model, [normal, truncated], calibrated.overridden(threshold=0.05))
     assert v.end_probability < 0.05 < whole.end_probability
     assert v.end_anomalous and v.session_anomalous and not v.anomalous.any(), "a session that stops early"
+
+
+def test_the_key_set_check_flags_a_new_combination_at_its_key_and_an_incomplete_session_at_its_end(hdfs_model):
+    ws, voc, _ = hdfs_model
+    model, payload = checkpoint.load_deeplog(ws / "deeplog.pth", voc)
+    rule = deeplog_rule.from_payload(payload)
+    assert rule.key_sets is not None and payload["key_sets"] == [sorted(s) for s in rule.key_sets.sets]
+    keys = [list(map(int, k)) for k in dataset.read_sequences(ws / "sequences.parquet")["keys"]]
+    assert {frozenset(k) for k in keys} == set(rule.key_sets.sets), "every training session's set, nothing else"
+    normal = max(keys, key=lambda k: len(set(k)))
+    rare = next(k for k in sorted(rule.seen_keys) if not any(k in s and set(normal) <= s for s in rule.key_sets.sets))
+    added = normal + [rare]                                  # a seen key, but no session had it with these
+    short = next(normal[:n] for n in range(1, len(normal))  # stops where no training session stopped
+                 if frozenset(normal[:n]) not in rule.key_sets.sets)
+    strict = rule.overridden(threshold=1e-30)                # the model's rule flags nothing: key sets alone
+    v = evaluate.deeplog_verdicts(model, [normal, added, short], strict)
+    assert not v[0].session_anomalous
+    assert v[1].reason[-1] == "key_set" and v[1].anomalous.sum() == 1 and not v[1].end_anomalous
+    assert not v[2].anomalous.any() and v[2].end_anomalous and v[2].end_reason == "key_set"
+    off = evaluate.deeplog_verdicts(model, [added, short], strict.overridden(key_sets=False))
+    assert not any(x.session_anomalous for x in off)
+    sets = deeplog_keysets.mine([[1, 2], [2, 1, 1], [3], [4, 9]], min_support=2, ignore={9})
+    assert sets.sets == (frozenset({1, 2}),)
+    flags, end = sets.judge([2, 3, 3, 1])
+    assert flags.tolist() == [False, True, False, False] and not end
+    flags, end = sets.judge([2, 2])
+    assert not flags.any() and end
 
 
 def test_the_threshold_is_calibrated_to_the_target_share_of_normal_sessions():

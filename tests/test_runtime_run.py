@@ -100,6 +100,7 @@ def assert_score_parity(c_out: list[dict], seqs: pd.DataFrame, verdicts: list, t
         assert got["reason"] == list(want.reason), name
         assert got["rank"] == [None if r < 0 else int(r) for r in want.rank], name
         assert got["end_rank"] == (None if want.end_rank < 0 else want.end_rank), name
+        assert got["end_reason"] == want.end_reason, name
         probs = np.array([np.nan if p is None else p for p in got["probability"] + [got["end_probability"]]], float)
         want_probs = np.append(want.probability, want.end_probability)
         assert np.array_equal(np.isnan(probs), np.isnan(want_probs)), name
@@ -119,7 +120,12 @@ def test_score_gives_the_python_verdict_and_probabilities_for_every_hdfs_session
     worst = assert_score_parity(jsonl(proc.stdout), seqs, verdicts, 1e-5)
     print(f"\n{len(seqs)} sessions, {sum(len(k) for k in seqs['keys'])} keys: same verdicts, "
           f"largest probability difference {worst:.2e}")
-    assert sum(v.anomalous.any() for v in verdicts) > 0  # the comparison covers flagged sessions too
+    # the calibrated rule and the key sets flag no training session: a looser threshold covers flagged ones too
+    proc = run(binary, "score", "--detail", "--probability-threshold", "0.01", "--templates", str(templates),
+               str(model_dir), str(subset))
+    seqs, verdicts = python_score(model_dir, subset, templates, voc, threshold=0.01)
+    assert_score_parity(jsonl(proc.stdout), seqs, verdicts, 1e-5)
+    assert sum(v.anomalous.any() for v in verdicts) > 0
 
 
 def test_score_gives_the_python_verdict_on_every_dev_session_short_and_truncated_ones_included(binary, hdfs,
@@ -135,6 +141,9 @@ def test_score_gives_the_python_verdict_on_every_dev_session_short_and_truncated
     assert_score_parity(jsonl(proc.stdout), seqs, verdicts, 1e-5)
     short = [v for k, v in zip(seqs["keys"], verdicts) if len(k) <= 10]
     assert len(short) > 100  # sessions of at most h keys: predicted from start keys on both sides
+    # the key-set check is part of the compared rule: new combinations and incomplete ends, on both sides
+    assert any("key_set" in v.reason for v in verdicts)
+    assert any(v.end_reason == "key_set" for v in verdicts)
 
 
 def test_a_rule_changed_in_meta_json_is_what_score_applies_without_rebuilding(binary, hdfs, datasets, tmp_path):
@@ -155,6 +164,18 @@ def test_a_rule_changed_in_meta_json_is_what_score_applies_without_rebuilding(bi
         assert any(rule in v.reason for v in verdicts)
         assert rule == "top_k" or any(v.end_anomalous for v in verdicts), "truncated sessions caught by their end"
         flagged[rule] = sum(v.session_anomalous for v in verdicts)
+    # key sets: edited in meta.json (one set fewer, then none), applied without a rebuild
+    for key_sets in (meta["key_sets"][1:], None):
+        (edited / "deeplog.onnx.meta.json").write_text(json.dumps({**meta, "key_sets": key_sets}))
+        proc = run(binary, "score", "--detail", "--templates", str(templates), str(edited), str(subset))
+        assert proc.returncode == 0, proc.stderr.decode()
+        seqs, verdicts = python_score(edited, subset, templates, voc)
+        assert_score_parity(jsonl(proc.stdout), seqs, verdicts, 1e-5)
+        reasons = {r for v in verdicts for r in [*v.reason, v.end_reason]}
+        assert ("key_set" in reasons) == (key_sets is not None)
+        flagged[f"key_sets={len(key_sets) if key_sets is not None else None}"] = sum(
+            v.session_anomalous for v in verdicts)
+    (edited / "deeplog.onnx.meta.json").write_text(json.dumps(meta))
     # and from the command line, over the meta's rule
     proc = run(binary, "score", "--rule", "top_k", "--top-k", "5", "--templates", str(templates), str(edited),
                str(subset))
@@ -197,6 +218,7 @@ def test_run_reports_every_verdict_python_onnxruntime_gives_on_hdfs_2k(binary, h
     assert result["same"], result
     assert result["keys"] >= 2000 and result["windows"] > 0
     assert py.keys["anomalous"].any() and not py.keys["anomalous"].all()
+    assert (py.keys["reason"] == "key_set").any(), "the key-set check is part of the compared rule"
 
 
 def split_verdicts(model_dir: Path, frame: pd.DataFrame, voc, ends_after) -> dict:
@@ -218,7 +240,7 @@ def split_verdicts(model_dir: Path, frame: pd.DataFrame, voc, ends_after) -> dic
     for (name, lines), v in zip(owners, verdicts):
         for line_no, anomalous, reason in zip(lines, v.anomalous, v.reason):
             out[(name, int(line_no), False)] = (bool(anomalous), reason)
-        out[(name, int(lines[-1]), True)] = (v.end_anomalous, "end" if v.end_anomalous else "")
+        out[(name, int(lines[-1]), True)] = (v.end_anomalous, v.end_reason)
     return out
 
 
@@ -262,11 +284,12 @@ def test_run_prints_only_anomalies_by_default_with_their_raw_line(binary, hdfs):
     events = jsonl(proc.stdout)
     assert events and all(e["anomalous"] for e in events)
     raw = log.read_text().splitlines()
+    end_key = json.loads((model_dir / "deeplog.onnx.meta.json").read_text())["end_key"]
     for e in (e for e in events if e["model"] == "deeplog"):
-        if e["reason"] == "end":  # a session that ended where the model did not expect it: no line of its own
-            assert e["line"] == "" and e["template"] is None
+        if e["index"] == end_key:  # a session that ended where the rule did not expect it: no line of its own
+            assert e["line"] == "" and e["template"] is None and e["reason"] in ("end", "key_set")
         else:
-            assert e["line"] == raw[e["line_no"] - 1] and e["reason"] in ("unseen", "probability")
+            assert e["line"] == raw[e["line_no"] - 1] and e["reason"] in ("unseen", "probability", "key_set")
     assert "lines" in proc.stderr.decode()
 
 

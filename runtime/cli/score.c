@@ -38,9 +38,11 @@ static const char SCORE_USAGE[] =
     "  --top-k K          DeepLog's top K (default: the model's top_k)\n"
     DEEPLOG_RULE_HELP
     "  --batch N          windows per onnxruntime call (default 256)\n"
-    "  --detail           add per key: \"reason\" (\"\", \"unseen\", \"top_k\", \"probability\"),\n"
+    "  --detail           add per key: \"reason\" (\"\", \"unseen\", \"top_k\", \"probability\",\n"
+    "                     \"key_set\"),\n"
     "                     \"rank\" and \"probability\" (null where not predicted: the first keys\n"
-    "                     of a model without session keys), and \"end_rank\", \"end_probability\"\n"
+    "                     of a model without session keys), and \"end_rank\", \"end_probability\",\n"
+    "                     \"end_reason\" (\"\", \"end\", \"key_set\")\n"
     "  -h, --help         print this help and exit\n"
     "\n"
     "Exit status: 0 done; 1 error (bad model directory, unreadable input, an id that is not an\n"
@@ -134,6 +136,9 @@ static void out_verdicts(out_line *o, const ae_key_verdict *v, size_t n, const a
         out_size(o, (unsigned long long)end->rank);
     out_str(o, ", \"end_probability\": ");
     out_probability(o, end->probability);
+    const char *why = ae_reason_name(end->reason);
+    out_str(o, ", \"end_reason\": ");
+    out_json_string(o, why, strlen(why));
 }
 
 /* One session line: its keys into k and its name (NULL for none).

@@ -457,7 +457,9 @@ typedef enum ae_reason {
     AE_REASON_TOP_K,      /* DeepLog: the key is not among the top g predictions of the h before it */
     AE_REASON_SCORE,      /* MSCRED: the window's score is above the threshold */
     AE_REASON_PROBABILITY, /* DeepLog: the key's predicted probability is below the threshold */
-    AE_REASON_END         /* DeepLog: the model did not expect the session to end there */
+    AE_REASON_END,        /* DeepLog: the model did not expect the session to end there */
+    AE_REASON_KEY_SET     /* DeepLog: the session's keys are no key set of a training session (a new
+                             combination at the key that made it, or an incomplete one at the end) */
 } ae_reason;
 
 /*

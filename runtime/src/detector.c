@@ -121,7 +121,7 @@ ae_status ae_detector_new(const ae_model *m, const ae_detector_params *params,
     d->year = p->year > 0 ? p->year : current_year();
     d->deeplog = deeplog;
     d->mscred = mscred;
-    ae_sessions_init(&d->sessions, m->h, m->start_key, d->p.max_sessions);
+    ae_sessions_init(&d->sessions, m->h, m->start_key, d->p.max_sessions, m->key_sets.words);
     d->idle_ts = INT64_MIN;
     /* the model is shared: this stream's matcher scratch, field buffers and model runs */
     ae_status status = ae_matcher_clone(m->matcher, &d->matcher);
@@ -192,6 +192,10 @@ static ae_status emit(ae_detector *d)
                     ev.anomalous = 1;
                     ev.reason = it->end ? AE_REASON_END : why;
                 }
+            }
+            if (!ev.anomalous && it->key_set) {
+                ev.anomalous = 1;
+                ev.reason = AE_REASON_KEY_SET;
             }
             e->line_no = it->line_no;
             e->session = text_at(d, it->session);
@@ -288,6 +292,7 @@ static ae_status end_session(ae_detector *d, uint32_t i)
         it->line_no = s->last_line_no;
         it->session = session;
         it->row = (uint32_t)d->dl_rows;
+        it->key_set = (unsigned char)ae_key_set_end(m, ae_sessions_key_bits(&d->sessions, i));
         const uint32_t *ring = ae_sessions_ring(&d->sessions, i);
         size_t at = (size_t)(s->count % m->h);
         int64_t *x = d->dl.x + d->dl_rows * m->h;
@@ -341,6 +346,7 @@ static ae_status queue_key(ae_detector *d, queued_line *q, const char *name, siz
         return oom(d);
     it->key = q->key;
     it->unseen = q->key == m->n || !m->seen[q->key];
+    it->key_set = (unsigned char)ae_key_set_add(m, ae_sessions_key_bits(&d->sessions, i), q->key);
     it->line_no = q->line_no;
     it->line = q->text_at;
     it->line_len = q->len;

@@ -95,6 +95,7 @@ void ae_model_free(ae_model *m)
     ae_session_free(m->mscred);
     free(m->seen);
     free(m->closing);
+    ae_key_sets_free(&m->key_sets);
     ae_fields_free(m->fields);
     ae_matcher_free(m->matcher);
     ae_vocab_free(m->vocab);
@@ -272,6 +273,9 @@ static ae_status deeplog_rule_meta(loader *L, const cJSON *meta, const ae_model_
         m->n_closing += !m->closing[key];
         m->closing[key] = 1;
     }
+    char why[256];
+    if ((status = ae_key_sets_load(m, meta, why, sizeof why)) != AE_OK)
+        return fail(L, status, "%s", why);
     return AE_OK;
 }
 

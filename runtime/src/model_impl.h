@@ -24,6 +24,13 @@ typedef struct ae_deeplog_batch {
     size_t cap_rows;
 } ae_deeplog_batch;
 
+/* DeepLog's key-set check (deeplog_keysets.c): the key sets of normal training sessions. */
+typedef struct ae_key_sets {
+    int on;           /* meta key_sets not null */
+    uint64_t *bits;   /* [count][words] bitsets of keys 0..N */
+    size_t count, words;
+} ae_key_sets;
+
 struct ae_model {
     ae_vocab *vocab;
     ae_matcher *matcher;
@@ -44,6 +51,7 @@ struct ae_model {
     int64_t session_idle_us; /* 0: sessions never idle out */
     unsigned char *seen; /* [N + 1]: 1 for a key seen in training */
     size_t n_seen;
+    ae_key_sets key_sets; /* read-only once loaded; a session's own keys live in its detector */
 
     /* MSCRED */
     ae_session *mscred;
@@ -80,6 +88,21 @@ void ae_deeplog_judge(const float *logits, size_t classes, size_t key, int64_t *
 /* The model's rule on a predicted key (unseen keys aside).
  * @return AE_REASON_NONE, AE_REASON_TOP_K or AE_REASON_PROBABILITY. */
 ae_reason ae_deeplog_rule_reason(const ae_model *model, int64_t rank, float probability);
+
+/* The meta's key_sets (null or absent: the check is off); needs the session keys read first.
+ * @return AE_OK, AE_ERR_FORMAT or AE_ERR_NO_MEMORY with the reason in why. */
+struct cJSON;
+ae_status ae_key_sets_load(ae_model *model, const struct cJSON *meta, char *why, size_t why_len);
+
+/* @return nothing; frees the sets. */
+void ae_key_sets_free(ae_key_sets *key_sets);
+
+/* Add `key` to a session's bitset `have` (key_sets.words words).
+ * @return 1 when the session's keys fitted inside a known set and with this key fit inside none. */
+int ae_key_set_add(const ae_model *model, uint64_t *have, size_t key);
+
+/* @return 1 when a session ending with keys `have` fits inside a known set without being one. */
+int ae_key_set_end(const ae_model *model, const uint64_t *have);
 
 /* MSCRED's anomaly_score of `n` windows through `run`.
  * @return AE_OK or AE_ERR_ONNXRUNTIME / AE_ERR_NO_MEMORY with the detail in err. */

@@ -17,6 +17,7 @@ typedef struct ae_item {
     unsigned char unseen;   /* DeepLog: the key was never seen in training */
     unsigned char scored;   /* MSCRED: score known already (an all-zero window) */
     unsigned char end;      /* DeepLog: the verdict on a session's end (key = the end key) */
+    unsigned char key_set;  /* DeepLog: the key-set check flags it (deeplog_keysets.c) */
     uint32_t row;           /* the batch row of its model input, or AE_NO_ROW */
     uint64_t line_no;
     size_t key;

@@ -21,6 +21,7 @@ const char *ae_reason_name(ae_reason reason)
     case AE_REASON_SCORE: return "score";
     case AE_REASON_PROBABILITY: return "probability";
     case AE_REASON_END: return "end";
+    case AE_REASON_KEY_SET: return "key_set";
     }
     return "";
 }
@@ -121,6 +122,29 @@ static int64_t padded_key(const ae_model *m, const size_t *keys, size_t n, size_
     return (int64_t)(i - m->h < n ? keys[i - m->h] : m->end_key);
 }
 
+/* The key-set check after the model's rule: it marks only what is not anomalous already. */
+static ae_status key_sets_judge(const ae_model *m, const size_t *keys, size_t n,
+                                ae_key_verdict *out, ae_key_verdict *end, char *err,
+                                size_t err_len)
+{
+    if (!m->key_sets.on)
+        return AE_OK;
+    uint64_t *have = calloc(m->key_sets.words, sizeof *have);
+    if (have == NULL)
+        return ae_fail(AE_ERR_NO_MEMORY, err, err_len, "out of memory");
+    for (size_t i = 0; i < n; i++)
+        if (ae_key_set_add(m, have, keys[i]) && !out[i].anomalous) {
+            out[i].anomalous = 1;
+            out[i].reason = AE_REASON_KEY_SET;
+        }
+    if (ae_key_set_end(m, have) && !end->anomalous) {
+        end->anomalous = 1;
+        end->reason = AE_REASON_KEY_SET;
+    }
+    free(have);
+    return AE_OK;
+}
+
 /* ae_deeplog_score over a batch of the caller's. */
 static ae_status deeplog_score(const ae_model *m, const size_t *keys, size_t n, size_t batch_size,
                                ae_key_verdict *out, ae_key_verdict *end, ae_deeplog_batch *batch,
@@ -153,7 +177,7 @@ static ae_status deeplog_score(const ae_model *m, const size_t *keys, size_t n, 
     int padded = m->start_key != SIZE_MAX;
     size_t total = padded ? n + m->h + 1 : n;
     if (total <= m->h)
-        return AE_OK;
+        return key_sets_judge(m, keys, n, out, end, err, err_len);
     size_t windows = total - m->h, first_key = padded ? 0 : m->h;
     if (batch_size == 0)
         batch_size = 256;
@@ -182,7 +206,7 @@ static ae_status deeplog_score(const ae_model *m, const size_t *keys, size_t n, 
             }
         }
     }
-    return AE_OK;
+    return key_sets_judge(m, keys, n, out, end, err, err_len);
 }
 
 ae_status ae_deeplog_score(const ae_model *m, const size_t *keys, size_t n, size_t batch_size,

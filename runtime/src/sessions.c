@@ -8,10 +8,11 @@
 
 #include "sessions.h"
 
-void ae_sessions_init(ae_sessions *t, size_t h, size_t start_key, size_t max)
+void ae_sessions_init(ae_sessions *t, size_t h, size_t start_key, size_t max, size_t key_words)
 {
     memset(t, 0, sizeof *t);
     t->h = h;
+    t->key_words = key_words;
     t->start_key = start_key;
     t->max = max;
     t->lru_head = t->lru_tail = t->free_head = AE_NO_ROW;
@@ -23,6 +24,7 @@ void ae_sessions_free(ae_sessions *t)
         free(t->slots[i].name);
     free(t->slots);
     free(t->rings);
+    free(t->key_bits);
     ae_strmap_free(&t->map);
     memset(t, 0, sizeof *t);
 }
@@ -30,6 +32,11 @@ void ae_sessions_free(ae_sessions *t)
 uint32_t *ae_sessions_ring(const ae_sessions *t, uint32_t i)
 {
     return t->rings + (size_t)i * 2 * t->h;
+}
+
+uint64_t *ae_sessions_key_bits(const ae_sessions *t, uint32_t i)
+{
+    return t->key_bits + (size_t)i * t->key_words;
 }
 
 static void lru_unlink(ae_sessions *t, uint32_t i)
@@ -96,11 +103,16 @@ ae_status ae_sessions_get(ae_sessions *t, const char *name, size_t len, uint32_t
                 t->slots = grown;
             uint32_t *rings = grown == NULL ? NULL
                                             : realloc(t->rings, cap * 2 * t->h * sizeof *rings);
-            if (rings == NULL) {
+            if (rings != NULL)
+                t->rings = rings;
+            /* + 1: a valid pointer even with no key-set check */
+            uint64_t *bits = rings == NULL ? NULL
+                             : realloc(t->key_bits, (cap * t->key_words + 1) * sizeof *bits);
+            if (bits == NULL) {
                 free(copy);
                 return AE_ERR_NO_MEMORY;
             }
-            t->rings = rings;
+            t->key_bits = bits;
             t->cap = cap;
         }
         i = (uint32_t)t->n;
@@ -112,6 +124,7 @@ ae_status ae_sessions_get(ae_sessions *t, const char *name, size_t len, uint32_t
     s->count = 0;
     s->last_line_no = 0;
     s->last_ts = INT64_MIN;
+    memset(ae_sessions_key_bits(t, i), 0, t->key_words * sizeof *t->key_bits);
     if (t->start_key != SIZE_MAX) { /* a full window of start keys: the first key is predicted */
         uint32_t *ring = ae_sessions_ring(t, i);
         for (size_t j = 0; j < 2 * t->h; j++)

@@ -68,7 +68,7 @@ def fix_vocab(vocab: str, parsed: str, out: str | None) -> str:
 def train_deeplog(workspace: Path, sequences: str | None, vocab: str | None, out: str | None, seq_len: int,
                   top_k: int, epochs: int, batch_size: int, lr: float, seed: int, val_split: float, patience: int,
                   hidden: int, layers: int, embedding: int, rule: str, target_fpr: float, calibration_split: float,
-                  no_session_keys: bool) -> str:
+                  no_session_keys: bool, threshold_margin: float, key_set_support: int, no_key_sets: bool) -> str:
     from alog_edge.formats import vocab as v
     from alog_edge.models.deeplog import DeepLogConfig
     from alog_edge.training import train
@@ -82,7 +82,8 @@ def train_deeplog(workspace: Path, sequences: str | None, vocab: str | None, out
                               train.TrainConfig(int(epochs), int(batch_size), float(lr), int(seed), float(val_split),
                                                 int(patience)),
                               train.DeepLogRuleConfig(rule, float(target_fpr), float(calibration_split),
-                                                      not no_session_keys))
+                                                      not no_session_keys, not no_key_sets, int(key_set_support),
+                                                      float(threshold_margin)))
     return (f"deeplog: {res.epochs_run} epochs in {res.seconds:.0f}s on {res.train_windows} windows, "
             f"val loss {res.best_val_loss:.4f}, val top-{top_k} accuracy {res.val_top_k_accuracy:.4f}, "
             f"{res.parameters} parameters; rule {rule}, probability threshold {res.probability_threshold:.3g} "
@@ -131,11 +132,11 @@ def evaluate(workspace: Path, logs: Sequence[str] | None, parsed: str | None, no
              model: str | None, mscred_model: str | None, vocab: str | None, parser: str | None, json_: bool,
              out: str | None, plot: str | None, scores: str | None, threshold: float | None,
              broken_cell_level: float | None, year: int | None, rule: str | None, top_k: int | None,
-             probability_threshold: float | None, ratio: str | None) -> str:
+             probability_threshold: float | None, ratio: str | None, no_key_sets: bool) -> str:
     from alog_edge.evaluation import evaluate as e
     check_outputs(opt(out), opt(plot), opt(scores))
     label_files = [Path(x) for x in labels or []]
-    options = e.rule_options(rule, top_k, probability_threshold, ratio)
+    options = e.rule_options(rule, top_k, probability_threshold, ratio, no_key_sets)
     if normal or abnormal:
         ev = e.evaluate_deeplog(workspace, model_path=opt(model), vocab_path=opt(vocab), normal=opt(normal),
                                 abnormal=opt(abnormal), templates=opt(templates), label_files=label_files, **options)
@@ -168,12 +169,6 @@ def convert(workspace: Path, deeplog_model: str | None, mscred_model: str | None
         validate=bool(validate), session_idle=session_idle, closing_templates=tuple(closing_template or ()),
         quantize=quantize))
     return json.dumps(export.summary(res)) if json_ else export.format_summary(res)
-
-
-def demo(root: Path, seed: int, json_: bool) -> str:
-    from alog_edge import demo as d
-    result = d.run(root / "demo", seed=seed)
-    return json.dumps(result.summary) if json_ else result.report
 
 
 def match(workspace: Path, logs: Sequence[str], model_dir: str | None, out: str | None) -> Iterator[str]:

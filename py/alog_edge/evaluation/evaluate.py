@@ -24,6 +24,7 @@ from alog_edge.models.deeplog_rule import RULE_PROBABILITY, DeepLogRule
 from alog_edge.models.deeplog import DeepLog
 
 REASON_NONE, REASON_UNSEEN, REASON_TOP_K, REASON_PROBABILITY, REASON_END = "", "unseen", "top_k", "probability", "end"
+REASON_KEY_SET = "key_set"
 
 
 @dataclass
@@ -37,6 +38,7 @@ class KeyVerdicts:
     end_anomalous: bool = False   # the model did not expect the session to end there
     end_rank: int = -1
     end_probability: float = float("nan")
+    end_reason: str = ""          # "end" (the model's rule) or "key_set" when end_anomalous
 
     @property
     def session_anomalous(self) -> bool:
@@ -98,7 +100,21 @@ def deeplog_verdicts(model: DeepLog, sessions: Sequence[Sequence[int]], rule: De
             res.rank[pos], res.probability[pos] = rank, prob
             if not res.anomalous[pos] and flag:
                 res.anomalous[pos], res.reason[pos] = True, why
+    for res in results:
+        res.end_reason = REASON_END if res.end_anomalous else REASON_NONE
+    if rule.key_sets is not None:
+        for keys, res in zip(sessions, results):
+            apply_key_sets(res, rule.key_sets.judge(keys))
     return results
+
+
+def apply_key_sets(res: KeyVerdicts, judged: tuple[np.ndarray, bool]) -> None:
+    """The key-set check after the model's: it marks only what is not anomalous already."""
+    flags, end = judged
+    for i in np.flatnonzero(flags & ~res.anomalous):
+        res.anomalous[i], res.reason[i] = True, REASON_KEY_SET
+    if end and not res.end_anomalous:
+        res.end_anomalous, res.end_reason = True, REASON_KEY_SET
 
 
 # --- one evaluation run ---------------------------------------------------------------------
@@ -143,7 +159,7 @@ def score_deeplog(model: DeepLog, payload: dict[str, Any], seqs: pd.DataFrame,
                 reason = list(v.reason)
                 anomalous = v.anomalous.astype(int)
                 if v.end_anomalous and not anomalous[-1]:
-                    anomalous[-1], reason[-1] = 1, REASON_END
+                    anomalous[-1], reason[-1] = 1, v.end_reason
                 rows.append(pd.DataFrame({"line_no": np.asarray(line_nos, np.int64), "verdict": anomalous,
                                           "reason": reason, "rank": v.rank, "probability": v.probability}))
     lines = None
@@ -214,7 +230,8 @@ def evaluate_deeplog(workspace: Path, *, model_path: Path | None = None, vocab_p
                      normal: Path | None = None, abnormal: Path | None = None, templates: Path | None = None,
                      label_files: Sequence[Path] = (), year: int | None = None,
                      frame: pd.DataFrame | None = None, rule: str | None = None, top_k: int | None = None,
-                     probability_threshold: float | None = None, ratio: tuple[int, int] | None = None) -> Evaluation:
+                     probability_threshold: float | None = None, ratio: tuple[int, int] | None = None,
+                     key_sets: bool | None = None) -> Evaluation:
     """Score held-out data given as raw logs (matched with the workspace's parser), a parsed.parquet,
     an already matched frame, or DeepLog HDFS session files (--normal/--abnormal, labelled by file).
     `rule`, `top_k` and `probability_threshold` override the checkpoint's rule; `ratio` (normal, abnormal)
@@ -239,13 +256,14 @@ def evaluate_deeplog(workspace: Path, *, model_path: Path | None = None, vocab_p
         if frame is None:
             frame = load_frame(workspace, logs=logs, parsed=parsed, parser_path=parser_path, year=year)
         seqs = dataset.sequences_from_parsed(frame, vocab)
-    chosen = deeplog_rule.from_payload(payload).overridden(rule, top_k, probability_threshold)
+    chosen = deeplog_rule.from_payload(payload).overridden(rule, top_k, probability_threshold, key_sets)
     ev = score_deeplog(model, payload, seqs, labels, chosen)
     ev.ratio = ratio
     return ev
 
 
-def rule_options(rule: str | None, top_k: Any, probability_threshold: Any, ratio: str | None) -> dict[str, Any]:
+def rule_options(rule: str | None, top_k: Any, probability_threshold: Any, ratio: str | None,
+                 no_key_sets: bool = False) -> dict[str, Any]:
     """evaluate_deeplog's rule overrides from command-line strings (one error line for a bad one)."""
     def number(flag: str, value: Any, kind: type) -> Any:
         if value is None:
@@ -259,7 +277,7 @@ def rule_options(rule: str | None, top_k: Any, probability_threshold: Any, ratio
         raise AlogError("--rule", f"must be one of {', '.join(deeplog_rule.RULES)}, not {rule!r}")
     return {"rule": rule, "top_k": number("--top-k", top_k, int),
             "probability_threshold": number("--probability-threshold", probability_threshold, float),
-            "ratio": parse_ratio(ratio) if ratio else None}
+            "ratio": parse_ratio(ratio) if ratio else None, "key_sets": False if no_key_sets else None}
 
 
 def load_frame(workspace: Path, *, logs: Sequence[Path] = (), parsed: Path | None = None,

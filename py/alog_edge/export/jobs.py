@@ -82,7 +82,10 @@ def deeplog_job(model: nn.Module, payload: dict[str, Any], ckpt: Path, voc: Voca
                   f"{voc.unk_index}, {voc.unk_index} = unknown template). DeepLog rule: a key is anomalous when "
                   "it is not in seen_keys (unknown included), or when `rule` flags its prediction from the seq_len "
                   "keys before it: top_k, not among the top_k predictions; probability, its softmax probability "
-                  "(float32) below probability_threshold." + keys_note + " On the device a session ends at the end "
+                  "(float32) below probability_threshold." + keys_note + (" key_sets (null: off) are the key sets of normal "
+                  "training sessions: a key new to its session whose keys then fit inside none of them is anomalous "
+                  "(key_set), and so is an end whose keys fit inside one without being one." if rule.key_sets else "")
+                  + " On the device a session ends at the end "
                   "of input, on a closing key, or session_idle_seconds after its last line (null: never). Trained "
                   f"with window {window}; any sequence_length runs."),
     }

@@ -167,6 +167,24 @@ def check_deeplog_meta(path: Path, meta: Any, n: int) -> None:
     for i, key in enumerate(seen):
         if _json_int(key, 0, n) is None:
             raise m.fail(f"seen_keys[{i}] is not a key in 0..{n}")
+    _check_key_sets(m, meta, n)
+
+
+def _check_key_sets(m: _Meta, meta: Any, n: int) -> None:
+    """ae_key_sets_load() of deeplog_keysets.c."""
+    sets = meta.get("key_sets")
+    if sets is None:
+        return
+    if not isinstance(sets, list):
+        raise m.fail(f"key_sets is {_kind(sets)}, not an array of key arrays")
+    if meta.get("start_key") is None:
+        raise m.fail("key_sets need session keys (start_key and end_key are null)")
+    for i, keys in enumerate(sets):
+        if not isinstance(keys, list):
+            raise m.fail(f"key_sets[{i}] is {_kind(keys)}, not an array of keys")
+        for j, key in enumerate(keys):
+            if _json_int(key, 0, n - 1) is None:
+                raise m.fail(f"key_sets[{i}][{j}] is not a key in 0..{n - 1}")
 
 
 def check_mscred_meta(path: Path, meta: Any, n: int, has_timestamps: bool) -> None:

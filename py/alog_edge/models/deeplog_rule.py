@@ -11,6 +11,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from alog_edge.errors import AlogError
+from alog_edge.models import deeplog_keysets
+from alog_edge.models.deeplog_keysets import KeySets
 
 RULE_TOP_K, RULE_PROBABILITY = "top_k", "probability"
 RULES = (RULE_TOP_K, RULE_PROBABILITY)
@@ -26,10 +28,13 @@ class DeepLogRule:
     threshold: float = 0.0        # probability rule: a predicted key below it is anomalous
     start_key: int | None = None  # None: the first h keys are not predicted, nor is the end
     end_key: int | None = None
+    key_sets: KeySets | None = None  # the key-set check (deeplog_keysets), None: off
 
     def __post_init__(self) -> None:
         if self.kind not in RULES:
             raise AlogError(None, f"DeepLog rule {self.kind!r} is not one of {', '.join(RULES)}")
+        if self.key_sets is not None and self.end_key is None:
+            raise AlogError(None, "key_sets need session keys (start_key and end_key): a session's end is judged")
 
     def flags(self, rank: np.ndarray, probability: np.ndarray) -> np.ndarray:
         """Which predicted keys the rule flags (unseen keys aside)."""
@@ -38,8 +43,11 @@ class DeepLogRule:
         return rank >= self.top_k
 
     def overridden(self, kind: str | None = None, top_k: int | None = None,
-                   threshold: float | None = None) -> "DeepLogRule":
-        """The same rule with some parameters replaced (no retraining); a threshold alone selects its rule."""
+                   threshold: float | None = None, key_sets: bool | None = None) -> "DeepLogRule":
+        """The same rule with some parameters replaced (no retraining); a threshold alone selects its rule;
+        key_sets=False turns the key-set check off."""
+        if key_sets is False:
+            return replace(self, key_sets=None).overridden(kind, top_k, threshold)
         if threshold is not None and kind is None:
             kind = RULE_PROBABILITY
         if top_k is not None and kind is None and threshold is None:
@@ -50,7 +58,8 @@ class DeepLogRule:
     def meta(self) -> dict[str, Any]:
         """The fields of deeplog.onnx.meta.json (and of the checkpoint) that carry the rule."""
         return {"rule": self.kind, "top_k": self.top_k, "probability_threshold": self.threshold,
-                "start_key": self.start_key, "end_key": self.end_key}
+                "start_key": self.start_key, "end_key": self.end_key,
+                **(self.key_sets.meta() if self.key_sets is not None else {"key_sets": None})}
 
 
 def from_fields(fields: dict[str, Any], window: int) -> DeepLogRule:
@@ -59,7 +68,8 @@ def from_fields(fields: dict[str, Any], window: int) -> DeepLogRule:
                        unk_index=int(fields["unk_index"]), top_k=int(fields["top_k"]),
                        kind=str(fields.get("rule") or RULE_TOP_K),
                        threshold=float(fields.get("probability_threshold") or 0.0),
-                       start_key=_key(fields.get("start_key")), end_key=_key(fields.get("end_key")))
+                       start_key=_key(fields.get("start_key")), end_key=_key(fields.get("end_key")),
+                       key_sets=deeplog_keysets.from_fields(fields, int(fields["unk_index"])))
 
 
 def from_payload(payload: dict[str, Any]) -> DeepLogRule:

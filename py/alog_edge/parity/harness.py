@@ -78,7 +78,7 @@ def run_python(model_dir: Path, frame: pd.DataFrame, voc: Vocab, *, mscred: bool
             if rule.end_key is not None and len(ln):
                 parts.append(pd.DataFrame({"session": [s], "line_no": [int(ln[-1])], "end": [True],
                                            "index": [rule.end_key], "anomalous": [v.end_anomalous],
-                                           "reason": [evaluate.REASON_END if v.end_anomalous else ""],
+                                           "reason": [v.end_reason],
                                            "rank": [v.end_rank], "probability": [v.end_probability]}))
         keys = pd.concat(parts, ignore_index=True) if parts else keys
     windows = pd.DataFrame(columns=["group", "last_bucket", "slot_start", "end", "score", "verdict"])

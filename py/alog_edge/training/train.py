@@ -140,16 +140,19 @@ def fit(model: nn.Module, train: Data, val: Data,
 @dataclass
 class DeepLogRuleConfig:
     rule: str = "probability"      # the rule in the checkpoint: "probability" or the paper's "top_k"
-    target_fpr: float = 0.005      # share of normal validation sessions the probability threshold may flag
+    target_fpr: float = 0.0        # share of normal validation sessions the probability threshold may flag
     calibration_split: float = 0.15  # share of sessions held out (from training and early stopping) to calibrate on
     session_keys: bool = True      # start and end keys: every key is predicted, and so is the session's end
+    key_sets: bool = True          # the key-set check (deeplog_keysets); needs session keys
+    key_set_support: int = 1       # training sessions a key set needs to count as normal
+    threshold_margin: float = 0.3  # threshold = margin x the calibrated one: room for normal sessions unseen there
 
 
 def train_deeplog(sequences_path: Path, vocab: Vocab, out_path: Path, model_cfg: DeepLogConfig,
                   cfg: TrainConfig, rule_cfg: DeepLogRuleConfig | None = None) -> TrainResult:
     """Train on normal sessions, then calibrate the probability threshold on normal sessions the model never
     saw (neither trained nor early-stopped on): the rule flags at most `target_fpr` of them."""
-    from alog_edge.models import deeplog_rule
+    from alog_edge.models import deeplog_keysets, deeplog_rule
     from alog_edge.evaluation import evaluate
     from alog_edge.models.deeplog import session_classes
 
@@ -187,13 +190,16 @@ def train_deeplog(sequences_path: Path, vocab: Vocab, out_path: Path, model_cfg:
                                        cfg, model_cfg.top_k, "deeplog")
     model.eval()
     seen_keys = sorted({int(k) for keys in key_lists for k in keys} - {vocab.unk_index})
+    key_sets = deeplog_keysets.mine(key_lists, rule_cfg.key_set_support, {vocab.unk_index}) \
+        if rule_cfg.key_sets and rule_cfg.session_keys else None
     rule = deeplog_rule.DeepLogRule(h, frozenset(seen_keys), vocab.unk_index, model_cfg.top_k, start_key=sk,
-                                    end_key=ek)
+                                    end_key=ek, key_sets=key_sets)
     calib = [key_lists[i] for i in calib_idx]
     threshold, calib_fpr = 0.0, float("nan")
     if calib:
         verdicts = evaluate.deeplog_verdicts(model, calib, rule)
-        threshold = deeplog_rule.calibrate_threshold([v.min_probability for v in verdicts], rule_cfg.target_fpr)
+        threshold = rule_cfg.threshold_margin * \
+            deeplog_rule.calibrate_threshold([v.min_probability for v in verdicts], rule_cfg.target_fpr)
         rule = rule.overridden(kind=rule_cfg.rule, threshold=threshold)
         calib_fpr = float(np.mean([v.session_anomalous for v in evaluate.deeplog_verdicts(model, calib, rule)]))
     elif rule_cfg.rule == deeplog_rule.RULE_PROBABILITY:
