@@ -36,8 +36,8 @@ def report_counts():
 
 
 @pytest.fixture(scope="module")
-def binary() -> Path:
-    return native.build_runtime(REPO, "x86_64") / "bin" / "alog-edge"
+def binary(runtime_x86_64: Path) -> Path:
+    return runtime_x86_64 / "bin" / "alog-edge"
 
 
 def run(binary: Path, *args: str, **kwargs) -> subprocess.CompletedProcess[str]:
