@@ -1,5 +1,5 @@
 """Session fixtures of the delivery tests (loaded by conftest.py): real model directories, a signing
-key outside the repo, runtime builds and signed bundles made from them."""
+key outside the repo, and signed bundles made from them with the session's runtime builds (conftest.py)."""
 from __future__ import annotations
 
 import io
@@ -10,46 +10,32 @@ from pathlib import Path
 
 import pytest
 
-from alog_edge.data import dataset, parse
 from alog_edge.export import convert as export
-from alog_edge.formats import logformat, vocab
 from alog_edge.toolchain import build as native
-from alog_edge.training import train
 from alog_edge.delivery import bundle, keys, soak
-from alog_edge.models.deeplog import DeepLogConfig
 
 REPO = Path(__file__).resolve().parents[1]
-HDFS_TRAIN_SESSIONS = 400  # enough for a real DeepLog; 1 epoch keeps the fixture at a few seconds
 
 
 @dataclass(frozen=True)
 class ModelDirs:
-    first: Path        # DeepLog on HDFS sessions, opset 11
+    first: Path        # DeepLog on the HDFS sessions, opset 11
     second: Path       # the same checkpoint converted at opset 17: a model-only update
     workspace: Path
 
 
 @pytest.fixture(scope="session")
-def model_dirs(tmp_path_factory, datasets) -> ModelDirs:
-    """Two real model directories (DeepLog on HDFS sessions, converted with golden.json)."""
+def model_dirs(tmp_path_factory, hdfs_deeplog) -> ModelDirs:
+    """Two real model directories of the session's HDFS DeepLog (conftest), converted with golden.json."""
+    trained, _, _ = hdfs_deeplog
     ws = tmp_path_factory.mktemp("bundle-models")
-    sessions = datasets / "hdfs-sessions"
-    subset = ws / "hdfs_train"
-    subset.write_text("\n".join((sessions / "hdfs_train").read_text().splitlines()[:HDFS_TRAIN_SESSIONS]) + "\n")
-    templates = sessions / "HDFS_templates.csv"
-    dataset.build_deeplog_inputs(ws, sessions_file=subset, templates_file=templates)
-    parse.parse([datasets / "loghub-2k" / "HDFS" / "HDFS_2k.log"], logformat.PRESETS["hdfs"], ws,
-                template_file=templates)
-    voc = vocab.load(ws / "vocab.json")
-    train.train_deeplog(ws / "sequences.parquet", voc, ws / "deeplog.pth", DeepLogConfig(voc.num_classes),
-                        train.TrainConfig(epochs=1, seed=5, threads=1))
     dirs = []
     for name, opset in (("models", 11), ("models-v2", 17)):
-        export.convert(export.ConvertRequest(vocab=ws / "vocab.json", parser=ws / "parser.json",
-                                             output_dir=ws / name, deeplog_model=ws / "deeplog.pth",
-                                             sequences=ws / "sequences.parquet", opset=opset))
+        export.convert(export.ConvertRequest(vocab=trained / "vocab.json", parser=trained / "parser.json",
+                                             output_dir=ws / name, deeplog_model=trained / "deeplog.pth",
+                                             sequences=trained / "sequences.parquet", opset=opset))
         dirs.append(ws / name)
-    return ModelDirs(dirs[0], dirs[1], ws)
+    return ModelDirs(dirs[0], dirs[1], trained)
 
 
 @pytest.fixture(scope="session")
@@ -60,16 +46,6 @@ def signing_key(tmp_path_factory) -> keys.KeyPair:
 @pytest.fixture(scope="session")
 def other_key(tmp_path_factory) -> keys.KeyPair:
     return keys.generate(tmp_path_factory.mktemp("other-keys") / "other.key")
-
-
-@pytest.fixture(scope="session")
-def runtime_x86_64() -> Path:
-    return native.build_runtime(REPO, "x86_64", quiet=True)
-
-
-@pytest.fixture(scope="session")
-def runtime_aarch64() -> Path:
-    return native.build_runtime(REPO, "aarch64", quiet=True)
 
 
 def make_bundle(out_dir: Path, models: Path, key: Path, target: str = "x86_64", runtime: Path | None = None,

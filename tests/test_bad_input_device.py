@@ -18,10 +18,8 @@ import pytest
 
 from alog_edge.export import convert as export
 from alog_edge.formats import modeldir_check
-from alog_edge.toolchain import build as native
 from alog_edge.errors import AlogError
 from badinput_util import TRY_SECONDS
-from conftest import REPO
 
 TRIES: dict[str, int] = {}
 
@@ -38,8 +36,8 @@ def report_counts():
 
 
 @pytest.fixture(scope="module")
-def binary() -> Path:
-    return native.build_runtime(REPO, "x86_64") / "bin" / "alog-edge"
+def binary(runtime_x86_64: Path) -> Path:
+    return runtime_x86_64 / "bin" / "alog-edge"
 
 
 def run(binary: Path, *args: str, **kwargs) -> subprocess.CompletedProcess[str]:

@@ -3,7 +3,6 @@ manifest, reproducibility, stripping, the library closure, and what `invoke bund
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 import stat

@@ -14,21 +14,8 @@ from alog_edge.errors import AlogError
 from alog_edge.models.deeplog import DeepLog, DeepLogConfig
 
 
-@pytest.fixture(scope="module")
-def hdfs_model(tmp_path_factory, datasets):
-    """DeepLog trained on the real hdfs_train sessions (a few epochs: the figures come from `invoke`)."""
-    ws = tmp_path_factory.mktemp("deeplog")
-    sessions = datasets / "hdfs-sessions"
-    dataset.build_deeplog_inputs(ws, sessions_file=sessions / "hdfs_train",
-                                 templates_file=sessions / "HDFS_templates.csv")
-    voc = vocab.load(ws / "vocab.json")
-    res = train.train_deeplog(ws / "sequences.parquet", voc, ws / "deeplog.pth", DeepLogConfig(voc.num_classes),
-                              train.TrainConfig(epochs=6, seed=3))
-    return ws, voc, res
-
-
-def test_training_on_hdfs_learns_the_normal_flow(hdfs_model):
-    _, _, res = hdfs_model
+def test_training_on_hdfs_learns_the_normal_flow(hdfs_deeplog):
+    _, _, res = hdfs_deeplog
     assert res.train_windows > 40000 and res.val_windows > 4000
     assert res.val_top_k_accuracy > 0.99
     assert res.parameters == sum(p.numel() for p in DeepLog(DeepLogConfig(36)).parameters())  # + start, end keys
@@ -36,8 +23,8 @@ def test_training_on_hdfs_learns_the_normal_flow(hdfs_model):
     assert res.calibration_fpr <= 0.005  # the default target: at most 0.5% of held-out normal sessions flagged
 
 
-def test_the_checkpoint_rebuilds_the_model_from_the_file_alone(hdfs_model):
-    ws, voc, _ = hdfs_model
+def test_the_checkpoint_rebuilds_the_model_from_the_file_alone(hdfs_deeplog):
+    ws, voc, _ = hdfs_deeplog
     payload = torch.load(ws / "deeplog.pth", weights_only=True)
     for key in ("model_args", "state_dict", "train_config", "vocab_sha256", "top_k", "seen_keys", "versions",
                 "unk_index", "history"):
@@ -54,8 +41,8 @@ def test_the_checkpoint_rebuilds_the_model_from_the_file_alone(hdfs_model):
     assert torch.equal(model.eval()(x), loaded(x))
 
 
-def test_a_checkpoint_with_another_vocab_is_refused(hdfs_model, tmp_path):
-    ws, _, _ = hdfs_model
+def test_a_checkpoint_with_another_vocab_is_refused(hdfs_deeplog, tmp_path):
+    ws, _, _ = hdfs_deeplog
     other = tmp_path / "vocab.json"
     other.write_text(json.dumps({"x": 0}))
     with pytest.raises(AlogError, match="different vocab"):
@@ -69,8 +56,8 @@ def test_a_file_that_is_not_a_checkpoint_is_named(tmp_path):
         checkpoint.load(bad, "deeplog")
 
 
-def test_verdicts_follow_deeplogs_rule(hdfs_model):
-    ws, voc, _ = hdfs_model
+def test_verdicts_follow_deeplogs_rule(hdfs_deeplog):
+    ws, voc, _ = hdfs_deeplog
     model, payload = checkpoint.load_deeplog(ws / "deeplog.pth", voc)
     seqs = dataset.read_sequences(ws / "sequences.parquet")
     normal = [int(k) for k in seqs["keys"][0]]
@@ -103,8 +90,8 @@ def test_verdicts_follow_deeplogs_rule(hdfs_model):
     assert v.end_anomalous and v.session_anomalous and not v.anomalous.any(), "a session that stops early"
 
 
-def test_the_key_set_check_flags_a_new_combination_at_its_key_and_an_incomplete_session_at_its_end(hdfs_model):
-    ws, voc, _ = hdfs_model
+def test_the_key_set_check_flags_a_new_combination_at_its_key_and_an_incomplete_session_at_its_end(hdfs_deeplog):
+    ws, voc, _ = hdfs_deeplog
     model, payload = checkpoint.load_deeplog(ws / "deeplog.pth", voc)
     rule = deeplog_rule.from_payload(payload)
     assert rule.key_sets is not None and payload["key_sets"] == [sorted(s) for s in rule.key_sets.sets]
@@ -163,8 +150,8 @@ def test_training_is_reproducible_with_a_seed(tmp_path, datasets):
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
-def test_hdfs_2k_blocks_are_scored_against_their_labels(hdfs_model, tmp_path, datasets):
-    ws, _, _ = hdfs_model
+def test_hdfs_2k_blocks_are_scored_against_their_labels(hdfs_deeplog, tmp_path, datasets):
+    ws, _, _ = hdfs_deeplog
     parse.parse([datasets / "loghub-2k/HDFS/HDFS_2k.log"], logformat.PRESETS["hdfs"], tmp_path,
                 template_file=datasets / "hdfs-sessions/HDFS_templates.csv")
     ev = evaluate.evaluate_deeplog(ws, parsed=tmp_path / "parsed.parquet",

@@ -13,8 +13,8 @@ import pytest
 import torch
 from torch import nn
 
-from alog_edge.formats import checkpoint, logformat, vocab
-from alog_edge.data import dataset, parse
+from alog_edge.formats import checkpoint, vocab
+from alog_edge.data import dataset
 from alog_edge.models import deeplog_rule
 from alog_edge.export import convert as export
 from alog_edge.export import inputs
@@ -24,24 +24,16 @@ from alog_edge.formats import modeldir
 from alog_edge.export import onnx_export
 from alog_edge.training import train
 from alog_edge.errors import AlogError
-from alog_edge.models.deeplog import DeepLogConfig
 
-from conftest import REPO
+from conftest import REPO, copy_workspace
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory, datasets):
-    """A DeepLog checkpoint trained for one epoch on the real HDFS sessions, and the HDFS parser.json."""
-    ws = tmp_path_factory.mktemp("convert")
-    sessions = datasets / "hdfs-sessions"
-    dataset.build_deeplog_inputs(ws, sessions_file=sessions / "hdfs_train",
-                                 templates_file=sessions / "HDFS_templates.csv")
-    voc = vocab.load(ws / "vocab.json")
-    train.train_deeplog(ws / "sequences.parquet", voc, ws / "deeplog.pth", DeepLogConfig(voc.num_classes),
-                        train.TrainConfig(epochs=1, seed=5, threads=1))
-    parse.parse([datasets / "loghub-2k/HDFS/HDFS_2k.log"], logformat.PRESETS["hdfs"], ws,
-                template_file=sessions / "HDFS_templates.csv")
-    return ws, voc
+def trained(tmp_path_factory, hdfs_deeplog):
+    """A DeepLog checkpoint trained on the real HDFS sessions and the HDFS parser.json (a copy of conftest's
+    session workspace: some tests add to it)."""
+    ws, voc, _ = hdfs_deeplog
+    return copy_workspace(ws, tmp_path_factory.mktemp("convert") / "ws"), voc
 
 
 def request(ws: Path, out: Path, **kw) -> export.ConvertRequest:

@@ -1,6 +1,6 @@
 """The native build end to end: real Conan + CMake builds of the C runtime, no mocks.
 
-Each target is built once per module (x86_64, aarch64 cross-compiled, x86_64 with ASan+UBSan)
+Each target is built once per session (x86_64, aarch64 cross-compiled, x86_64 with ASan+UBSan: conftest.py)
 through alog_edge.toolchain, as the invoke tasks do. Then: the ELF machine and RUNPATH of the
 installed binary, the shared libraries beside it, the C tests (natively, under the sanitizers,
 under valgrind, and for aarch64 under qemu), and the CLI run from a copy of the install prefix.
@@ -8,12 +8,12 @@ under valgrind, and for aarch64 under qemu), and the CLI run from a copy of the 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -47,21 +47,6 @@ def run_cli(prefix: Path, target: str, *args: str) -> subprocess.CompletedProces
 
 
 @pytest.fixture(scope="module")
-def x86_64() -> Path:
-    return native.build_runtime(REPO, "x86_64")
-
-
-@pytest.fixture(scope="module")
-def aarch64() -> Path:
-    return native.build_runtime(REPO, "aarch64")
-
-
-@pytest.fixture(scope="module")
-def x86_64_asan() -> Path:
-    return native.build_runtime(REPO, "x86_64", sanitize=True)
-
-
-@pytest.fixture(scope="module")
 def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A model directory with real ONNX models, written by the C tests' fixture script."""
     out = tmp_path_factory.mktemp("fixtures")
@@ -77,15 +62,27 @@ def target(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 def prefix(target: str, request: pytest.FixtureRequest) -> Path:
-    return request.getfixturevalue(target)
+    return request.getfixturevalue(f"runtime_{target}")  # conftest's session builds
 
 
-def test_setup_native_is_quick_once_done() -> None:
+def files_state(*folders: Path) -> dict[str, tuple[int, int]]:
+    return {str(f): (f.stat().st_size, f.stat().st_mtime_ns) for d in folders for f in sorted(d.rglob("*"))
+            if f.is_file()}
+
+
+def test_setup_native_is_a_no_op_once_done(caplog: pytest.LogCaptureFixture) -> None:
     prepare.setup_native(REPO)
-    started = time.monotonic()
-    prepare.setup_native(REPO)
-    assert time.monotonic() - started < 10
-    assert (REPO / ".tools" / "qemu" / "qemu-aarch64").is_file()
+    tools = REPO / ".tools"
+    before = files_state(tools / "downloads", tools / "qemu")
+    with caplog.at_level(logging.INFO):
+        prepare.setup_native(REPO)
+    said = caplog.text
+    for step in ("debian packages: up to date", "verified in", "qemu: ",
+                 "conan: recipes exported and up to date"):
+        assert step in said, step
+    assert "fetch" not in said and "extracting" not in said, said
+    assert files_state(tools / "downloads", tools / "qemu") == before  # nothing re-fetched
+    assert (tools / "qemu" / "qemu-aarch64").is_file()
 
 
 def test_build_installs_into_build_target(target: str, prefix: Path) -> None:
@@ -127,17 +124,17 @@ def test_lib_holds_the_shared_libraries_for_the_target(target: str, prefix: Path
     assert soname is not None and soname.group(1) == "libonnxruntime.so.1"
 
 
-def test_c_tests_pass_on_x86_64(x86_64: Path) -> None:
+def test_c_tests_pass_on_x86_64(runtime_x86_64: Path) -> None:
     native.run_ctest(REPO, "x86_64")
 
 
-def test_c_tests_pass_under_asan_and_ubsan(x86_64_asan: Path) -> None:
-    assert x86_64_asan == REPO / "build" / "x86_64-asan"
-    assert "libasan.so" in dynamic_section(x86_64_asan / "bin" / "alog-edge")
+def test_c_tests_pass_under_asan_and_ubsan(runtime_x86_64_asan: Path) -> None:
+    assert runtime_x86_64_asan == REPO / "build" / "x86_64-asan"
+    assert "libasan.so" in dynamic_section(runtime_x86_64_asan / "bin" / "alog-edge")
     native.run_ctest(REPO, "x86_64", sanitize=True)
 
 
-def test_c_tests_pass_on_aarch64_under_qemu(aarch64: Path) -> None:
+def test_c_tests_pass_on_aarch64_under_qemu(runtime_aarch64: Path) -> None:
     native.run_ctest(REPO, "aarch64")
 
 
@@ -156,7 +153,7 @@ VALGRIND_TESTS = ("^(common|vocab|parser|match|pcre2|pyregex|fields|strmap)_"
                   "|cli_score_refuses_a_bad_id_naming_the_line_and_prints_no_session)$")
 
 
-def test_c_tests_are_clean_under_valgrind(x86_64: Path) -> None:
+def test_c_tests_are_clean_under_valgrind(runtime_x86_64: Path) -> None:
     native.run_ctest(REPO, "x86_64", memcheck=True, only=VALGRIND_TESTS)
 
 

@@ -128,19 +128,20 @@ def explain_reference(model: Path, log: Path) -> list[dict]:
 
 # --- fixtures --------------------------------------------------------------------------------
 
+# The session's builds (conftest.py), under this module's short names.
 @pytest.fixture(scope="module")
-def x86_64() -> Path:
-    return native.build_runtime(REPO, "x86_64")
-
-
-@pytest.fixture(scope="module")
-def aarch64() -> Path:
-    return native.build_runtime(REPO, "aarch64")
+def x86_64(runtime_x86_64: Path) -> Path:
+    return runtime_x86_64
 
 
 @pytest.fixture(scope="module")
-def x86_64_asan() -> Path:
-    return native.build_runtime(REPO, "x86_64", sanitize=True)
+def aarch64(runtime_aarch64: Path) -> Path:
+    return runtime_aarch64
+
+
+@pytest.fixture(scope="module")
+def x86_64_asan(runtime_x86_64_asan: Path) -> Path:
+    return runtime_x86_64_asan
 
 
 @pytest.fixture(scope="module")

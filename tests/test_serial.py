@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import random
 import socket
-import termios
 import threading
 import time
 import tty

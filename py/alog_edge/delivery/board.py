@@ -366,10 +366,15 @@ def reboot(workspace: Path, timeout: float = BOOT_TIMEOUT) -> float:
 
     started = time.monotonic()
     boot_id = _boot_id(workspace)
+    console = _files(workspace).serial_log
+    mark = console.stat().st_size if console.exists() else 0
     try:
         ssh_run(workspace, "reboot", timeout=20)
     except (OSError, EOFError, paramiko.SSHException):
         pass  # the board may close the session before it answers
+    # qemu's forwarded port accepts connections while the guest resets and leaves them hanging: log in
+    # only once the console shows the reset and then the new boot's serial shell (init started dropbear)
+    _wait_console(workspace, mark, (b"reboot: Restarting system", b"built-in shell"), started + timeout)
     while time.monotonic() - started < timeout:
         wait_for_ssh(workspace, timeout - (time.monotonic() - started))
         try:
@@ -379,6 +384,24 @@ def reboot(workspace: Path, timeout: float = BOOT_TIMEOUT) -> float:
             pass  # the old dropbear, going down
         time.sleep(1)
     raise BoardError("ssh", f"the board did not come back within {timeout:.0f}s")
+
+
+def _wait_console(workspace: Path, offset: int, texts: tuple[bytes, ...], deadline: float) -> None:
+    """Wait until the console log, from `offset`, shows `texts` in this order."""
+    console = _files(workspace).serial_log
+    while time.monotonic() < deadline:
+        if read_state(workspace)[0] != "running":
+            raise BoardError(QEMU, f"exited while rebooting (see {console})")
+        seen = console.read_bytes()[offset:] if console.exists() else b""
+        for text in texts:
+            at = seen.find(text)
+            if at < 0:
+                break
+            seen = seen[at + len(text):]
+        else:
+            return
+        time.sleep(0.2)
+    raise BoardError("ssh", f"the board did not reboot (see {console})")
 
 
 def _boot_id(workspace: Path) -> bytes:
