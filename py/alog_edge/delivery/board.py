@@ -13,7 +13,6 @@ The SSH port is forwarded by qemu's user-mode network to the board's dropbear; t
 """
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
@@ -21,102 +20,19 @@ import signal
 import socket
 import subprocess
 import time
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ..errors import AlogError
 from . import board_image, board_keys
+from .board_state import (HOST, QEMU, USER, BoardError, BoardFiles, BoardState, clear_state, files_of,  # noqa: F401
+                          is_our_qemu, read_state, write_state)
 
 log = logging.getLogger(__name__)
 logging.getLogger("paramiko").setLevel(logging.CRITICAL)  # every refused probe while booting is expected
 
-QEMU = "qemu-system-aarch64"
-HOST = "127.0.0.1"
-USER = "root"
 OPT_IMAGE_BYTES = 512 << 20
 BOOT_TIMEOUT = 300.0  # TCG on a busy 2-core machine; a quiet one boots to SSH in well under a minute
 STOP_TIMEOUT = 60.0
-
-
-class BoardError(AlogError):
-    pass
-
-
-@dataclass(frozen=True)
-class BoardFiles:
-    workspace: Path
-
-    @property
-    def dir(self) -> Path:
-        return self.workspace / "board"
-
-    def __getattr__(self, name: str) -> Path:
-        names = {"state": "board.json", "identity": "id_ed25519", "host_key": "host_key",
-                 "known_hosts": "known_hosts", "opt_image": "opt.img", "initrd": "initrd.img",
-                 "serial_log": "serial.log", "qemu_log": "qemu.log", "pidfile": "qemu.pid",
-                 "qmp": "qmp.sock"}
-        if name not in names:
-            raise AttributeError(name)
-        return self.dir / names[name]
-
-
-@dataclass
-class BoardState:
-    pid: int
-    ssh_port: int
-    serial_port: int
-    memory: int
-    started: float
-    ssh_seconds: float = 0.0
-
-    def describe(self, files: BoardFiles) -> dict:
-        return {"state": "running", "ssh": f"{USER}@{HOST}:{self.ssh_port}",
-                "identity": str(files.identity), "known_hosts": str(files.known_hosts),
-                "serial": f"socket://{HOST}:{self.serial_port}", "pid": self.pid,
-                "memory_mb": self.memory, "started": int(self.started),
-                "boot_to_ssh_seconds": round(self.ssh_seconds, 1), "opt_image": str(files.opt_image)}
-
-
-def _files(workspace: Path) -> BoardFiles:
-    return BoardFiles(Path(workspace).resolve())
-
-
-# ----------------------------------------------------------------------------------------------
-# state
-
-
-def read_state(workspace: Path) -> tuple[str, BoardState | None]:
-    """("running", state), ("stale", state) for a board.json whose qemu is gone, or ("stopped", None)."""
-    files = _files(workspace)
-    try:
-        data = json.loads(files.state.read_text())
-        state = BoardState(**data)
-    except FileNotFoundError:
-        return "stopped", None
-    except (ValueError, TypeError) as exc:
-        log.warning("%s: unreadable (%s): treated as stale", files.state, exc)
-        return "stale", None
-    return ("running" if _is_our_qemu(state.pid, files) else "stale"), state
-
-
-def _is_our_qemu(pid: int, files: BoardFiles) -> bool:
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except OSError:
-        return False
-    return bool(cmdline) and Path(cmdline[0].decode()).name == QEMU and \
-        str(files.opt_image).encode() in b" ".join(cmdline)
-
-
-def _write_state(files: BoardFiles, state: BoardState) -> None:
-    tmp = files.state.with_name(files.state.name + ".tmp")
-    tmp.write_text(json.dumps(asdict(state), indent=1) + "\n")
-    tmp.replace(files.state)
-
-
-def _clear_state(files: BoardFiles) -> None:
-    for path in (files.state, files.pidfile, files.qmp):
-        path.unlink(missing_ok=True)
 
 
 def _build_initrd(repo: Path, files: BoardFiles) -> None:
@@ -161,7 +77,7 @@ def qemu_command(repo: Path, files: BoardFiles, kernel: Path, ssh_port: int, ser
 def start(repo: Path, workspace: Path, ssh_port: int = 2222, serial_port: int | None = None,
           memory: int = 1024, kernel: Path | None = None, timeout: float = BOOT_TIMEOUT) -> dict:
     """Boot the board and wait until its SSH server accepts the workspace's key; returns status()."""
-    files = _files(workspace)
+    files = files_of(workspace)
     serial_port = serial_port if serial_port is not None else ssh_port + 1
     if kernel is None:
         board_image.refresh_board_image(repo)
@@ -173,7 +89,7 @@ def start(repo: Path, workspace: Path, ssh_port: int = 2222, serial_port: int | 
                          f"{USER}@{HOST}:{old.ssh_port}): `invoke board stop` first")
     if state == "stale":
         log.warning("board: removing the state of a board that no longer runs (%s)", files.state)
-        _clear_state(files)
+        clear_state(files)
     if memory < 256:
         raise BoardError("--memory", f"{memory} MB is too little for the board (at least 256)")
     if not kernel.is_file():
@@ -201,22 +117,22 @@ def start(repo: Path, workspace: Path, ssh_port: int = 2222, serial_port: int | 
     pid = int(files.pidfile.read_text().strip())
     board = BoardState(pid=pid, ssh_port=ssh_port, serial_port=serial_port, memory=memory,
                        started=started)
-    _write_state(files, board)
+    write_state(files, board)
     try:
         wait_for_ssh(workspace, timeout)
     except BaseException:
         _kill(files, pid)
-        _clear_state(files)
+        clear_state(files)
         raise
     board.ssh_seconds = time.time() - started
-    _write_state(files, board)
+    write_state(files, board)
     log.info("board: SSH answers after %.1fs", board.ssh_seconds)
     return status(workspace)
 
 
 def status(workspace: Path) -> dict:
     """One object: state ("running", "stale" or "stopped") and, for a running board, how to reach it."""
-    files = _files(workspace)
+    files = files_of(workspace)
     state, board = read_state(workspace)
     if state == "running" and board is not None:
         return board.describe(files)
@@ -229,12 +145,12 @@ def status(workspace: Path) -> dict:
 def stop(workspace: Path, timeout: float = STOP_TIMEOUT) -> str:
     """Power the board off cleanly (busybox poweroff: service stopped, /opt unmounted); qemu's
     `quit` and then signals when it does not go down in time. Returns what happened."""
-    files = _files(workspace)
+    files = files_of(workspace)
     state, board = read_state(workspace)
     if state == "stopped":
         raise BoardError(files.state, "no board runs in this workspace")
     if state == "stale" or board is None:
-        _clear_state(files)
+        clear_state(files)
         return "the board was not running (stale state removed)"
     how = "powered off"
     try:
@@ -246,7 +162,7 @@ def stop(workspace: Path, timeout: float = STOP_TIMEOUT) -> str:
     if not _wait_gone(board.pid, timeout):
         how = "killed (did not power off in time)"
         _kill(files, board.pid)
-    _clear_state(files)
+    clear_state(files)
     return how
 
 
@@ -274,7 +190,7 @@ def _kill(files: BoardFiles, pid: int) -> None:
     except OSError:
         pass
     for sig in (None, signal.SIGTERM, signal.SIGKILL):
-        if sig is not None and _is_our_qemu(pid, files):
+        if sig is not None and is_our_qemu(pid, files):
             os.kill(pid, sig)
         if _wait_gone(pid, 10):
             return
@@ -288,7 +204,7 @@ def connect(workspace: Path, timeout: float = 20):
     """A paramiko SSHClient logged in as root with the workspace's key (host key checked)."""
     import paramiko
 
-    files = _files(workspace)
+    files = files_of(workspace)
     state, board = read_state(workspace)
     if state != "running" or board is None:
         raise BoardError(files.state, "no board runs in this workspace: `invoke board start`")
@@ -341,7 +257,7 @@ def wait_for_ssh(workspace: Path, timeout: float = BOOT_TIMEOUT) -> float:
     """Wait until the board runs `true` over SSH; returns the seconds waited."""
     import paramiko
 
-    files = _files(workspace)
+    files = files_of(workspace)
     started = time.monotonic()
     last = "no answer"
     while time.monotonic() - started < timeout:
@@ -366,7 +282,7 @@ def reboot(workspace: Path, timeout: float = BOOT_TIMEOUT) -> float:
 
     started = time.monotonic()
     boot_id = _boot_id(workspace)
-    console = _files(workspace).serial_log
+    console = files_of(workspace).serial_log
     mark = console.stat().st_size if console.exists() else 0
     try:
         ssh_run(workspace, "reboot", timeout=20)
@@ -388,7 +304,7 @@ def reboot(workspace: Path, timeout: float = BOOT_TIMEOUT) -> float:
 
 def _wait_console(workspace: Path, offset: int, texts: tuple[bytes, ...], deadline: float) -> None:
     """Wait until the console log, from `offset`, shows `texts` in this order."""
-    console = _files(workspace).serial_log
+    console = files_of(workspace).serial_log
     while time.monotonic() < deadline:
         if read_state(workspace)[0] != "running":
             raise BoardError(QEMU, f"exited while rebooting (see {console})")
