@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "alog_edge.h"
+#include "bench.h"
 #include "cli.h"
 #include "cli_borrowed.h" /* ae_read_file */
 
@@ -39,104 +40,6 @@ static const char BENCH_USAGE[] =
     "\n"
     "Exit status: 0 done; 1 error (one line on stderr); 2 usage error.\n";
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-/* A field of /proc/self/status in kB (VmRSS, VmHWM); 0 where /proc is missing. */
-static long status_kb(const char *field)
-{
-    FILE *f = fopen("/proc/self/status", "r");
-    if (f == NULL)
-        return 0;
-    char line[256];
-    long kb = 0;
-    size_t n = strlen(field);
-    while (fgets(line, sizeof line, f) != NULL)
-        if (strncmp(line, field, n) == 0 && line[n] == ':') {
-            kb = strtol(line + n + 1, NULL, 10);
-            break;
-        }
-    fclose(f);
-    return kb;
-}
-
-/* CPU seconds of this process: the machine may be shared, and wall time then measures the others. */
-static double cpu_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-/* CPU seconds of this thread (per-line latency without the other processes' time slices). */
-static double thread_cpu_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-/* The peak RSS since the last call (VmHWM, then reset to the current RSS where Linux allows it:
- * "5" to /proc/self/clear_refs), so that each phase reports its own peak. */
-static long phase_peak_kb(void)
-{
-    long kb = status_kb("VmHWM");
-    FILE *f = fopen("/proc/self/clear_refs", "w");
-    if (f != NULL) {
-        fputs("5", f);
-        fclose(f);
-    }
-    return kb;
-}
-
-typedef struct log_lines {
-    char *text;
-    size_t *start, *len;
-    size_t count;
-} log_lines;
-
-static int load_lines(const char *path, log_lines *out)
-{
-    char *text = NULL, err[1024];
-    size_t n = 0;
-    if (ae_read_file(path, SIZE_MAX, &text, &n, err, sizeof err) != AE_OK) {
-        fprintf(stderr, "error: %s\n", err);
-        return -1;
-    }
-    size_t lines = 0;
-    for (size_t i = 0; i < n; i++)
-        lines += text[i] == '\n';
-    lines += n > 0 && text[n - 1] != '\n';
-    out->text = text;
-    out->start = malloc((lines ? lines : 1) * sizeof *out->start);
-    out->len = malloc((lines ? lines : 1) * sizeof *out->len);
-    if (out->start == NULL || out->len == NULL) {
-        fputs("error: out of memory\n", stderr);
-        return -1;
-    }
-    size_t at = 0, k = 0;
-    while (at < n) {
-        const char *nl = memchr(text + at, '\n', n - at);
-        size_t end = nl ? (size_t)(nl - text) : n;
-        if (end - at <= AE_LINE_MAX_BYTES) {
-            out->start[k] = at;
-            out->len[k] = end - at;
-            k++;
-        }
-        at = end + 1;
-    }
-    out->count = k;
-    if (k == 0) {
-        fprintf(stderr, "error: %s: holds no lines\n", path);
-        return -1;
-    }
-    return 0;
-}
-
 typedef struct bench_counts {
     unsigned long long events;
     int first_seen;
@@ -162,7 +65,7 @@ static double detector_rate(const ae_model *model, const log_lines *log, size_t 
     p.user = &counts;
     p.batch_size = batch;
     unsigned long long lines = 0, judged = 0;
-    double t0 = now_s(), elapsed = 0;
+    double t0 = bench_now_s(), elapsed = 0;
     do {
         char err[512];
         ae_detector *d = NULL;
@@ -189,7 +92,7 @@ static double detector_rate(const ae_model *model, const log_lines *log, size_t 
         ae_detector_free(d);
         lines += log->count;
         judged += stats.keys_judged;
-        elapsed = now_s() - t0;
+        elapsed = bench_now_s() - t0;
     } while (elapsed < seconds);
     if (keys_per_s != NULL)
         *keys_per_s = (double)judged / elapsed;
@@ -228,9 +131,9 @@ static double load_cpu_ms(const char *model_dir, int threads, int deeplog, int m
         mp.load_deeplog = deeplog;
         mp.load_mscred = mscred;
         ae_model *model = NULL;
-        double t0 = cpu_s();
+        double t0 = bench_cpu_s();
         ae_status st = ae_model_load(model_dir, &mp, &model, err, sizeof err);
-        double ms = (cpu_s() - t0) * 1e3;
+        double ms = (bench_cpu_s() - t0) * 1e3;
         ae_model_free(model);
         if (st != AE_OK)
             return -1;
@@ -256,15 +159,15 @@ static int run_bench(const char *model_dir, const log_lines *log, double seconds
     ae_detector *d = NULL;
 
     /* load, and load to the first verdict (follow mode: the first key judged) */
-    phase_peak_kb();
-    double t0 = now_s(), c0 = cpu_s();
+    bench_phase_peak_kb();
+    double t0 = bench_now_s(), c0 = bench_cpu_s();
     if (ae_model_load(model_dir, &mp, &model, err, sizeof err) != AE_OK) {
         fprintf(stderr, "error: %s\n", err);
         return -1;
     }
     ae_ort_release_load_pages(); /* as `run` does after loading */
-    r->load_ms = (now_s() - t0) * 1e3;
-    r->load_cpu_ms = (cpu_s() - c0) * 1e3;
+    r->load_ms = (bench_now_s() - t0) * 1e3;
+    r->load_cpu_ms = (bench_cpu_s() - c0) * 1e3;
     bench_counts first = {0, 0};
     ae_detector_params fp = ae_detector_default_params();
     fp.on_event = count_event;
@@ -277,14 +180,14 @@ static int run_bench(const char *model_dir, const log_lines *log, double seconds
     }
     for (size_t i = 0; i < log->count && !first.first_seen; i++)
         ae_detector_push(d, log->text + log->start[i], log->len[i], i + 1);
-    r->first_verdict_ms = first.first_seen ? (now_s() - t0) * 1e3 : NAN;
-    r->first_verdict_cpu_ms = first.first_seen ? (cpu_s() - c0) * 1e3 : NAN;
+    r->first_verdict_ms = first.first_seen ? (bench_now_s() - t0) * 1e3 : NAN;
+    r->first_verdict_cpu_ms = first.first_seen ? (bench_cpu_s() - c0) * 1e3 : NAN;
     ae_detector_free(d);
     d = NULL;
-    r->rss_load_kb = status_kb("VmRSS");
-    r->rss_file_kb = status_kb("RssFile");
-    r->rss_anon_kb = status_kb("RssAnon");
-    r->peak_load_kb = phase_peak_kb();
+    r->rss_load_kb = bench_status_kb("VmRSS");
+    r->rss_file_kb = bench_status_kb("RssFile");
+    r->rss_anon_kb = bench_status_kb("RssAnon");
+    r->peak_load_kb = bench_phase_peak_kb();
 
     ae_model_info info;
     ae_model_info_get(model, &info);
@@ -296,13 +199,13 @@ static int run_bench(const char *model_dir, const log_lines *log, double seconds
     if (ae_matcher_clone(ae_model_matcher(model), &matcher) != AE_OK)
         goto oom;
     unsigned long long matched = 0;
-    t0 = now_s();
+    t0 = bench_now_s();
     double elapsed = 0;
     key_buf = malloc(log->count * sizeof *key_buf);
     if (key_buf == NULL)
         goto oom;
     size_t n_keys = 0;
-    double cpu0 = cpu_s();
+    double cpu0 = bench_cpu_s();
     do {
         n_keys = 0;
         for (size_t i = 0; i < log->count; i++) {
@@ -312,11 +215,11 @@ static int run_bench(const char *model_dir, const log_lines *log, double seconds
                 key_buf[n_keys++] = key;
         }
         matched += log->count;
-        elapsed = now_s() - t0;
+        elapsed = bench_now_s() - t0;
     } while (elapsed < seconds);
     r->match_lps = (double)matched / elapsed;
-    r->match_cpu_lps = (double)matched / (cpu_s() - cpu0);
-    r->peak_match_kb = phase_peak_kb();
+    r->match_cpu_lps = (double)matched / (bench_cpu_s() - cpu0);
+    r->peak_match_kb = bench_phase_peak_kb();
 
     const ae_model *dl_model = model;
     if (info.has_deeplog && info.has_mscred) {
@@ -338,7 +241,7 @@ static int run_bench(const char *model_dir, const log_lines *log, double seconds
             if (verdicts == NULL)
                 goto oom;
             unsigned long long windows = 0;
-            t0 = now_s();
+            t0 = bench_now_s();
             do {
                 if (ae_deeplog_score(model, key_buf, n_keys, batch, verdicts, NULL, err,
                                      sizeof err) != AE_OK) {
@@ -347,7 +250,7 @@ static int run_bench(const char *model_dir, const log_lines *log, double seconds
                 }
                 /* with session keys every key and the end are predicted */
                 windows += info.session_keys ? n_keys + 1 : n_keys - info.deeplog_window;
-                elapsed = now_s() - t0;
+                elapsed = bench_now_s() - t0;
             } while (elapsed < seconds);
             r->windows_ps = (double)windows / elapsed;
             r->windows_batch = batch;
@@ -359,7 +262,7 @@ static int run_bench(const char *model_dir, const log_lines *log, double seconds
             goto done;
     }
 
-    r->peak_detect_kb = phase_peak_kb();
+    r->peak_detect_kb = bench_phase_peak_kb();
     /* follow mode: one push per line, each key judged at once by DeepLog (MSCRED's windows close
      * every few hundred lines and are timed on their own below) */
     bench_counts sink = {0, 0};
@@ -379,10 +282,10 @@ static int run_bench(const char *model_dir, const log_lines *log, double seconds
     if (cpu_lat == NULL)
         goto oom;
     for (size_t i = 0; i < n_lat; i++) {
-        double s = now_s(), c = thread_cpu_s();
+        double s = bench_now_s(), c = bench_thread_cpu_s();
         ae_status st = ae_detector_push(d, log->text + log->start[i], log->len[i], i + 1);
-        cpu_lat[i] = (thread_cpu_s() - c) * 1e6;
-        lat[i] = (now_s() - s) * 1e6;
+        cpu_lat[i] = (bench_thread_cpu_s() - c) * 1e6;
+        lat[i] = (bench_now_s() - s) * 1e6;
         if (st == AE_ERR_ONNXRUNTIME || st == AE_ERR_NO_MEMORY || st == AE_STOPPED) {
             fprintf(stderr, "error: %s\n", ae_detector_errmsg(d));
             free(cpu_lat);
@@ -406,7 +309,7 @@ static int run_bench(const char *model_dir, const log_lines *log, double seconds
         for (size_t i = 0; i < cells; i++)
             window[i] = (float)(i % 7 == 0);
         unsigned long long n = 0;
-        t0 = now_s();
+        t0 = bench_now_s();
         do {
             if (ae_mscred_score(model, window, 1, &score, err, sizeof err) != AE_OK) {
                 fprintf(stderr, "error: %s\n", err);
@@ -414,12 +317,12 @@ static int run_bench(const char *model_dir, const log_lines *log, double seconds
                 goto done;
             }
             n++;
-            elapsed = now_s() - t0;
+            elapsed = bench_now_s() - t0;
         } while (elapsed < seconds / 4);
         free(window);
         r->mscred_window_ms = elapsed / (double)n * 1e3;
     }
-    r->peak_follow_kb = phase_peak_kb();
+    r->peak_follow_kb = bench_phase_peak_kb();
     r->rss_peak_kb = r->peak_load_kb;
     long phases[] = {r->peak_match_kb, r->peak_detect_kb, r->peak_follow_kb};
     for (size_t i = 0; i < sizeof phases / sizeof *phases; i++)
@@ -431,10 +334,10 @@ static int run_bench(const char *model_dir, const log_lines *log, double seconds
         ae_vocab *v = NULL;
         ae_matcher *mt = NULL;
         char *vp = join_path(model_dir, "vocab.json"), *pp = join_path(model_dir, "parser.json");
-        double c1 = cpu_s();
+        double c1 = bench_cpu_s();
         if (vp != NULL && pp != NULL && ae_vocab_load(vp, &v, err2, sizeof err2) == AE_OK &&
             ae_matcher_load(pp, v, &mt, err2, sizeof err2) == AE_OK)
-            r->load_text_ms = (cpu_s() - c1) * 1e3;
+            r->load_text_ms = (bench_cpu_s() - c1) * 1e3;
         ae_matcher_free(mt);
         ae_vocab_free(v);
         free(vp);
@@ -552,7 +455,7 @@ static int match_only(const char *model_dir, const log_lines *log, double second
     }
     unsigned long long matched = 0, unknown = 0;
     size_t unk = ae_vocab_size(vocab); /* the unknown index */
-    double t0 = now_s(), c0 = cpu_s(), elapsed;
+    double t0 = bench_now_s(), c0 = bench_cpu_s(), elapsed;
     do {
         for (size_t i = 0; i < log->count; i++) {
             size_t key;
@@ -561,13 +464,13 @@ static int match_only(const char *model_dir, const log_lines *log, double second
                 unknown++;
         }
         matched += log->count;
-        elapsed = now_s() - t0;
+        elapsed = bench_now_s() - t0;
     } while (elapsed < seconds);
-    double cpu = cpu_s() - c0;
+    double cpu = bench_cpu_s() - c0;
     if (json)
         printf("{\"lines\": %zu, \"match_lines_per_s\": %.0f, \"match_cpu_lines_per_s\": %.0f, "
                "\"unknown_share\": %.6f, \"peak_rss_kb\": %ld}\n", log->count, matched / elapsed,
-               matched / cpu, (double)unknown / (double)matched, status_kb("VmHWM"));
+               matched / cpu, (double)unknown / (double)matched, bench_status_kb("VmHWM"));
     else
         printf("match: %.0f lines/s, %.0f per CPU second (%zu lines, %.2f%% unknown)\n",
                matched / elapsed, matched / cpu, log->count, 100.0 * unknown / matched);
@@ -629,9 +532,9 @@ int cmd_bench(int argc, char **argv)
     memset(&r, 0, sizeof r);
     int rc = EXIT_ERROR;
     if (only_match) {
-        if (load_lines(log_path, &log) == 0 && match_only(model_dir, &log, seconds, json) == 0)
+        if (bench_load_lines(log_path, &log) == 0 && match_only(model_dir, &log, seconds, json) == 0)
             rc = fflush(stdout) == 0 ? EXIT_OK : EXIT_ERROR;
-    } else if (load_lines(log_path, &log) == 0 &&
+    } else if (bench_load_lines(log_path, &log) == 0 &&
         run_bench(model_dir, &log, seconds, (size_t)batch, (int)threads, &r) == 0) {
         if (json)
             print_json(model_dir, log_path, &r, (size_t)batch, (int)threads);
