@@ -73,8 +73,10 @@ def opt(path: str | None) -> Path | None:
 
 
 def flags(task_locals: dict[str, Any], **resolved: Any) -> dict[str, Any]:
-    """A task's flags as its function's keyword arguments (the context left out, resolved values in)."""
-    return {**{k: v for k, v in task_locals.items() if k != "c"}, **resolved}
+    """A task's flags as its function's keyword arguments (the context left out, resolved values in; a
+    --workspace resolved as the folder of generated things is passed as `root` only)."""
+    dropped = {"c"} | ({"workspace"} if "root" in resolved else set())
+    return {**{k: v for k, v in task_locals.items() if k not in dropped}, **resolved}
 
 
 def done(text: str | None, code: int) -> None:
