@@ -581,10 +581,10 @@ def test_match_is_clean_under_asan_and_ubsan_on_tricky_and_refused_input(
 
 # --- speed -----------------------------------------------------------------------------------
 
-def test_match_is_faster_than_python_and_reports_lines_per_second(
+def test_match_keys_every_line_of_a_big_file_and_reports_lines_per_second(
         x86_64: Path, loghub_models: dict[str, Path], tmp_path: Path) -> None:
-    """lines/s of `alog-edge match` (one core; the 2k file 25 times) vs Python's parse.match on the
-    2k file (its per-content cache helps it, the runtime has none). Printed with `pytest -s`."""
+    """`alog-edge match` over each 2k file 25 times (one core) gives a record per line as Python does, each
+    copy keyed alike; the lines/s beside Python's parse.match are printed (`pytest -s`): speed goals are `invoke bench`'s."""
     rows = []
     for system in SYSTEMS:
         model, log = loghub_models[system], loghub_log(system)
@@ -596,14 +596,16 @@ def test_match_is_faster_than_python_and_reports_lines_per_second(
         cmd = ["taskset", "-c", "0"] if shutil.which("taskset") else []
         cmd += [str(x86_64 / "bin" / "alog-edge"), "match", str(model), str(big)]
         started = time.perf_counter()
-        result = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        result = subprocess.run(cmd, capture_output=True, text=True)
         c_rate = 25 * len(frame) / (time.perf_counter() - started)
         assert result.returncode == 0, result.stderr
+        keys = [json.loads(line)["index"] for line in result.stdout.splitlines()]
+        assert len(keys) == 25 * len(frame), system  # a record per line, as Python has
+        assert keys == keys[:len(frame)] * 25, system  # each copy keyed alike (no state leaks between lines)
         rows.append((system, c_rate, py_rate))
     print("\nsystem       alog-edge match   python parse.match   ratio")
     for system, c_rate, py_rate in rows:
         print(f"{system:<12} {c_rate:>12,.0f}/s {py_rate:>16,.0f}/s {c_rate / py_rate:>7.1f}x")
-    assert all(c > p for _, c, p in rows)
 
 
 # --- multiline records, regexes that give up, adversarial lines for the default masks ---------

@@ -74,7 +74,6 @@ def test_the_relay_paces_each_direction_at_ten_bits_per_byte():
         assert back == payload[:2880]
         assert down >= 0.97 * len(payload) / 5760, down  # never faster than the line
         assert up >= 0.97 * 2880 / 5760, up
-        assert down < 3 * len(payload) / 5760 + 1.0, down  # and not stuck
     finally:
         relay.close()
         os.close(master)
